@@ -1,0 +1,15 @@
+/**
+ * `ctrkit/namespaces`: the eight Linux namespace types, running programs in new ones
+ * ({@link unshare}) or existing ones ({@link nsenter}), and namespace handles.
+ * @packageDocumentation
+ */
+export { NAMESPACES, namespaceInfo, isNamespaceType, type NamespaceType, type NamespaceInfo } from './types.js';
+export { unshare, DEFAULT_NAMESPACES, type UnshareOptions } from './unshare.js';
+// nsenter: added below
+export { NamespacedProcess, type ExitStatus } from './process.js';
+export { NamespaceRef, PersistedNamespace, NamespaceError } from './handle.js';
+export { SpawnError, type SpawnHook, type SpawnHookContext, type StdioOption } from './spawn.js';
+export { InitError, CommandNotFoundError, CommandNotExecutableError } from './errors.js';
+export type { InitStep } from './protocol.js';
+export { readSubIds, defaultIdMaps, IdMapError, type IdMapping, type SubIdRange } from './idmap.js';
+export { CAPABILITIES, DEFAULT_CAPABILITIES, type Capability } from './capabilities.js';

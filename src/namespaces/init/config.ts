@@ -1,0 +1,44 @@
+import type { NamespaceType } from '../types.js';
+
+/**
+ * Everything the in-namespace init stage needs, sent by the parent as the first message.
+ * Plain data only: it crosses a process boundary as JSON.
+ * @internal
+ */
+export interface StageConfig {
+  /** The command; argv[0] is looked up in the container's PATH when it has no slash. */
+  readonly argv: readonly string[];
+  /** Environment of the command as KEY=VALUE strings. */
+  readonly env: readonly string[];
+  /** Working directory inside the container (absolute). */
+  readonly cwd: string;
+  /** The namespaces that were created new. */
+  readonly namespaces: readonly NamespaceType[];
+  /** Hostname and NIS domain name (needs a new uts namespace). */
+  readonly hostname?: string | undefined;
+  readonly domainname?: string | undefined;
+  /** Mount a fresh /proc in place (no rootfs; needs new pid and mnt namespaces). */
+  readonly mountProc: boolean;
+  /** Pivot into this directory, with /proc, /dev, /sys set up inside it. */
+  readonly rootfs?: RootfsConfig | undefined;
+  /** Capabilities the command keeps (numbers), or null to leave them as they are. */
+  readonly capabilities: readonly number[] | null;
+  /** Set PR_SET_NO_NEW_PRIVS before exec. */
+  readonly noNewPrivileges: boolean;
+  /** Whether the stage runs inside a new user namespace (devices are then bind-mounted). */
+  readonly userns: boolean;
+}
+
+/** @internal */
+export interface RootfsConfig {
+  readonly path: string;
+  /** Paths hidden from the container: files get /dev/null over them, directories an empty read-only tmpfs. */
+  readonly maskedPaths: readonly string[];
+  /** Paths made read-only. */
+  readonly readonlyPaths: readonly string[];
+}
+
+/** The fd numbers of the stage's extra descriptors. @internal */
+export const SYNC_FD = 3;
+/** The command's real stderr; fd 2 of the stage is the diagnostics pipe. @internal */
+export const STDERR_FD = 4;

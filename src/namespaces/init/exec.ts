@@ -1,0 +1,95 @@
+/**
+ * The last steps before the command runs: find it, drop privileges, hand over exactly the
+ * right file descriptors and signal state, and execve.
+ * @internal
+ */
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
+import {
+  CLOSE_RANGE_CLOEXEC, F_GETFL, F_SETFD, F_SETFL, O_NONBLOCK, PR_CAPBSET_DROP, PR_CAP_AMBIENT,
+  PR_CAP_AMBIENT_CLEAR_ALL, PR_SET_NO_NEW_PRIVS,
+} from '../../sys/constants.js';
+import { capset, closeRange, dup3, fcntl, prctl, resetSignal, umask, unblockAllSignals } from '../../sys/libc.js';
+import { SysError } from '../../sys/sys-error.js';
+import { STDERR_FD } from './config.js';
+
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/**
+ * Resolves argv[0] the way execvp would, but against the container's PATH (from its
+ * environment) inside its root. A name with a slash is used as it is; execve reports it.
+ */
+export function lookupCommand(name: string, env: readonly string[]): string {
+  if (name.includes('/')) return name;
+  const pathVar = env.find((e) => e.startsWith('PATH='))?.slice(5) ?? DEFAULT_PATH;
+  let denied = false;
+  for (const dir of pathVar.split(':')) {
+    const candidate = `${dir || '.'}/${name}`;
+    try {
+      if (!statSync(candidate).isFile()) continue;
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EACCES') denied = true;
+    }
+  }
+  const err = new SysError('execvp', denied ? 13 : 2, name, denied ? 'found on PATH but not executable' : `not found in PATH=${pathVar}`);
+  throw err;
+}
+
+/** The highest capability number this kernel knows. Read before /proc is replaced. */
+export function lastCapability(): number {
+  return Number(readFileSync('/proc/sys/kernel/cap_last_cap', 'utf8').trim());
+}
+
+/**
+ * Keeps only `keep` in every capability set: the bounding set first (so exec cannot regain
+ * anything), then ambient, then effective/permitted/inheritable.
+ */
+export function restrictCapabilities(keep: readonly number[], lastCap: number): void {
+  const wanted = new Set(keep);
+  for (let cap = 0; cap <= lastCap; cap++) {
+    if (!wanted.has(cap)) prctl(PR_CAPBSET_DROP, cap);
+  }
+  prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL);
+  let mask = 0n;
+  for (const cap of wanted) if (cap <= lastCap) mask |= 1n << BigInt(cap);
+  capset(mask);
+}
+
+/** Sets no_new_privs: setuid binaries and file capabilities grant nothing after exec. */
+export function setNoNewPrivileges(): void {
+  prctl(PR_SET_NO_NEW_PRIVS, 1);
+}
+
+/**
+ * fd 0 and 1 are the command's; fd 2 is the stage's diagnostics pipe and is replaced by the
+ * command's real stderr (fd 4). Node marks 0-2 close-on-exec and may leave them
+ * non-blocking: undo both. Everything from 3 up is closed on exec (the sync socket included,
+ * which is how the parent learns the exec happened).
+ */
+export function prepareFds(): void {
+  dup3(STDERR_FD, 2);
+  for (const fd of [0, 1, 2]) {
+    try {
+      fcntl(fd, F_SETFD, 0);
+      const fl = fcntl(fd, F_GETFL);
+      if (fl & O_NONBLOCK) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    } catch (e) {
+      if (!(e instanceof SysError) || e.code !== 'EBADF') throw e;
+    }
+  }
+  closeRange(3, 0xffffffff, CLOSE_RANGE_CLOEXEC);
+}
+
+/**
+ * Node ignores SIGPIPE and SIGXFSZ, and an ignored signal stays ignored across execve:
+ * reset every disposition and unblock everything, and give the command the usual umask.
+ */
+export function resetSignals(): void {
+  for (let sig = 1; sig <= 64; sig++) {
+    if (sig === 9 || sig === 19 || sig === 32 || sig === 33) continue; // KILL, STOP, glibc-internal RT signals
+    resetSignal(sig);
+  }
+  unblockAllSignals();
+  umask(0o022);
+}

@@ -1,0 +1,75 @@
+/**
+ * Path resolution that cannot leave the container's root.
+ *
+ * A rootfs is untrusted: `proc` may be a symlink to `/etc`, `dev` a symlink to `../../`.
+ * Every mount destination is therefore opened with openat2(RESOLVE_IN_ROOT), which resolves
+ * `..` and symlinks as if the rootfs were `/`, and the mount is made on
+ * `/proc/self/fd/N` — the object that was checked, not a path that could be swapped in
+ * between (CVE-2021-30465).
+ * @internal
+ */
+import {
+  O_CLOEXEC, O_DIRECTORY, O_PATH, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, O_CREAT, O_EXCL, O_WRONLY, O_NOFOLLOW,
+} from '../../sys/constants.js';
+import { close, mkdirat, openat, openat2 } from '../../sys/libc.js';
+import { SysError } from '../../sys/sys-error.js';
+
+const RESOLVE = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+
+/** The `/proc/self/fd/N` path of an fd, for mount(2). */
+export function fdPath(fd: number): string {
+  return `/proc/self/fd/${fd}`;
+}
+
+function parts(path: string): string[] {
+  return path.split('/').filter((p) => p !== '' && p !== '.');
+}
+
+/** Opens an existing path inside the root as O_PATH; returns -1 if it does not exist. */
+export function openInRoot(rootFd: number, path: string, shown: string, directory = false): number {
+  const rel = parts(path).join('/') || '.';
+  try {
+    return openat2(rootFd, rel, O_PATH | O_CLOEXEC | (directory ? O_DIRECTORY : 0), RESOLVE, shown);
+  } catch (e) {
+    if (e instanceof SysError && e.code === 'ENOENT') return -1;
+    throw e;
+  }
+}
+
+/**
+ * Opens a directory inside the root, creating missing components (mode 0755). Each prefix is
+ * resolved from the root, so symlinks mean what they would mean inside the container.
+ */
+export function mkdirInRoot(rootFd: number, path: string, shown: string, mode = 0o755): number {
+  const segs = parts(path);
+  let parent = openat2(rootFd, '.', O_PATH | O_CLOEXEC | O_DIRECTORY, RESOLVE, shown);
+  try {
+    for (let i = 0; i < segs.length; i++) {
+      const prefix = segs.slice(0, i + 1).join('/');
+      let fd = openInRoot(rootFd, prefix, shown, true);
+      if (fd < 0) {
+        try {
+          mkdirat(parent, segs[i]!, mode, shown);
+        } catch (err) {
+          // Lost a race with another creator, or a dangling symlink: openat2 below decides.
+          if (!(err instanceof SysError) || err.code !== 'EEXIST') throw err;
+        }
+        fd = openat2(rootFd, prefix, O_PATH | O_CLOEXEC | O_DIRECTORY, RESOLVE, shown);
+      }
+      close(parent);
+      parent = fd;
+    }
+    const result = parent;
+    parent = -1;
+    return result;
+  } finally {
+    if (parent >= 0) close(parent);
+  }
+}
+
+/** Creates an empty regular file in a directory we own (a fresh tmpfs) and opens it O_PATH. */
+export function touchAt(dirFd: number, name: string, shown: string): number {
+  const fd = openat(dirFd, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0o666, shown);
+  close(fd);
+  return openat(dirFd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC, 0, shown);
+}

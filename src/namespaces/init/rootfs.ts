@@ -1,0 +1,171 @@
+/**
+ * Builds the container's filesystem view inside its new mount namespace and pivots into it:
+ * the rootfs bind-mounted onto itself, a fresh /proc, a minimal /dev, a read-only /sys,
+ * masked and read-only paths, then pivot_root and the old root detached.
+ * @internal
+ */
+import {
+  AT_FDCWD, MNT_DETACH, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC, MS_REMOUNT, MS_SLAVE,
+  MS_STRICTATIME, O_CLOEXEC, O_DIRECTORY, O_PATH, S_IFCHR,
+} from '../../sys/constants.js';
+import { chdir, close, mknodat, mount, openat, pivotRoot, symlinkat, umount2 } from '../../sys/libc.js';
+import { SysError } from '../../sys/sys-error.js';
+import type { RootfsConfig, StageConfig } from './config.js';
+import type { InitStep } from '../protocol.js';
+import { fdPath, mkdirInRoot, openInRoot, touchAt } from './inroot.js';
+
+/** Records which step is running, for the error message. */
+export type StepTracker = (step: InitStep) => void;
+
+const DEVICES: ReadonlyArray<readonly [string, number, number]> = [
+  ['null', 1, 3], ['zero', 1, 5], ['full', 1, 7], ['random', 1, 8], ['urandom', 1, 9], ['tty', 5, 0],
+];
+
+const DEV_LINKS: ReadonlyArray<readonly [string, string]> = [
+  ['fd', '/proc/self/fd'], ['stdin', '/proc/self/fd/0'], ['stdout', '/proc/self/fd/1'],
+  ['stderr', '/proc/self/fd/2'], ['ptmx', 'pts/ptmx'], ['core', '/proc/kcore'],
+];
+
+function makedev(major: number, minor: number): bigint {
+  return BigInt(((major & 0xfff) << 8) | (minor & 0xff) | ((minor & ~0xff) << 12));
+}
+
+/** Mounts onto an fd-resolved destination inside the root, then closes the fd. */
+function mountAt(fd: number, source: string | null, fstype: string | null, flags: number, data: string | null, shown: string): void {
+  try {
+    mount(source, fdPath(fd), fstype, flags, data, undefined);
+  } catch (e) {
+    if (e instanceof SysError) throw new SysError(e.syscall, e.errno, shown);
+    throw e;
+  } finally {
+    close(fd);
+  }
+}
+
+function mountProc(rootFd: number, cfg: StageConfig): void {
+  const fd = mkdirInRoot(rootFd, '/proc', '/proc');
+  if (cfg.namespaces.includes('pid')) {
+    mountAt(fd, 'proc', 'proc', MS_NOSUID | MS_NODEV | MS_NOEXEC, null, '/proc');
+  } else {
+    // Without its own PID namespace the container sees the host's processes either way;
+    // a user namespace may not mount a proc it does not own, so bind the existing one.
+    mountAt(fd, '/proc', null, MS_BIND | MS_REC, null, '/proc');
+  }
+}
+
+function mountDev(rootFd: number, cfg: StageConfig): void {
+  const fd = mkdirInRoot(rootFd, '/dev', '/dev');
+  mountAt(fd, 'tmpfs', 'tmpfs', MS_NOSUID | MS_STRICTATIME, 'mode=755,size=65536k', '/dev');
+  // Re-open: the fd above names the directory under the new tmpfs, not the tmpfs itself.
+  const dev = openInRoot(rootFd, '/dev', '/dev', true);
+  try {
+    for (const [name, major, minor] of DEVICES) {
+      const shown = `/dev/${name}`;
+      if (!cfg.userns) {
+        mknodat(dev, name, S_IFCHR | 0o666, makedev(major, minor), shown);
+      } else {
+        // mknod is refused inside a user namespace: bind the host's node onto an empty file.
+        const target = touchAt(dev, name, shown);
+        mountAt(target, `/dev/${name}`, null, MS_BIND, null, shown);
+      }
+    }
+    const pts = mkdirInRoot(rootFd, '/dev/pts', '/dev/pts');
+    const ptsOpts = 'newinstance,ptmxmode=0666,mode=0620';
+    try {
+      mount('devpts', fdPath(pts), 'devpts', MS_NOSUID | MS_NOEXEC, `${ptsOpts},gid=5`);
+    } catch (e) {
+      // gid 5 (tty) may not be mapped in a user namespace.
+      if (!(e instanceof SysError) || e.code !== 'EINVAL') throw new SysError('mount(devpts)', (e as SysError).errno, '/dev/pts');
+      mountAt(openInRoot(rootFd, '/dev/pts', '/dev/pts', true), 'devpts', 'devpts', MS_NOSUID | MS_NOEXEC, ptsOpts, '/dev/pts');
+    } finally {
+      close(pts);
+    }
+    const shm = mkdirInRoot(rootFd, '/dev/shm', '/dev/shm', 0o1777);
+    mountAt(shm, 'shm', 'tmpfs', MS_NOSUID | MS_NODEV | MS_NOEXEC, 'mode=1777,size=65536k', '/dev/shm');
+    if (cfg.namespaces.includes('ipc')) {
+      const mq = mkdirInRoot(rootFd, '/dev/mqueue', '/dev/mqueue');
+      mountAt(mq, 'mqueue', 'mqueue', MS_NOSUID | MS_NODEV | MS_NOEXEC, null, '/dev/mqueue');
+    }
+    for (const [name, target] of DEV_LINKS) symlinkat(target, dev, name, `/dev/${name}`);
+  } finally {
+    close(dev);
+  }
+}
+
+function mountSys(rootFd: number, cfg: StageConfig): void {
+  const flags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC;
+  const fd = mkdirInRoot(rootFd, '/sys', '/sys');
+  if (cfg.namespaces.includes('net')) {
+    mountAt(fd, 'sysfs', 'sysfs', flags, null, '/sys');
+    return;
+  }
+  // sysfs may only be mounted by the owner of the network namespace: bind the host's
+  // read-only instead (what runc does for a container that shares the host network).
+  mountAt(fd, '/sys', null, MS_BIND | MS_REC, null, '/sys');
+  const again = openInRoot(rootFd, '/sys', '/sys', true);
+  mountAt(again, null, null, MS_BIND | MS_REMOUNT | flags, null, '/sys');
+}
+
+function maskPaths(rootFd: number, rootfs: RootfsConfig): void {
+  for (const path of rootfs.maskedPaths) {
+    const fd = openInRoot(rootFd, path, path);
+    if (fd < 0) continue;
+    let isDir = true;
+    try {
+      close(openat(fd, '.', O_PATH | O_DIRECTORY | O_CLOEXEC, 0, path));
+    } catch {
+      isDir = false;
+    }
+    if (isDir) mountAt(fd, 'tmpfs', 'tmpfs', MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, 'size=0,mode=0755', path);
+    else mountAt(fd, '/dev/null', null, MS_BIND, null, path);
+  }
+  for (const path of rootfs.readonlyPaths) {
+    const fd = openInRoot(rootFd, path, path);
+    if (fd < 0) continue;
+    mountAt(fd, fdPath(fd), null, MS_BIND | MS_REC, null, path);
+    const again = openInRoot(rootFd, path, path);
+    mountAt(again, null, null, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, null, path);
+  }
+}
+
+/**
+ * Everything from the rootfs bind mount to the detached old root.
+ * Runs as the container's root in its new mount namespace; the host's mount table is
+ * never touched because `/` was made private first.
+ */
+export function enterRootfs(cfg: StageConfig, rootfs: RootfsConfig, step: StepTracker): void {
+  step('rootfs');
+  // pivot_root needs the new root to be a mount point: bind it onto itself.
+  mount(rootfs.path, rootfs.path, null, MS_BIND | MS_REC, null);
+  const rootFd = openat(AT_FDCWD, rootfs.path, O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
+  try {
+    step('proc');
+    mountProc(rootFd, cfg);
+    step('dev');
+    mountDev(rootFd, cfg);
+    step('sys');
+    mountSys(rootFd, cfg);
+    step('mask');
+    maskPaths(rootFd, rootfs);
+  } finally {
+    close(rootFd);
+  }
+  step('pivot-root');
+  chdir(rootfs.path);
+  // pivot_root(".", ".") stacks the old root on top of the new one; detaching "." then
+  // drops it without needing a put_old directory inside the rootfs.
+  pivotRoot('.', '.');
+  mount(null, '.', null, MS_SLAVE | MS_REC, null);
+  umount2('.', MNT_DETACH);
+  chdir('/');
+}
+
+/** Makes every mount in the new mount namespace private, so nothing propagates to the host. */
+export function makeRootPrivate(): void {
+  mount(null, '/', null, MS_REC | MS_PRIVATE, null);
+}
+
+/** Mounts a fresh /proc in place, like `unshare --mount-proc`. */
+export function remountProc(): void {
+  mount('proc', '/proc', 'proc', MS_NOSUID | MS_NODEV | MS_NOEXEC, null);
+}

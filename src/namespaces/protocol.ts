@@ -1,0 +1,52 @@
+/**
+ * The typed messages between the parent and the in-namespace init stage, one JSON object
+ * per line over a socketpair (fd 3 in the stage). The order is fixed:
+ *
+ * ```
+ *  parent                                   stage (inside the new namespaces)
+ *                      ◄── userns            (only with a user namespace: waiting for maps)
+ *  maps ──►                                  (uid/gid maps are written)
+ *  config ──►
+ *                      ◄── pid {hostPid}     namespaces exist, nothing is mounted yet
+ *  (spawn hook runs: cgroups, network ...)
+ *  go ──►
+ *                      ◄── exec {namespaces} about to execve; the socket closes on exec
+ *                      ◄── error {step,...}  at any point instead; the stage then exits
+ * ```
+ * @internal
+ */
+import type { NamespaceType } from './types.js';
+import type { StageConfig } from './init/config.js';
+
+/** The setup step the stage was in. Shown in {@link InitError}. */
+export type InitStep =
+  | 'start' | 'maps' | 'config' | 'sync' | 'cgroupns' | 'propagation' | 'rootfs' | 'proc' | 'dev' | 'sys'
+  | 'mask' | 'hostname' | 'loopback' | 'pivot-root' | 'cwd' | 'lookup' | 'capabilities' | 'fds' | 'signals' | 'exec';
+
+/** An error as it crosses the process boundary. @internal */
+export interface WireError {
+  readonly name: string;
+  readonly message: string;
+  readonly code?: string | undefined;
+  readonly errno?: number | undefined;
+  readonly syscall?: string | undefined;
+  readonly path?: string | undefined;
+}
+
+/** Parent → stage. @internal */
+export type ParentMessage =
+  | { readonly t: 'maps' }
+  | { readonly t: 'config'; readonly config: StageConfig }
+  | { readonly t: 'go' };
+
+/** Stage → parent. @internal */
+export type StageMessage =
+  | { readonly t: 'userns' }
+  | { readonly t: 'pid'; readonly pid: number }
+  | { readonly t: 'exec'; readonly namespaces: Partial<Record<NamespaceType, number>> }
+  | { readonly t: 'error'; readonly step: InitStep; readonly error: WireError };
+
+/** @internal */
+export function encode(msg: ParentMessage | StageMessage): string {
+  return `${JSON.stringify(msg)}\n`;
+}

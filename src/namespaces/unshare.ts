@@ -1,0 +1,184 @@
+import { stat } from 'node:fs/promises';
+import { isAbsolute, resolve } from 'node:path';
+import { InvalidOptionError } from '../errors.js';
+import { capabilityNumbers, type Capability } from './capabilities.js';
+import { currentCaller, defaultIdMaps, validateIdMap, type IdMapping } from './idmap.js';
+import type { StageConfig } from './init/config.js';
+import type { NamespacedProcess } from './process.js';
+import { spawnInNamespaces, type SpawnHook, type StdioOption } from './spawn.js';
+import { normalizeNamespaces, type NamespaceType } from './types.js';
+
+/** Options of {@link unshare}. Only `command` is required. */
+export interface UnshareOptions {
+  /** The program and its arguments. A name without `/` is looked up in the PATH of `env`. */
+  readonly command: readonly string[];
+  /**
+   * The namespaces to create. Any others are shared with the caller.
+   * A caller that is not root always gets a user namespace as well (rootless mode).
+   * @defaultValue `['pid', 'mnt', 'uts', 'ipc', 'net', 'cgroup']`
+   */
+  readonly namespaces?: Iterable<NamespaceType>;
+  /**
+   * uid map of the new user namespace (implies `user`).
+   * @defaultValue root: `0 0 65536`; others: their uid as 0, then their first /etc/subuid range from 1
+   */
+  readonly uidMap?: readonly IdMapping[];
+  /** gid map of the new user namespace (implies `user`); defaults like `uidMap`, from /etc/subgid. */
+  readonly gidMap?: readonly IdMapping[];
+  /** Hostname inside (needs `uts`); at most 64 bytes. */
+  readonly hostname?: string;
+  /** NIS domain name inside (needs `uts`); at most 64 bytes. */
+  readonly domainname?: string;
+  /** Offsets in seconds of the monotonic and boot-time clocks (implies `time`). */
+  readonly timeOffsets?: { readonly monotonic?: number; readonly boottime?: number };
+  /**
+   * Mount a fresh /proc, as `unshare --mount-proc` does, so `ps` shows only the new PID
+   * namespace. Applies without `rootfs`; with one, /proc is always fresh.
+   * @defaultValue true when both `pid` and `mnt` are new
+   */
+  readonly mountProc?: boolean;
+  /**
+   * A directory to use as `/`: it is bind-mounted, given /proc, a minimal /dev and a
+   * read-only /sys, and entered with pivot_root (needs `mnt`).
+   */
+  readonly rootfs?: string;
+  /** Working directory of the command (inside `rootfs` when there is one). @defaultValue `/` with a rootfs, else the caller's */
+  readonly cwd?: string;
+  /** Environment of the command. @defaultValue with a rootfs a standard PATH only, else the caller's environment */
+  readonly env?: Readonly<Record<string, string>>;
+  /** stdin, stdout, stderr: one value for all three or one each. @defaultValue `'pipe'` */
+  readonly stdio?: StdioOption | readonly [StdioOption, StdioOption, StdioOption];
+  /** Capabilities the command keeps, or `'all'` to leave them alone. @defaultValue `'all'` */
+  readonly capabilities?: readonly Capability[] | 'all';
+  /** Set no_new_privs, so setuid binaries grant nothing. @defaultValue false */
+  readonly noNewPrivileges?: boolean;
+  /** With a rootfs: paths to hide (/dev/null over files, an empty tmpfs over directories). */
+  readonly maskedPaths?: readonly string[];
+  /** With a rootfs: paths to make read-only. */
+  readonly readonlyPaths?: readonly string[];
+  /** Runs with the host PID once the namespaces exist, before the command starts. */
+  readonly onNamespaces?: SpawnHook;
+  /** Cancels setup, or kills the command once it runs. */
+  readonly signal?: AbortSignal;
+}
+
+/** The namespaces {@link unshare} and `Container.run` create when none are named. */
+export const DEFAULT_NAMESPACES: readonly NamespaceType[] = Object.freeze(['pid', 'mnt', 'uts', 'ipc', 'net', 'cgroup'] as NamespaceType[]);
+
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+const MAX_NAME_BYTES = 64; // __NEW_UTS_LEN
+
+function checkName(option: string, value: string | undefined, namespaces: readonly NamespaceType[]): void {
+  if (value === undefined) return;
+  if (typeof value !== 'string') throw new InvalidOptionError(option, 'must be a string');
+  const bytes = Buffer.byteLength(value);
+  if (bytes > MAX_NAME_BYTES) throw new InvalidOptionError(option, `is ${bytes} bytes long; the kernel allows at most ${MAX_NAME_BYTES}`);
+  if (value.includes('\0')) throw new InvalidOptionError(option, 'must not contain NUL');
+  if (!namespaces.includes('uts')) throw new InvalidOptionError(option, 'needs a new uts namespace (add "uts" to namespaces)');
+}
+
+function checkCommand(command: readonly string[] | undefined): void {
+  if (!Array.isArray(command) || command.length === 0) throw new InvalidOptionError('command', 'must be a non-empty array of strings');
+  command.forEach((a, i) => {
+    if (typeof a !== 'string') throw new InvalidOptionError(`command[${i}]`, 'must be a string');
+    if (a.includes('\0')) throw new InvalidOptionError(`command[${i}]`, 'must not contain NUL');
+  });
+  if (command[0] === '') throw new InvalidOptionError('command[0]', 'must not be empty');
+}
+
+function envList(env: Readonly<Record<string, string>>): string[] {
+  return Object.entries(env).map(([k, v]) => {
+    if (k === '' || k.includes('=') || k.includes('\0')) throw new InvalidOptionError(`env.${k}`, 'invalid variable name');
+    if (typeof v !== 'string' || v.includes('\0')) throw new InvalidOptionError(`env.${k}`, 'value must be a string without NUL');
+    return `${k}=${v}`;
+  });
+}
+
+async function checkRootfs(path: string): Promise<string> {
+  const abs = resolve(path);
+  let st;
+  try {
+    st = await stat(abs);
+  } catch (e) {
+    throw new InvalidOptionError('rootfs', `${abs} does not exist (${(e as NodeJS.ErrnoException).code})`);
+  }
+  if (!st.isDirectory()) throw new InvalidOptionError('rootfs', `${abs} is not a directory`);
+  return abs;
+}
+
+/**
+ * Runs a program in new namespaces, like `unshare(1)` but typed, and resolves once the
+ * program is running.
+ *
+ * Setup failures reject with typed errors ({@link InvalidOptionError} before anything
+ * starts, {@link InitError} naming the failed step, {@link CommandNotFoundError}), and
+ * nothing is left behind when they do.
+ *
+ * @example
+ * ```ts
+ * import { unshare } from 'ctrkit/namespaces';
+ * await using p = await unshare({ command: ['sh', '-c', 'echo $$'], namespaces: ['pid', 'mnt'], stdio: ['ignore', 'inherit', 'inherit'] });
+ * console.log(await p.exited); // prints "1" first: the shell is PID 1 of its namespace
+ * ```
+ */
+export async function unshare(options: UnshareOptions): Promise<NamespacedProcess> {
+  checkCommand(options.command);
+  const caller = currentCaller();
+  const wanted = new Set<string>(options.namespaces ?? DEFAULT_NAMESPACES);
+  if (options.uidMap || options.gidMap || caller.uid !== 0) wanted.add('user');
+  if (options.timeOffsets) wanted.add('time');
+  const namespaces = normalizeNamespaces(wanted);
+  checkName('hostname', options.hostname, namespaces);
+  checkName('domainname', options.domainname, namespaces);
+
+  const userns = namespaces.includes('user');
+  let uidMap: readonly IdMapping[] | undefined;
+  let gidMap: readonly IdMapping[] | undefined;
+  if (userns) {
+    const defaults = defaultIdMaps(caller);
+    uidMap = options.uidMap ?? defaults.uidMap;
+    gidMap = options.gidMap ?? defaults.gidMap;
+    validateIdMap(uidMap, 'uid', caller);
+    validateIdMap(gidMap, 'gid', caller);
+  }
+  for (const [k, v] of Object.entries(options.timeOffsets ?? {})) {
+    if (!Number.isInteger(v)) throw new InvalidOptionError(`timeOffsets.${k}`, 'must be an integer number of seconds');
+  }
+
+  let rootfs: StageConfig['rootfs'];
+  if (options.rootfs !== undefined) {
+    if (!namespaces.includes('mnt')) throw new InvalidOptionError('rootfs', 'needs a new mount namespace (add "mnt" to namespaces)');
+    rootfs = {
+      path: await checkRootfs(options.rootfs),
+      maskedPaths: options.maskedPaths ?? [],
+      readonlyPaths: options.readonlyPaths ?? [],
+    };
+  }
+  const cwd = options.cwd ?? (rootfs ? '/' : process.cwd());
+  if (!isAbsolute(cwd)) throw new InvalidOptionError('cwd', `must be an absolute path, got "${cwd}"`);
+  const env = envList(options.env ?? (rootfs ? { PATH: DEFAULT_PATH } : (process.env as Record<string, string>)));
+
+  const stdio = options.stdio ?? 'pipe';
+  const config: StageConfig = {
+    argv: options.command,
+    env,
+    cwd,
+    namespaces,
+    hostname: options.hostname,
+    domainname: options.domainname,
+    mountProc: options.mountProc ?? (namespaces.includes('pid') && namespaces.includes('mnt')),
+    rootfs,
+    capabilities: options.capabilities === undefined || options.capabilities === 'all' ? null : capabilityNumbers(options.capabilities),
+    noNewPrivileges: options.noNewPrivileges ?? false,
+    userns,
+  };
+  return spawnInNamespaces({
+    config,
+    uidMap,
+    gidMap,
+    timeOffsets: options.timeOffsets,
+    stdio: typeof stdio === 'object' ? stdio : [stdio, stdio, stdio],
+    hook: options.onNamespaces,
+    signal: options.signal,
+  });
+}

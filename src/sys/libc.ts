@@ -1,0 +1,253 @@
+/**
+ * Typed bindings to the libc calls ctrkit needs, the only code that calls koffi.
+ *
+ * Every wrapper checks the return value and throws {@link SysError} with the call's name,
+ * the errno and the path, so callers never see a bare `-1`.
+ *
+ * A few calls are variadic in C (prctl, fcntl, ioctl). They are bound with fixed prototypes
+ * whose arguments are all integers or pointers: on the x86_64 and arm64 Linux ABIs such a
+ * call is passed exactly like the variadic one.
+ * @internal
+ */
+import { koffi } from './koffi.js';
+import { SysError } from './sys-error.js';
+import { syscallNumbers } from './arch.js';
+import { LINUX_CAPABILITY_VERSION_3 } from './constants.js';
+
+type Fn = (...args: unknown[]) => unknown;
+
+interface Bound {
+  mount: Fn; umount2: Fn; unshare: Fn; setns: Fn; sethostname: Fn; setdomainname: Fn;
+  prctl: Fn; fcntl: Fn; ioctl: Fn; close_range: Fn; close: Fn; execve: Fn; signal: Fn;
+  pthread_sigmask: Fn; umask: Fn; chdir: Fn; socket: Fn; mkdirat: Fn; mknodat: Fn;
+  symlinkat: Fn; openat: Fn; fchmod: Fn; syscall: Fn; getpid: Fn; dup3: Fn; pipe2: Fn;
+}
+
+let bound: Bound | undefined;
+
+function lib(): Bound {
+  if (bound) return bound;
+  const k = koffi();
+  const c = k.load('libc.so.6');
+  bound = {
+    mount: c.func('int mount(const char *src, const char *target, const char *fstype, unsigned long flags, const char *data)'),
+    umount2: c.func('int umount2(const char *target, int flags)'),
+    unshare: c.func('int unshare(int flags)'),
+    setns: c.func('int setns(int fd, int nstype)'),
+    sethostname: c.func('int sethostname(const char *name, size_t len)'),
+    setdomainname: c.func('int setdomainname(const char *name, size_t len)'),
+    prctl: c.func('int prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5)'),
+    fcntl: c.func('int fcntl(int fd, int cmd, long arg)'),
+    ioctl: c.func('int ioctl(int fd, unsigned long req, uint8_t *arg)'),
+    close_range: c.func('int close_range(unsigned int first, unsigned int last, int flags)'),
+    close: c.func('int close(int fd)'),
+    execve: c.func('int execve(const char *path, const char **argv, const char **envp)'),
+    signal: c.func('void *signal(int sig, void *handler)'),
+    pthread_sigmask: c.func('int pthread_sigmask(int how, const uint8_t *set, uint8_t *old)'),
+    umask: c.func('uint32_t umask(uint32_t mask)'),
+    chdir: c.func('int chdir(const char *path)'),
+    socket: c.func('int socket(int domain, int type, int protocol)'),
+    mkdirat: c.func('int mkdirat(int dirfd, const char *path, uint32_t mode)'),
+    mknodat: c.func('int mknodat(int dirfd, const char *path, uint32_t mode, uint64_t dev)'),
+    symlinkat: c.func('int symlinkat(const char *target, int dirfd, const char *linkpath)'),
+    openat: c.func('int openat(int dirfd, const char *path, int flags, uint32_t mode)'),
+    fchmod: c.func('int fchmod(int fd, uint32_t mode)'),
+    syscall: c.func('long syscall(long nr, ...)'),
+    getpid: c.func('int getpid()'),
+    dup3: c.func('int dup3(int oldfd, int newfd, int flags)'),
+    pipe2: c.func('int pipe2(_Out_ int *fds, int flags)'),
+  };
+  return bound;
+}
+
+function errno(): number {
+  return koffi().errno();
+}
+
+function check(r: unknown, syscall: string, path?: string, hint?: string): number {
+  const n = Number(r);
+  if (n < 0) throw new SysError(syscall, errno(), path, hint);
+  return n;
+}
+
+/** mount(2). `target` is named in errors. @internal */
+export function mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null = null, hint?: string): void {
+  check(lib().mount(source, target, fstype, flags, data), `mount(${fstype ?? (source ?? 'none')})`, target, hint);
+}
+
+/** umount2(2). @internal */
+export function umount2(target: string, flags: number): void {
+  check(lib().umount2(target, flags), 'umount2', target);
+}
+
+/** unshare(2) for the calling thread. @internal */
+export function unshare(flags: number): void {
+  check(lib().unshare(flags), 'unshare');
+}
+
+/** setns(2) for the calling thread. @internal */
+export function setns(fd: number, nstype: number, path?: string): void {
+  check(lib().setns(fd, nstype), 'setns', path);
+}
+
+/** sethostname(2). @internal */
+export function sethostname(name: string): void {
+  check(lib().sethostname(name, Buffer.byteLength(name)), 'sethostname');
+}
+
+/** setdomainname(2). @internal */
+export function setdomainname(name: string): void {
+  check(lib().setdomainname(name, Buffer.byteLength(name)), 'setdomainname');
+}
+
+/** prctl(2) with integer arguments. @internal */
+export function prctl(option: number, a2 = 0, a3 = 0, a4 = 0, a5 = 0): number {
+  return check(lib().prctl(option, a2, a3, a4, a5), `prctl(${option})`);
+}
+
+/** fcntl(2) with an integer argument. @internal */
+export function fcntl(fd: number, cmd: number, arg = 0): number {
+  return check(lib().fcntl(fd, cmd, arg), `fcntl(${cmd})`, `fd ${fd}`);
+}
+
+/** ioctl(2) with a buffer argument. @internal */
+export function ioctl(fd: number, request: number, arg: Buffer): void {
+  check(lib().ioctl(fd, request, arg), `ioctl(0x${request.toString(16)})`);
+}
+
+/** close_range(2). @internal */
+export function closeRange(first: number, last: number, flags: number): void {
+  check(lib().close_range(first, last, flags), 'close_range');
+}
+
+/** close(2); errors are ignored, as there is nothing useful to do about them. @internal */
+export function close(fd: number): void {
+  lib().close(fd);
+}
+
+/** execve(2). Returns only by throwing. @internal */
+export function execve(path: string, argv: readonly string[], env: readonly string[]): never {
+  lib().execve(path, [...argv, null], [...env, null]);
+  throw new SysError('execve', errno(), path);
+}
+
+/** Resets a signal's disposition to SIG_DFL. EINVAL for SIGKILL/SIGSTOP is ignored. @internal */
+export function resetSignal(sig: number): void {
+  lib().signal(sig, null);
+}
+
+/** Unblocks every signal on the calling thread. @internal */
+export function unblockAllSignals(): void {
+  check(lib().pthread_sigmask(2 /* SIG_SETMASK */, Buffer.alloc(128), null), 'pthread_sigmask');
+}
+
+/** umask(2). @internal */
+export function umask(mask: number): number {
+  return Number(lib().umask(mask));
+}
+
+/** chdir(2). @internal */
+export function chdir(path: string): void {
+  check(lib().chdir(path), 'chdir', path);
+}
+
+/** socket(2). @internal */
+export function socket(domain: number, type: number, protocol: number): number {
+  return check(lib().socket(domain, type, protocol), 'socket');
+}
+
+/** mkdirat(2). @internal */
+export function mkdirat(dirfd: number, path: string, mode: number, shownAs?: string): void {
+  check(lib().mkdirat(dirfd, path, mode), 'mkdirat', shownAs ?? path);
+}
+
+/** mknodat(2). @internal */
+export function mknodat(dirfd: number, path: string, mode: number, dev: bigint, shownAs?: string): void {
+  check(lib().mknodat(dirfd, path, mode, dev), 'mknodat', shownAs ?? path);
+}
+
+/** symlinkat(2). @internal */
+export function symlinkat(target: string, dirfd: number, path: string, shownAs?: string): void {
+  check(lib().symlinkat(target, dirfd, path), 'symlinkat', shownAs ?? path);
+}
+
+/** openat(2). @internal */
+export function openat(dirfd: number, path: string, flags: number, mode = 0, shownAs?: string): number {
+  return check(lib().openat(dirfd, path, flags, mode), 'openat', shownAs ?? path);
+}
+
+/** fchmod(2). @internal */
+export function fchmod(fd: number, mode: number, shownAs?: string): void {
+  check(lib().fchmod(fd, mode), 'fchmod', shownAs);
+}
+
+/** pivot_root(2) (no glibc wrapper). @internal */
+export function pivotRoot(newRoot: string, putOld: string): void {
+  check(lib().syscall(syscallNumbers().pivot_root, 'const char *', newRoot, 'const char *', putOld), 'pivot_root', newRoot,
+    'the new root must be a mount point and / must not be shared');
+}
+
+/**
+ * openat2(2): opens `path` relative to `dirfd` with the given RESOLVE_* flags. With
+ * RESOLVE_IN_ROOT every `..` and absolute symlink is resolved as if `dirfd` were `/`, which
+ * is what keeps a hostile rootfs from redirecting a mount outside itself.
+ * @internal
+ */
+export function openat2(dirfd: number, path: string, flags: number, resolve: number, shownAs?: string): number {
+  const how = Buffer.alloc(24);
+  how.writeBigUInt64LE(BigInt(flags), 0);
+  how.writeBigUInt64LE(0n, 8);
+  how.writeBigUInt64LE(BigInt(resolve), 16);
+  const r = lib().syscall(syscallNumbers().openat2, 'int', dirfd, 'const char *', path, 'uint8_t *', how, 'size_t', 24);
+  return check(r, 'openat2', shownAs ?? path);
+}
+
+/**
+ * capset(2) for the calling thread: the same 64-bit mask as effective, permitted and
+ * inheritable set.
+ * @internal
+ */
+export function capset(mask: bigint): void {
+  const header = Buffer.alloc(8);
+  header.writeUInt32LE(LINUX_CAPABILITY_VERSION_3, 0);
+  const data = Buffer.alloc(24);
+  const lo = Number(mask & 0xffffffffn);
+  const hi = Number((mask >> 32n) & 0xffffffffn);
+  for (const [i, word] of [lo, hi].entries()) {
+    data.writeUInt32LE(word, i * 12);
+    data.writeUInt32LE(word, i * 12 + 4);
+    data.writeUInt32LE(word, i * 12 + 8);
+  }
+  check(lib().syscall(syscallNumbers().capset, 'uint8_t *', header, 'uint8_t *', data), 'capset');
+}
+
+/** getpid(2) as the kernel sees it in the caller's PID namespace. @internal */
+export function getpid(): number {
+  return Number(lib().getpid());
+}
+
+/** dup3(2). @internal */
+export function dup3(oldfd: number, newfd: number, flags = 0): void {
+  check(lib().dup3(oldfd, newfd, flags), 'dup3', `fd ${oldfd} -> ${newfd}`);
+}
+
+/** pipe2(2) with O_CLOEXEC: returns [readEnd, writeEnd]. @internal */
+export function pipe(): [number, number] {
+  const fds = [0, 0];
+  check(lib().pipe2(fds, 0o2000000), 'pipe2');
+  return [fds[0]!, fds[1]!];
+}
+
+/** pidfd_open(2): a handle on a process that cannot be confused with a later one of the same PID. @internal */
+export function pidfdOpen(pid: number): number {
+  return check(lib().syscall(434, 'int', pid, 'unsigned int', 0), 'pidfd_open', `pid ${pid}`);
+}
+
+/** pidfd_send_signal(2). Returns false when the process is gone (ESRCH). @internal */
+export function pidfdSendSignal(pidfd: number, sig: number): boolean {
+  const r = Number(lib().syscall(424, 'int', pidfd, 'int', sig, 'void *', null, 'unsigned int', 0));
+  if (r === 0) return true;
+  const e = errno();
+  if (e === 3) return false;
+  throw new SysError('pidfd_send_signal', e);
+}

@@ -1,0 +1,35 @@
+import { CtrkitError } from '../errors.js';
+import { errnoName } from './errno.js';
+
+/**
+ * A system call failed. Shaped like Node's own system errors: `code` is the errno name
+ * (`EPERM`), `errno` its number, `syscall` the call, `path` the file it acted on.
+ *
+ * @example
+ * ```ts
+ * try { ... } catch (e) { if (e instanceof SysError && e.code === 'EPERM') ... }
+ * ```
+ */
+export class SysError extends CtrkitError {
+  /** The errno value, e.g. 1 for EPERM. */
+  readonly errno: number;
+  /** The failing system call, e.g. `mount`, `pivot_root`. */
+  readonly syscall: string;
+  /** The path the call acted on, when there is one. */
+  readonly path: string | undefined;
+
+  /**
+   * @param syscall - the failing call
+   * @param errno - the errno it returned
+   * @param path - the path it acted on
+   * @param hint - a short explanation of the likely cause, added to the message
+   */
+  constructor(syscall: string, errno: number, path?: string, hint?: string) {
+    const name = errnoName(errno);
+    const on = path === undefined ? '' : ` on ${path}`;
+    super(name, `${syscall}${on}: ${name}${hint ? ` (${hint})` : ''}`);
+    this.errno = errno;
+    this.syscall = syscall;
+    this.path = path;
+  }
+}
