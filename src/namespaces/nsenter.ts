@@ -1,1 +1,89 @@
-export {};
+import { isAbsolute } from 'node:path';
+import { InvalidOptionError } from '../errors.js';
+import { capabilityNumbers, type Capability } from './capabilities.js';
+import { NamespaceRef } from './handle.js';
+import type { NamespacedProcess } from './process.js';
+import { spawnInNamespaces, type SpawnHook, type StdioOption } from './spawn.js';
+import { checkCommand, envList } from './validate.js';
+import { NAMESPACES, normalizeNamespaces, type NamespaceType } from './types.js';
+
+/** Options of {@link nsenter}. */
+export interface NsenterOptions {
+  /** The process whose namespaces to enter (a host PID, e.g. a container's `pid`). */
+  readonly target: number;
+  /** The program and its arguments; looked up in the PATH of `env` inside the target's root. */
+  readonly command: readonly string[];
+  /**
+   * Which of the target's namespaces to enter. Those the caller already shares are skipped.
+   * Entering `mnt` also enters the target's root directory.
+   * @defaultValue all eight
+   */
+  readonly namespaces?: Iterable<NamespaceType>;
+  /** Working directory, inside the target's root when `mnt` is entered. @defaultValue `/` */
+  readonly cwd?: string;
+  /** Environment of the command. @defaultValue a standard PATH only */
+  readonly env?: Readonly<Record<string, string>>;
+  /** stdin, stdout, stderr. @defaultValue `'pipe'` */
+  readonly stdio?: StdioOption | readonly [StdioOption, StdioOption, StdioOption];
+  /** Capabilities the command keeps, or `'all'`. @defaultValue `'all'` */
+  readonly capabilities?: readonly Capability[] | 'all';
+  /** Set no_new_privs. @defaultValue false */
+  readonly noNewPrivileges?: boolean;
+  /** Runs with the new process's host PID before its command starts (e.g. to join a cgroup). */
+  readonly onNamespaces?: SpawnHook;
+  /** Cancels setup, or kills the command once it runs. */
+  readonly signal?: AbortSignal;
+}
+
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/**
+ * Runs a program inside the namespaces of an existing process, like `nsenter(1)`: the basis
+ * of `docker exec`. Resolves once the program is running; setup failures reject with the
+ * same typed errors as {@link unshare}.
+ *
+ * @example
+ * ```ts
+ * await using c = await unshare({ command: ['sleep', '60'], rootfs });
+ * await using e = await nsenter({ target: c.pid, command: ['hostname'], stdio: ['ignore', 'inherit', 'inherit'] });
+ * await e.exited;
+ * ```
+ */
+export async function nsenter(options: NsenterOptions): Promise<NamespacedProcess> {
+  checkCommand(options.command);
+  const target = options.target;
+  if (!Number.isInteger(target) || target <= 0) throw new InvalidOptionError('target', `must be a PID, got ${String(target)}`);
+  const wanted = normalizeNamespaces(options.namespaces ?? NAMESPACES.map((n) => n.type));
+  // Entering a namespace we are already in is an error for some types (user): skip those.
+  const join: NamespaceType[] = [];
+  for (const type of wanted) {
+    let theirs: NamespaceRef;
+    try {
+      theirs = NamespaceRef.ofProcess(target, type);
+    } catch (e) {
+      throw new InvalidOptionError('target', `cannot read the namespaces of process ${target}: ${(e as Error).message}`);
+    }
+    if (!theirs.sameAs(NamespaceRef.host(type))) join.push(type);
+  }
+  const cwd = options.cwd ?? '/';
+  if (!isAbsolute(cwd)) throw new InvalidOptionError('cwd', `must be an absolute path, got "${cwd}"`);
+  const stdio = options.stdio ?? 'pipe';
+  return spawnInNamespaces({
+    config: {
+      mode: 'join',
+      argv: options.command,
+      env: envList(options.env ?? { PATH: DEFAULT_PATH }),
+      cwd,
+      namespaces: join,
+      joinMountOf: join.includes('mnt') ? target : undefined,
+      mountProc: false,
+      capabilities: options.capabilities === undefined || options.capabilities === 'all' ? null : capabilityNumbers(options.capabilities),
+      noNewPrivileges: options.noNewPrivileges ?? false,
+      userns: false,
+    },
+    join: { target, namespaces: join },
+    stdio: typeof stdio === 'object' ? stdio : [stdio, stdio, stdio],
+    hook: options.onNamespaces,
+    signal: options.signal,
+  });
+}

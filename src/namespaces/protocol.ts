@@ -7,12 +7,16 @@
  *                      ◄── userns            (only with a user namespace: waiting for maps)
  *  maps ──►                                  (uid/gid maps are written)
  *  config ──►
- *                      ◄── pid {hostPid}     namespaces exist, nothing is mounted yet
- *  (spawn hook runs: cgroups, network ...)
+ *                      ◄── pid {hostPid, execFd}  namespaces exist, nothing is mounted yet
+ *  (opens /proc/PID/fd/execFd; the spawn hook runs: cgroups, network ...)
  *  go ──►
- *                      ◄── exec {namespaces} about to execve; the socket closes on exec
+ *                      ◄── exec {namespaces} about to execve
  *                      ◄── error {step,...}  at any point instead; the stage then exits
  * ```
+ * The socket cannot tell the parent that execve succeeded: util-linux unshare, the stage's
+ * parent, holds a copy of it until the container ends. So the stage also owns a
+ * close-on-exec pipe, whose read end the parent opens through /proc: end-of-file on it
+ * means the exec happened, a byte on it means an error message is on the socket.
  * @internal
  */
 import type { NamespaceType } from './types.js';
@@ -20,7 +24,7 @@ import type { StageConfig } from './init/config.js';
 
 /** The setup step the stage was in. Shown in {@link InitError}. */
 export type InitStep =
-  | 'start' | 'maps' | 'config' | 'sync' | 'cgroupns' | 'propagation' | 'rootfs' | 'proc' | 'dev' | 'sys'
+  | 'start' | 'maps' | 'join' | 'config' | 'sync' | 'cgroupns' | 'propagation' | 'rootfs' | 'proc' | 'dev' | 'sys'
   | 'mask' | 'hostname' | 'loopback' | 'pivot-root' | 'cwd' | 'lookup' | 'capabilities' | 'fds' | 'signals' | 'exec';
 
 /** An error as it crosses the process boundary. @internal */
@@ -42,7 +46,7 @@ export type ParentMessage =
 /** Stage → parent. @internal */
 export type StageMessage =
   | { readonly t: 'userns' }
-  | { readonly t: 'pid'; readonly pid: number }
+  | { readonly t: 'pid'; readonly pid: number; readonly execFd: number }
   | { readonly t: 'exec'; readonly namespaces: Partial<Record<NamespaceType, number>> }
   | { readonly t: 'error'; readonly step: InitStep; readonly error: WireError };
 

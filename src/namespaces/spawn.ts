@@ -11,13 +11,14 @@
  * @internal
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync } from 'node:fs';
+import { closeSync, constants, openSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { Readable, Writable } from 'node:stream';
 import createDebug from 'debug';
 import { AbortError, CtrkitError } from '../errors.js';
 import { close, pidfdOpen, pipe } from '../sys/libc.js';
+import { O_CLOEXEC } from '../sys/constants.js';
 import { ParentChannel } from './channel.js';
 import { initErrorFrom, InitError } from './errors.js';
 import { NamespaceRef } from './handle.js';
@@ -56,6 +57,8 @@ export interface SpawnRequest {
   readonly stdio: readonly [StdioOption, StdioOption, StdioOption];
   readonly hook?: SpawnHook | undefined;
   readonly signal?: AbortSignal | undefined;
+  /** Enter the namespaces of an existing process with nsenter(1) instead of creating new ones. */
+  readonly join?: { readonly target: number; readonly namespaces: readonly NamespaceType[] } | undefined;
 }
 
 const STAGE = fileURLToPath(new URL('./init/stage.js', import.meta.url));
@@ -68,7 +71,26 @@ const BARRIER = 'echo \'{"t":"userns"}\' >&3 && read -r _ <&3 && exec "$@"';
 // util-linux 2.38 cannot re-raise SIGKILL on itself after its child died of it; it says so and exits 1.
 const UNSHARE_SIGKILL = 'sigprocmask unblock failed';
 
-function unshareArgs(req: SpawnRequest): string[] {
+const NSENTER_FLAGS: Partial<Record<NamespaceType, string>> = {
+  user: '--user', pid: '--pid', net: '--net', uts: '--uts', ipc: '--ipc', cgroup: '--cgroup', time: '--time',
+  // mnt: entered by the stage, so that the node binary is still reachable when nsenter execs it.
+};
+
+/** The launcher command line: unshare(1) to create namespaces, nsenter(1) to join them. */
+function launcherArgs(req: SpawnRequest): [string, string[]] {
+  const stage = [process.execPath, STAGE];
+  if (req.join) {
+    const args = ['--target', String(req.join.target)];
+    for (const ns of req.join.namespaces) {
+      const flag = NSENTER_FLAGS[ns];
+      if (flag) args.push(flag);
+    }
+    return ['nsenter', [...args, '--', ...stage]];
+  }
+  return ['unshare', unshareArgs(req, stage)];
+}
+
+function unshareArgs(req: SpawnRequest, stage: string[]): string[] {
   const args = ['--fork', '--kill-child'];
   for (const ns of req.config.namespaces) {
     const flag = UNSHARE_FLAGS[ns];
@@ -78,10 +100,10 @@ function unshareArgs(req: SpawnRequest): string[] {
     if (req.timeOffsets?.monotonic) args.push('--monotonic', String(req.timeOffsets.monotonic));
     if (req.timeOffsets?.boottime) args.push('--boottime', String(req.timeOffsets.boottime));
   }
-  args.push('--');
-  const stage = [process.execPath, STAGE];
-  if (req.config.userns) args.push('/bin/sh', '-c', BARRIER, 'ctrkit-init', ...stage);
-  else args.push(...stage);
+  // --keep-caps: the barrier runs before its uid is mapped, which would cost it (and the
+  // stage it execs) every capability; ambient capabilities carry them across the two execs.
+  if (req.config.userns) args.push('--keep-caps', '--', '/bin/sh', '-c', BARRIER, 'ctrkit-init', ...stage);
+  else args.push('--', ...stage);
   return args;
 }
 
@@ -118,6 +140,12 @@ function planStdio(stdio: SpawnRequest['stdio']): StdioPlan {
       }
     } else if (opt === 'inherit') {
       plan.child[i as 0 | 1 | 2] = i;
+    } else if (opt === 'ignore') {
+      // Node leaves an 'ignore'd fd above 2 unopened, and the stage would then find one of
+      // Node's own descriptors there: give every stream a real /dev/null.
+      const fd = openSync('/dev/null', i === 0 ? 'r' : 'w');
+      plan.child[i as 0 | 1 | 2] = fd;
+      plan.toClose.push(fd);
     } else {
       plan.child[i as 0 | 1 | 2] = opt;
     }
@@ -129,6 +157,32 @@ function exitStatusOf(code: number | null, signal: NodeJS.Signals | null, diagno
   if (signal) return { exitCode: null, signal };
   if (code === 1 && diagnostics.includes(UNSHARE_SIGKILL)) return { exitCode: null, signal: 'SIGKILL' };
   return { exitCode: code ?? 0, signal: null };
+}
+
+interface ExecPipe {
+  /** true: end-of-file, the exec happened (or the stage died); false: the stage reported an error. */
+  readonly outcome: Promise<boolean>;
+  close(): void;
+}
+
+/** Opens our own read end of the stage's close-on-exec pipe, through /proc. */
+function watchExecPipe(pid: number, fd: number): ExecPipe {
+  const path = `/proc/${pid}/fd/${fd}`;
+  let ours: number;
+  try {
+    ours = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | O_CLOEXEC);
+  } catch (e) {
+    throw new SpawnError(`cannot open the init stage's exec pipe ${path}: ${(e as Error).message}`, e);
+  }
+  const sock = new Socket({ fd: ours, readable: true, writable: false });
+  const outcome = new Promise<boolean>((resolve) => {
+    sock.once('data', () => resolve(false));
+    sock.once('end', () => resolve(true));
+    sock.once('close', () => resolve(true));
+    sock.once('error', () => resolve(true));
+  });
+  void outcome.then(() => sock.destroy());
+  return { outcome, close: () => sock.destroy() };
 }
 
 /** The spawn failed outside the stage: unshare(1) missing, the process could not start. */
@@ -148,11 +202,11 @@ export async function spawnInNamespaces(req: SpawnRequest): Promise<NamespacedPr
   req.signal?.throwIfAborted();
   const argv0 = req.config.argv[0]!;
   const plan = planStdio(req.stdio);
-  const args = unshareArgs(req);
-  log('unshare %o', args);
+  const [launcher, args] = launcherArgs(req);
+  log('%s %o', launcher, args);
   let child: ChildProcess;
   try {
-    child = spawn('unshare', args, {
+    child = spawn(launcher, args, {
       stdio: [plan.child[0], plan.child[1], 'pipe', 'pipe', plan.child[2]],
       env: {},
       // Keep our own handles from holding the event loop open for a detached caller.
@@ -175,11 +229,13 @@ export async function spawnInNamespaces(req: SpawnRequest): Promise<NamespacedPr
 
   let step: InitStep = 'start';
   let pidfd = -1;
+  let execPipe: ExecPipe = { outcome: Promise.resolve(true), close: () => undefined };
   const abort = new AbortController();
   const onAbort = () => abort.abort(req.signal?.reason);
   req.signal?.addEventListener('abort', onAbort, { once: true });
 
   const killAndWait = async (): Promise<void> => {
+    execPipe.close();
     if (pidfd >= 0) close(pidfd);
     pidfd = -1;
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); // --kill-child takes the stage along
@@ -207,7 +263,7 @@ export async function spawnInNamespaces(req: SpawnRequest): Promise<NamespacedPr
     const st = await closed;
     if (st.error) {
       const missing = (st.error as NodeJS.ErrnoException).code === 'ENOENT';
-      throw new SpawnError(missing ? 'unshare(1) was not found: install util-linux' : `spawning unshare(1) failed: ${st.error.message}`, st.error);
+      throw new SpawnError(missing ? `${launcher}(1) was not found: install util-linux` : `spawning ${launcher}(1) failed: ${st.error.message}`, st.error);
     }
     const how = st.signal ? `was killed by ${st.signal}` : `exited with code ${st.code}`;
     throw new InitError(step, { name: 'Error', message: `the init stage ${how} during "${step}"${channel.garbage ? `: ${channel.garbage.trim()}` : ''}` }, diagnostics);
@@ -226,17 +282,20 @@ export async function spawnInNamespaces(req: SpawnRequest): Promise<NamespacedPr
     if (!hello) return await died();
     const pid = hello.pid;
     pidfd = pidfdOpen(pid);
+    execPipe = watchExecPipe(pid, hello.execFd);
     log('stage is up as host pid %d', pid);
     step = 'sync';
     if (req.hook) await req.hook({ pid, signal: abort.signal });
     abort.signal.throwIfAborted();
     channel.send({ t: 'go' });
     step = 'exec';
+    if (!(await execPipe.outcome)) {
+      // A byte on the exec pipe: the stage failed and its error is on the socket.
+      await expect('exec');
+      return await died();
+    }
     const ready = await expect('exec');
     if (!ready) return await died();
-    // The socket closes when execve succeeds; an error message arrives instead when it fails.
-    const after = await expect('exec');
-    if (after) throw new InitError('exec', { name: 'Error', message: 'protocol error: a second "exec"' }, diagnostics);
     const namespaces: Partial<Record<NamespaceType, NamespaceRef>> = {};
     for (const { type } of NAMESPACES) {
       const ino = ready.namespaces[type];

@@ -5,6 +5,7 @@ import { capabilityNumbers, type Capability } from './capabilities.js';
 import { currentCaller, defaultIdMaps, validateIdMap, type IdMapping } from './idmap.js';
 import type { StageConfig } from './init/config.js';
 import type { NamespacedProcess } from './process.js';
+import { checkCommand, envList } from './validate.js';
 import { spawnInNamespaces, type SpawnHook, type StdioOption } from './spawn.js';
 import { normalizeNamespaces, type NamespaceType } from './types.js';
 
@@ -77,23 +78,6 @@ function checkName(option: string, value: string | undefined, namespaces: readon
   if (!namespaces.includes('uts')) throw new InvalidOptionError(option, 'needs a new uts namespace (add "uts" to namespaces)');
 }
 
-function checkCommand(command: readonly string[] | undefined): void {
-  if (!Array.isArray(command) || command.length === 0) throw new InvalidOptionError('command', 'must be a non-empty array of strings');
-  command.forEach((a, i) => {
-    if (typeof a !== 'string') throw new InvalidOptionError(`command[${i}]`, 'must be a string');
-    if (a.includes('\0')) throw new InvalidOptionError(`command[${i}]`, 'must not contain NUL');
-  });
-  if (command[0] === '') throw new InvalidOptionError('command[0]', 'must not be empty');
-}
-
-function envList(env: Readonly<Record<string, string>>): string[] {
-  return Object.entries(env).map(([k, v]) => {
-    if (k === '' || k.includes('=') || k.includes('\0')) throw new InvalidOptionError(`env.${k}`, 'invalid variable name');
-    if (typeof v !== 'string' || v.includes('\0')) throw new InvalidOptionError(`env.${k}`, 'value must be a string without NUL');
-    return `${k}=${v}`;
-  });
-}
-
 async function checkRootfs(path: string): Promise<string> {
   const abs = resolve(path);
   let st;
@@ -160,6 +144,7 @@ export async function unshare(options: UnshareOptions): Promise<NamespacedProces
 
   const stdio = options.stdio ?? 'pipe';
   const config: StageConfig = {
+    mode: 'create',
     argv: options.command,
     env,
     cwd,

@@ -20,7 +20,7 @@ interface Bound {
   mount: Fn; umount2: Fn; unshare: Fn; setns: Fn; sethostname: Fn; setdomainname: Fn;
   prctl: Fn; fcntl: Fn; ioctl: Fn; close_range: Fn; close: Fn; execve: Fn; signal: Fn;
   pthread_sigmask: Fn; umask: Fn; chdir: Fn; socket: Fn; mkdirat: Fn; mknodat: Fn;
-  symlinkat: Fn; openat: Fn; fchmod: Fn; syscall: Fn; getpid: Fn; dup3: Fn; pipe2: Fn;
+  symlinkat: Fn; openat: Fn; fchmod: Fn; syscall: Fn; getpid: Fn; dup3: Fn; pipe2: Fn; setresuid: Fn; setresgid: Fn; setgroups: Fn;
 }
 
 let bound: Bound | undefined;
@@ -56,6 +56,9 @@ function lib(): Bound {
     getpid: c.func('int getpid()'),
     dup3: c.func('int dup3(int oldfd, int newfd, int flags)'),
     pipe2: c.func('int pipe2(_Out_ int *fds, int flags)'),
+    setresuid: c.func('int setresuid(uint32_t r, uint32_t e, uint32_t s)'),
+    setresgid: c.func('int setresgid(uint32_t r, uint32_t e, uint32_t s)'),
+    setgroups: c.func('int setgroups(size_t n, const uint32_t *list)'),
   };
   return bound;
 }
@@ -250,4 +253,19 @@ export function pidfdSendSignal(pidfd: number, sig: number): boolean {
   const e = errno();
   if (e === 3) return false;
   throw new SysError('pidfd_send_signal', e);
+}
+
+/** setresuid(2) (glibc applies it to every thread). @internal */
+export function setresuid(uid: number): void {
+  check(lib().setresuid(uid, uid, uid), 'setresuid', `uid ${uid}`);
+}
+
+/** setresgid(2) (glibc applies it to every thread). @internal */
+export function setresgid(gid: number): void {
+  check(lib().setresgid(gid, gid, gid), 'setresgid', `gid ${gid}`);
+}
+
+/** setgroups(2) with the given supplementary groups. @internal */
+export function setgroups(groups: readonly number[]): void {
+  check(lib().setgroups(groups.length, groups.length ? Uint32Array.from(groups) : null), 'setgroups');
 }

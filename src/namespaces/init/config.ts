@@ -12,8 +12,16 @@ export interface StageConfig {
   readonly env: readonly string[];
   /** Working directory inside the container (absolute). */
   readonly cwd: string;
-  /** The namespaces that were created new. */
+  /**
+   * `create`: the namespaces in `namespaces` were just created by unshare(1) and are set up
+   * here. `join`: they belong to an existing process that nsenter(1) entered; nothing is set
+   * up, and the mount namespace of `joinMountOf` is entered by the stage itself.
+   */
+  readonly mode: 'create' | 'join';
+  /** The namespaces that were created new (create) or entered (join). */
   readonly namespaces: readonly NamespaceType[];
+  /** join: the PID whose mount namespace (and so root directory) to enter. */
+  readonly joinMountOf?: number | undefined;
   /** Hostname and NIS domain name (needs a new uts namespace). */
   readonly hostname?: string | undefined;
   readonly domainname?: string | undefined;

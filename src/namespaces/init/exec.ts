@@ -50,10 +50,15 @@ export function restrictCapabilities(keep: readonly number[], lastCap: number): 
   for (let cap = 0; cap <= lastCap; cap++) {
     if (!wanted.has(cap)) prctl(PR_CAPBSET_DROP, cap);
   }
-  prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL);
+  clearAmbientCapabilities();
   let mask = 0n;
   for (const cap of wanted) if (cap <= lastCap) mask |= 1n << BigInt(cap);
   capset(mask);
+}
+
+/** Empties the ambient set, so capabilities follow the usual rules for the command's uid. */
+export function clearAmbientCapabilities(): void {
+  prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL);
 }
 
 /** Sets no_new_privs: setuid binaries and file capabilities grant nothing after exec. */

@@ -9,18 +9,20 @@
  * done here is allowed from a multi-threaded process (unshare(CLONE_NEWCGROUP) included).
  * @internal
  */
-import { readlinkSync, statSync } from 'node:fs';
+import { closeSync, openSync, readlinkSync, statSync, writeSync } from 'node:fs';
+import type { StageConfig } from './config.js';
 import { StageChannel } from './channel.js';
 import type { InitStep, WireError } from '../protocol.js';
 import { NAMESPACES, type NamespaceType } from '../types.js';
-import { CLONE_NEWCGROUP, PR_SET_DUMPABLE } from '../../sys/constants.js';
-import { chdir, execve, prctl, sethostname, setdomainname, unshare } from '../../sys/libc.js';
+import { CLONE_FS, CLONE_NEWCGROUP, CLONE_NEWNS, PR_SET_DUMPABLE } from '../../sys/constants.js';
+import { chdir, close, execve, pipe, prctl, setgroups, sethostname, setdomainname, setns, setresgid, setresuid, unshare } from '../../sys/libc.js';
 import { SysError } from '../../sys/sys-error.js';
 import { enterRootfs, makeRootPrivate, remountProc } from './rootfs.js';
-import { lastCapability, lookupCommand, prepareFds, resetSignals, restrictCapabilities, setNoNewPrivileges } from './exec.js';
+import { clearAmbientCapabilities, lastCapability, lookupCommand, prepareFds, resetSignals, restrictCapabilities, setNoNewPrivileges } from './exec.js';
 import { bringLoopbackUp } from './loopback.js';
 
 const channel = new StageChannel();
+let execPipe = -1;
 let step: InitStep = 'config';
 const setStep = (s: InitStep): void => {
   step = s;
@@ -46,25 +48,8 @@ function ownNamespaces(): Partial<Record<NamespaceType, number>> {
   return out;
 }
 
-function main(): never {
-  // Non-dumpable while we run inside the container's namespaces: nothing there may ptrace
-  // us or open our /proc/PID/exe (a path back to the host's node binary, CVE-2019-5736).
-  prctl(PR_SET_DUMPABLE, 0);
-  const { config } = channel.receive('config');
-
-  setStep('sync');
-  channel.send({ t: 'pid', pid: Number(readlinkSync('/proc/self')) });
-  channel.receive('go');
-
-  if (config.namespaces.includes('cgroup')) {
-    // Only now: the parent's hook has moved us into the container's cgroup, and a cgroup
-    // namespace is rooted wherever its creator stood.
-    setStep('cgroupns');
-    unshare(CLONE_NEWCGROUP);
-  }
-  const namespaces = ownNamespaces();
-  const lastCap = config.capabilities ? lastCapability() : 0;
-
+/** Mounts, names and interfaces of namespaces that were just created. */
+function setUpNewNamespaces(config: StageConfig): void {
   if (config.namespaces.includes('mnt')) {
     setStep('propagation');
     makeRootPrivate();
@@ -86,12 +71,74 @@ function main(): never {
     setStep('loopback');
     bringLoopbackUp();
   }
+}
+
+/**
+ * Enters another process's mount namespace, which also moves our root and cwd to its root.
+ * setns(CLONE_NEWNS) needs a private fs_struct, which threads share: unshare(CLONE_FS)
+ * gives the main thread its own first (allowed in a multi-threaded process).
+ */
+function joinMountNamespace(pid: number): void {
+  const path = `/proc/${pid}/ns/mnt`;
+  const fd = openSync(path, 'r');
+  try {
+    unshare(CLONE_FS);
+    setns(fd, CLONE_NEWNS, path);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function main(): never {
+  // Non-dumpable while we run inside the container's namespaces: nothing there may ptrace
+  // us or open our /proc/PID/exe (a path back to the host's node binary, CVE-2019-5736).
+  prctl(PR_SET_DUMPABLE, 0);
+  const { config } = channel.receive('config');
+  if (config.userns) {
+    // Our ids were unmapped when we started; now that the parent has written the maps,
+    // become root of the new user namespace (the ambient capabilities allow it).
+    setStep('maps');
+    try {
+      setgroups([]);
+    } catch {
+      // setgroups is denied when an unprivileged caller mapped only its own gid
+    }
+    setresgid(0);
+    setresuid(0);
+  }
+
+  setStep('sync');
+  const [execRead, execWrite] = pipe(); // both close-on-exec
+  execPipe = execWrite;
+  channel.send({ t: 'pid', pid: Number(readlinkSync('/proc/self')), execFd: execRead });
+  channel.receive('go');
+  close(execRead); // the parent has its own by now
+
+  const lastCap = config.capabilities ? lastCapability() : 0;
+  let namespaces: Partial<Record<NamespaceType, number>>;
+  if (config.mode === 'join') {
+    if (config.joinMountOf !== undefined) {
+      setStep('join');
+      joinMountNamespace(config.joinMountOf);
+    }
+    namespaces = ownNamespaces();
+  } else {
+    if (config.namespaces.includes('cgroup')) {
+      // Only now: the parent's hook has moved us into the container's cgroup, and a cgroup
+      // namespace is rooted wherever its creator stood.
+      setStep('cgroupns');
+      unshare(CLONE_NEWCGROUP);
+    }
+    namespaces = ownNamespaces();
+    setUpNewNamespaces(config);
+  }
   setStep('cwd');
   chdir(config.cwd);
   setStep('lookup');
   const path = lookupCommand(config.argv[0]!, config.env);
   setStep('capabilities');
   if (config.capabilities) restrictCapabilities(config.capabilities, lastCap);
+  else if (config.userns) clearAmbientCapabilities(); // what --keep-caps left for the barrier
   if (config.noNewPrivileges) setNoNewPrivileges();
   setStep('fds');
   prepareFds();
@@ -107,6 +154,7 @@ try {
 } catch (e) {
   try {
     channel.send({ t: 'error', step, error: wire(e) });
+    if (execPipe >= 0) writeSync(execPipe, 'E');
   } catch {
     // The parent is gone: nobody is left to tell.
   }

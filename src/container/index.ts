@@ -1,0 +1,3 @@
+export { Container } from './container.js';
+export type { RunOptions, RunResult } from './options.js';
+export { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from './security.js';

@@ -1,0 +1,75 @@
+import type { Capability, IdMapping, NamespaceType, SpawnHook, StdioOption } from '../namespaces/index.js';
+
+/** Options of {@link Container.run} and {@link Container.start}. */
+export interface RunOptions {
+  /**
+   * The directory to use as the container's `/`. It is never written to by ctrkit; the
+   * command may write to it.
+   * @defaultValue ctrkit's default rootfs (busybox, or the host's own sh/ls/ps/cat), built once and cached
+   */
+  readonly rootfs?: string;
+  /** The program and its arguments; a name without `/` is looked up in the container's PATH. */
+  readonly command: readonly string[];
+  /** Hostname inside. @defaultValue `'container'` */
+  readonly hostname?: string;
+  /** Environment variables, added to `PATH`, `HOSTNAME` and `HOME` (which they may override). */
+  readonly env?: Readonly<Record<string, string>>;
+  /** Working directory inside the container. @defaultValue `/` */
+  readonly cwd?: string;
+  /** The namespaces to create. @defaultValue `['pid', 'mnt', 'uts', 'ipc', 'net', 'cgroup']`, plus `user` when not root */
+  readonly namespaces?: readonly NamespaceType[];
+  /** uid map of a user namespace (implies `user`): root inside can be an unprivileged uid outside. */
+  readonly uidMap?: readonly IdMapping[];
+  /** gid map of a user namespace (implies `user`). */
+  readonly gidMap?: readonly IdMapping[];
+  /**
+   * stdin, stdout, stderr. `'pipe'` captures stdout/stderr into the result (and, for
+   * {@link Container.start}, exposes the streams); `'inherit'` passes the caller's.
+   * @defaultValue `['ignore', 'pipe', 'pipe']`, or a stdin pipe when `input` is given
+   */
+  readonly stdio?: StdioOption | readonly [StdioOption, StdioOption, StdioOption];
+  /** Written to the command's stdin, which is then closed. */
+  readonly input?: string | Uint8Array;
+  /** Capabilities kept. @defaultValue {@link DEFAULT_CAPABILITIES} */
+  readonly capabilities?: readonly Capability[] | 'all';
+  /** All capabilities, no masked or read-only paths, no no_new_privs. @defaultValue false */
+  readonly privileged?: boolean;
+  /** Set no_new_privs. @defaultValue true unless `privileged` */
+  readonly noNewPrivileges?: boolean;
+  /** Paths hidden from the container. @defaultValue {@link DEFAULT_MASKED_PATHS} */
+  readonly maskedPaths?: readonly string[];
+  /** Paths made read-only. @defaultValue {@link DEFAULT_READONLY_PATHS} */
+  readonly readonlyPaths?: readonly string[];
+  /** Runs with the container's host PID before its command starts (cgroups, networking). */
+  readonly onNamespaces?: SpawnHook;
+  /** Kill the container (SIGKILL) after this many milliseconds; the result says `timedOut`. */
+  readonly timeout?: number;
+  /** Most bytes of stdout and of stderr kept in the result. @defaultValue 64 MiB */
+  readonly maxBuffer?: number;
+  /** Cancels setup, or kills the running container. */
+  readonly signal?: AbortSignal;
+}
+
+/** What {@link Container.run} resolves to. A non-zero exit is a result, not an error. */
+export interface RunResult {
+  /** The exit code, or null when a signal ended the container. */
+  readonly exitCode: number | null;
+  /** The signal that ended it, e.g. `SIGKILL`. */
+  readonly signal: NodeJS.Signals | null;
+  /** Captured stdout ('' when not piped). */
+  readonly stdout: string;
+  /** Captured stderr ('' when not piped). */
+  readonly stderr: string;
+  /** True when the kernel's OOM killer ended the container (needs a memory limit). */
+  readonly oomKilled: boolean;
+  /** True when `timeout` expired and the container was killed. */
+  readonly timedOut: boolean;
+  /** True when stdout or stderr was longer than `maxBuffer` and was cut. */
+  readonly truncated: boolean;
+  /** The command that ran. */
+  readonly command: readonly string[];
+  /** The container's init PID on the host while it ran. */
+  readonly pid: number;
+  /** Wall time from the call to the exit, in milliseconds. */
+  readonly durationMs: number;
+}

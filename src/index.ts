@@ -1,0 +1,16 @@
+/**
+ * ctrkit: Linux containers from the kernel's own parts, as typed pieces that compose.
+ *
+ * The root entry point holds the high-level {@link Container} API and the shared error
+ * types; the building blocks live in subpaths (`ctrkit/namespaces`, `ctrkit/cgroups`,
+ * `ctrkit/overlay`, `ctrkit/network`, `ctrkit/oci`).
+ * @packageDocumentation
+ */
+export { Container, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, type RunOptions, type RunResult } from './container/index.js';
+export { CtrkitError, InvalidOptionError, AbortError } from './errors.js';
+export { SysError } from './sys/sys-error.js';
+export {
+  InitError, CommandNotFoundError, CommandNotExecutableError, SpawnError, IdMapError, NamespacedProcess,
+  type ExitStatus, type InitStep,
+} from './namespaces/index.js';
+export { defaultRootfs, buildRootfs, RootfsBuildError, type DefaultRootfsOptions } from './container/rootfs/default-rootfs.js';

@@ -1,0 +1,76 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { defaultRootfs } from 'ctrkit';
+
+/** The rootfs every test runs in (built by the global setup). */
+export const rootfs = await defaultRootfs();
+
+/** The host's mount table, as mount points (what a leak would change). */
+export function hostMounts(): string[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.split(' ')[4]!)
+    .sort();
+}
+
+/** PIDs and command lines of every process, without the ones this test process owns. */
+export function processes(): Map<number, string> {
+  const out = new Map<number, string>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      out.set(Number(d), readFileSync(`/proc/${d}/cmdline`, 'utf8').replace(/\0/g, ' ').trim());
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+/** Processes whose command line mentions the init stage or util-linux unshare/nsenter. */
+export function ctrkitProcesses(): string[] {
+  return [...processes().entries()]
+    .filter(([pid, cmd]) => pid !== process.pid && /init\/stage\.js|^unshare |^nsenter /.test(cmd))
+    .map(([pid, cmd]) => `${pid} ${cmd}`);
+}
+
+/** True while /proc/PID exists (zombies included). */
+export function alive(pid: number): boolean {
+  try {
+    readFileSync(`/proc/${pid}/stat`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Waits until `pred` holds or `ms` pass; returns the last value. */
+export async function eventually(pred: () => boolean, ms = 3000): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (pred()) return true;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return pred();
+}
+
+/** A temp dir named like the project's resources, removed by the returned function. */
+export function tempDir(): [string, () => void] {
+  const d = mkdtempSync('/tmp/ctk-test-');
+  return [d, () => rmSync(d, { recursive: true, force: true })];
+}
+
+/** The unprivileged user the rootless tests run as (created by .ci/run). */
+export const ROOTLESS_USER = 'ctkuser';
+
+/** uid of ROOTLESS_USER, or undefined when it does not exist. */
+export function rootlessUid(): number | undefined {
+  const r = spawnSync('id', ['-u', ROOTLESS_USER], { encoding: 'utf8' });
+  return r.status === 0 ? Number(r.stdout.trim()) : undefined;
+}
+
+/** Runs `ipcmk`/`ipcrm` and friends; throws with their stderr on failure. */
+export function run(cmd: string, args: string[]): string {
+  return execFileSync(cmd, args, { encoding: 'utf8' });
+}

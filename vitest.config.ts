@@ -1,0 +1,24 @@
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vitest/config';
+
+const dist = (p: string) => fileURLToPath(new URL(`./dist/${p}`, import.meta.url));
+
+// Tests import the package the way users do ('ctrkit', 'ctrkit/namespaces' ...), resolved to
+// the built files: the init stage is spawned from dist/, so that is what must be tested.
+export default defineConfig({
+  resolve: {
+    alias: [
+      { find: /^ctrkit$/, replacement: dist('index.js') },
+      { find: /^ctrkit\/(namespaces|cgroups|overlay|network|oci)$/, replacement: dist('$1/index.js') },
+    ],
+  },
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    pool: 'forks',
+    // Containers are processes: two files at a time keeps a 2-core machine responsive.
+    maxWorkers: 2,
+    globalSetup: ['test/setup/global.ts'],
+  },
+});
