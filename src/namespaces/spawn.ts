@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import type { Readable, Writable } from 'node:stream';
 import createDebug from 'debug';
 import { AbortError, CtrkitError } from '../errors.js';
-import { close, pidfdOpen, pipe } from '../sys/libc.js';
+import { close, pidfdOpen, pidfdSendSignal, pipe } from '../sys/libc.js';
 import { O_CLOEXEC } from '../sys/constants.js';
 import { ParentChannel } from './channel.js';
 import { initErrorFrom, InitError } from './errors.js';
@@ -199,7 +199,7 @@ export class SpawnError extends CtrkitError {
  * @internal
  */
 export async function spawnInNamespaces(req: SpawnRequest): Promise<NamespacedProcess> {
-  req.signal?.throwIfAborted();
+  if (req.signal?.aborted) throw new AbortError(req.signal.reason);
   const argv0 = req.config.argv[0]!;
   const plan = planStdio(req.stdio);
   const [launcher, args] = launcherArgs(req);
@@ -236,9 +236,15 @@ export async function spawnInNamespaces(req: SpawnRequest): Promise<NamespacedPr
 
   const killAndWait = async (): Promise<void> => {
     execPipe.close();
-    if (pidfd >= 0) close(pidfd);
-    pidfd = -1;
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); // --kill-child takes the stage along
+    if (pidfd >= 0) {
+      // Kill the stage first, so that unshare(1) reaps it and exits on its own; killing
+      // unshare first would orphan the stage to the system's init, which reaps when it likes.
+      pidfdSendSignal(pidfd, 9);
+      close(pidfd);
+      pidfd = -1;
+    } else if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL'); // --kill-child takes the stage along
+    }
     await closed;
     channel.destroy();
     plan.stdin?.destroy();
@@ -286,12 +292,15 @@ export async function spawnInNamespaces(req: SpawnRequest): Promise<NamespacedPr
     log('stage is up as host pid %d', pid);
     step = 'sync';
     if (req.hook) await req.hook({ pid, signal: abort.signal });
-    abort.signal.throwIfAborted();
+    if (abort.signal.aborted) throw new AbortError(abort.signal.reason);
     channel.send({ t: 'go' });
     step = 'exec';
     if (!(await execPipe.outcome)) {
-      // A byte on the exec pipe: the stage failed and its error is on the socket.
-      await expect('exec');
+      // A byte on the exec pipe: the stage failed, and its error is on the socket (after
+      // the "exec" message when execve itself failed).
+      for (let m = await channel.next(); m; m = await channel.next()) {
+        if (m.t === 'error') throw initErrorFrom(m.step, m.error, argv0, diagnostics);
+      }
       return await died();
     }
     const ready = await expect('exec');

@@ -54,7 +54,12 @@ export function mkdirInRoot(rootFd: number, path: string, shown: string, mode = 
           // Lost a race with another creator, or a dangling symlink: openat2 below decides.
           if (!(err instanceof SysError) || err.code !== 'EEXIST') throw err;
         }
-        fd = openat2(rootFd, prefix, O_PATH | O_CLOEXEC | O_DIRECTORY, RESOLVE, shown);
+        fd = openInRoot(rootFd, prefix, shown, true);
+        if (fd < 0) {
+          // mkdirat said EEXIST yet nothing resolves there: a dangling symlink. Refuse it
+          // rather than guess where it should lead (runc refuses a symlinked /proc too).
+          throw new SysError('mkdir', 40 /* ELOOP */, shown, `/${prefix} in the rootfs is a symlink to nothing inside the rootfs`);
+        }
       }
       close(parent);
       parent = fd;

@@ -1,0 +1,133 @@
+#!/usr/bin/env node
+/**
+ * The `ctrkit` command: a thin layer over the public API, with Docker's flag names.
+ * @internal
+ */
+import { parseArgs } from 'node:util';
+import { constants } from 'node:os';
+import { Container, CtrkitError, defaultRootfs, type NamespaceTypeName } from './api.js';
+
+const USAGE = `Usage:
+  ctrkit run [options] [--rootfs DIR] [--] COMMAND [ARG...]
+  ctrkit demo
+  ctrkit rootfs            print (and build if needed) the default rootfs
+
+Options of run:
+  --rootfs DIR             root filesystem (default: ctrkit's built-in busybox rootfs)
+  -h, --hostname NAME      hostname inside (default: container)
+  -e, --env KEY=VALUE      set an environment variable (repeatable)
+  -w, --workdir DIR        working directory inside (default: /)
+  -i, --interactive        pass stdin to the container
+      --namespaces LIST    comma-separated namespaces to create (default: pid,mnt,uts,ipc,net,cgroup)
+      --privileged         keep all capabilities, no masked paths
+      --rm                 accepted for Docker compatibility (ctrkit keeps no container state)
+      --help               show this help
+
+The exit status is the container's; 128+N when signal N ended it; 125 when ctrkit failed.`;
+
+function fail(message: string, status = 125): never {
+  process.stderr.write(`ctrkit: ${message}\n`);
+  process.exit(status);
+}
+
+function exitStatus(code: number | null, signal: NodeJS.Signals | null): number {
+  if (code !== null) return code;
+  return 128 + (signal ? (constants.signals[signal] ?? 0) : 0);
+}
+
+async function run(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      rootfs: { type: 'string' },
+      hostname: { type: 'string', short: 'h' },
+      env: { type: 'string', short: 'e', multiple: true },
+      workdir: { type: 'string', short: 'w' },
+      interactive: { type: 'boolean', short: 'i' },
+      namespaces: { type: 'string' },
+      privileged: { type: 'boolean' },
+      rm: { type: 'boolean' },
+      help: { type: 'boolean' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (positionals.length === 0) fail(`run needs a COMMAND\n${USAGE}`);
+  const env: Record<string, string> = {};
+  for (const kv of values.env ?? []) {
+    const eq = kv.indexOf('=');
+    if (eq <= 0) fail(`-e ${kv}: expected KEY=VALUE`);
+    env[kv.slice(0, eq)] = kv.slice(eq + 1);
+  }
+  const abort = new AbortController();
+  const forward = (sig: NodeJS.Signals) => {
+    proc?.kill(sig);
+    if (!proc) abort.abort(new Error(`received ${sig}`));
+  };
+  let proc: Awaited<ReturnType<typeof Container.start>> | undefined;
+  process.on('SIGINT', () => forward('SIGINT'));
+  process.on('SIGTERM', () => forward('SIGTERM'));
+  proc = await Container.start({
+    command: positionals,
+    rootfs: values.rootfs,
+    hostname: values.hostname,
+    env,
+    cwd: values.workdir,
+    namespaces: values.namespaces?.split(',').map((s) => s.trim()).filter(Boolean) as NamespaceTypeName[] | undefined,
+    privileged: values.privileged,
+    stdio: [values.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'],
+    signal: abort.signal,
+  });
+  const st = await proc.exited;
+  return exitStatus(st.exitCode, st.signal);
+}
+
+async function demo(): Promise<number> {
+  const rootfs = await defaultRootfs();
+  process.stdout.write(`ctrkit demo: the chapter's mini-container (5.6), on the built-in rootfs ${rootfs}\n` +
+    `  new namespaces: pid, mnt, uts, ipc, net, cgroup; hostname "container"; pivot_root into the rootfs\n\n`);
+  const script = [
+    'echo "Running [/bin/sh] as PID $$"',
+    'echo "hostname: $(hostname)"',
+    'echo "network interfaces: $(ls /sys/class/net)"',
+    'echo "processes:"; ps -o pid,user,comm',
+    'echo "mounts:"; mount | sed "s/^/  /"',
+  ].join('; ');
+  const r = await Container.run({ rootfs, hostname: 'container', command: ['/bin/sh', '-c', script], stdio: ['ignore', 'inherit', 'inherit'] });
+  process.stdout.write(`\ncontainer exited with code ${r.exitCode} after ${Math.round(r.durationMs)} ms\n`);
+  return exitStatus(r.exitCode, r.signal);
+}
+
+async function main(): Promise<number> {
+  const [verb, ...rest] = process.argv.slice(2);
+  switch (verb) {
+    case 'run':
+      return run(rest);
+    case 'demo':
+      return demo();
+    case 'rootfs':
+      process.stdout.write(`${await defaultRootfs()}\n`);
+      return 0;
+    case undefined:
+    case '--help':
+    case 'help':
+      process.stdout.write(`${USAGE}\n`);
+      return verb === undefined ? 2 : 0;
+    default:
+      return fail(`unknown command "${verb}"\n${USAGE}`, 2);
+  }
+}
+
+main().then(
+  (status) => process.exit(status),
+  (e: unknown) => {
+    // Docker's convention: 127 the command was not found, 126 it could not be run.
+    if (e instanceof CtrkitError) fail(`${e.name}: ${e.message}`, e.code === 'ERR_COMMAND_NOT_FOUND' ? 127 : e.code === 'ERR_COMMAND_NOT_EXECUTABLE' ? 126 : 125);
+    if ((e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) fail(`${(e as Error).message}\n${USAGE}`, 2);
+    fail((e as Error).stack ?? String(e));
+  },
+);
