@@ -17,8 +17,9 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
-    // Containers are processes: two files at a time keeps a 2-core machine responsive.
-    maxWorkers: 2,
+    // One file at a time: several tests prove that nothing of ctrkit's is left on the whole
+    // machine (processes, mounts), which only holds when no other file is mid-run.
+    fileParallelism: false,
     globalSetup: ['test/setup/global.ts'],
   },
 });

@@ -35,10 +35,28 @@ function exitStatus(code: number | null, signal: NodeJS.Signals | null): number 
   return 128 + (signal ? (constants.signals[signal] ?? 0) : 0);
 }
 
+const TAKES_VALUE = new Set(['--rootfs', '-h', '--hostname', '-e', '--env', '-w', '--workdir', '--namespaces']);
+
+/**
+ * Splits `run`'s arguments into ctrkit's options and the command, which starts at the first
+ * word that is not an option (as with docker run): `ctrkit run -i sh -c 'x'` must not read
+ * `-c` as an option of ctrkit's.
+ */
+function splitCommand(argv: string[]): [string[], string[]] {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') return [argv.slice(0, i), argv.slice(i + 1)];
+    if (!a.startsWith('-') || a === '-') return [argv.slice(0, i), argv.slice(i)];
+    if (TAKES_VALUE.has(a)) i++;
+  }
+  return [argv, []];
+}
+
 async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
+  const [opts, command] = splitCommand(argv);
+  const { values } = parseArgs({
+    args: opts,
+    allowPositionals: false,
     strict: true,
     options: {
       rootfs: { type: 'string' },
@@ -56,7 +74,7 @@ async function run(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  if (positionals.length === 0) fail(`run needs a COMMAND\n${USAGE}`);
+  if (command.length === 0) fail(`run needs a COMMAND\n${USAGE}`, 2);
   const env: Record<string, string> = {};
   for (const kv of values.env ?? []) {
     const eq = kv.indexOf('=');
@@ -72,7 +90,7 @@ async function run(argv: string[]): Promise<number> {
   process.on('SIGINT', () => forward('SIGINT'));
   process.on('SIGTERM', () => forward('SIGTERM'));
   proc = await Container.start({
-    command: positionals,
+    command,
     rootfs: values.rootfs,
     hostname: values.hostname,
     env,

@@ -1,0 +1,42 @@
+import { spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { rootfs } from './helpers.js';
+
+const cli = (...args: string[]) => spawnSync(process.execPath, ['dist/cli/main.js', ...args], { encoding: 'utf8' });
+
+describe('the ctrkit command', () => {
+  it('run: flags like Docker, exit status of the container', () => {
+    const r = cli('run', '--rootfs', rootfs, '-h', 'clibox', '-e', 'A=1', '-e', 'B=two', '-w', '/tmp', '--', 'sh', '-c', 'echo $A $B $(hostname) $PWD $$; exit 5');
+    expect(r.stdout).toBe('1 two clibox /tmp 1\n');
+    expect(r.status).toBe(5);
+  });
+
+  it('run: 127 for a missing command, 125 for a bad rootfs, 2 for bad flags', () => {
+    const missing = cli('run', '--rootfs', rootfs, 'no-such-cmd');
+    expect(missing.status).toBe(127);
+    expect(missing.stderr).toMatch(/CommandNotFoundError/);
+    const bad = cli('run', '--rootfs', '/nonexistent', 'true');
+    expect(bad.status).toBe(125);
+    expect(bad.stderr).toMatch(/rootfs: \/nonexistent does not exist/);
+    expect(cli('run', '--bogus', 'true').status).toBe(2);
+  });
+
+  it('run -i passes stdin; the default rootfs is used without --rootfs', () => {
+    const r = spawnSync(process.execPath, ['dist/cli/main.js', 'run', '-i', 'sh', '-c', 'tr a-z A-Z'], { input: 'shout', encoding: 'utf8' });
+    expect(r.stdout).toBe('SHOUT');
+    expect(r.status).toBe(0);
+  });
+
+  it('a signal that ends the container gives 128+N', () => {
+    const r = cli('run', '--rootfs', rootfs, '--namespaces', 'mnt', 'sh', '-c', 'kill -KILL $$');
+    expect(r.status).toBe(137);
+  });
+
+  it('demo runs the mini-container on the built-in rootfs', () => {
+    const r = cli('demo');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^Running \[\/bin\/sh\] as PID 1$/m);
+    expect(r.stdout).toMatch(/^hostname: container$/m);
+    expect(r.stdout).toMatch(/^network interfaces: lo$/m);
+  });
+});

@@ -1,0 +1,91 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { Container, DEFAULT_MASKED_PATHS, InvalidOptionError, CommandNotFoundError, type RunResult } from 'ctrkit';
+import { DEFAULT_CAPABILITIES, CAPABILITIES } from 'ctrkit/namespaces';
+import { ctrkitProcesses, hostMounts, rootfs } from './helpers.js';
+
+const sh = (script: string, extra: Partial<Parameters<typeof Container.run>[0]> = {}): Promise<RunResult> =>
+  Container.run({ rootfs, command: ['sh', '-c', script], ...extra });
+
+describe('Container.run', () => {
+  it('captures stdout, stderr and the exit code; the shell is PID 1 with hostname "container"', async () => {
+    const r = await sh('echo $$; hostname; echo oops >&2; exit 3');
+    expect(r).toMatchObject({ exitCode: 3, signal: null, stdout: '1\ncontainer\n', stderr: 'oops\n', oomKilled: false, timedOut: false, truncated: false });
+    expect(r.command).toEqual(['sh', '-c', 'echo $$; hostname; echo oops >&2; exit 3']);
+    expect(r.pid).toBeGreaterThan(1);
+    expect(r.durationMs).toBeGreaterThan(0);
+  });
+
+  it('uses the built-in rootfs when none is given', async () => {
+    const r = await Container.run({ command: ['cat', '/etc/os-release'] });
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toMatch(/ctrkit/);
+  });
+
+  it('sets env, cwd, hostname and passes input to stdin', async () => {
+    const r = await sh('echo "$A $HOSTNAME $HOME $PWD"; cat', { env: { A: 'one' }, cwd: '/tmp', hostname: 'box', input: 'from stdin' });
+    expect(r.stdout).toBe('one box /root /tmp\nfrom stdin');
+  });
+
+  it('applies the secure default profile', async () => {
+    const r = await sh('grep -E "^(CapEff|CapBnd|NoNewPrivs)" /proc/self/status; cat /proc/keys 2>&1 | wc -c; ls /proc/acpi | wc -l; echo x > /proc/sys/kernel/hostname 2>&1 || echo sys-readonly');
+    const mask = DEFAULT_CAPABILITIES.reduce((m, c) => m | (1n << BigInt(CAPABILITIES.indexOf(c))), 0n).toString(16).padStart(16, '0');
+    expect(r.stdout).toMatch(new RegExp(`^CapEff:\\s+${mask}$`, 'm'));
+    expect(r.stdout).toMatch(new RegExp(`^CapBnd:\\s+${mask}$`, 'm'));
+    expect(r.stdout).toMatch(/^NoNewPrivs:\s+1$/m);
+    expect(r.stdout).toMatch(/^sys-readonly$/m);
+    expect(readFileSync('/proc/keys', 'utf8').length).toBeGreaterThan(0);
+    const [kcoreBytes, acpiEntries] = r.stdout.split('\n').slice(3, 5).map(Number);
+    expect(kcoreBytes).toBe(0); // masked with /dev/null (the host's /proc/keys is not empty)
+    expect(acpiEntries).toBe(0); // masked with an empty tmpfs
+    expect(DEFAULT_MASKED_PATHS).toContain('/proc/keys');
+  });
+
+  it('privileged keeps every capability and masks nothing', async () => {
+    const r = await sh('grep -E "^CapEff" /proc/self/status; grep -c " /proc/" /proc/self/mounts', { privileged: true });
+    // Everything the caller has (root on this machine lacks CAP_SYS_RESOURCE, so not always all).
+    const ours = readFileSync('/proc/self/status', 'utf8').match(/^CapEff:\s+(\w+)$/m)![1];
+    expect(r.stdout).toMatch(new RegExp(`^CapEff:\\s+${ours}$`, 'm'));
+    expect(r.stdout.trim().split('\n')[1]).toBe('0');
+  });
+
+  it('a non-zero exit is a result; a missing command is an error', async () => {
+    expect((await sh('exit 1')).exitCode).toBe(1);
+    await expect(Container.run({ rootfs, command: ['does-not-exist'] })).rejects.toBeInstanceOf(CommandNotFoundError);
+    await expect(Container.run({ rootfs, command: ['true'], hostname: 'é'.repeat(33) })).rejects.toBeInstanceOf(InvalidOptionError);
+  });
+
+  it('timeout kills the container and says so', async () => {
+    const r = await sh('sleep 30', { timeout: 200 });
+    expect(r).toMatchObject({ timedOut: true, signal: 'SIGKILL', exitCode: null });
+    expect(r.durationMs).toBeLessThan(5000);
+  });
+
+  it('maxBuffer cuts long output and says so', async () => {
+    const r = await sh('yes | head -c 100000', { maxBuffer: 1000 });
+    expect(r.stdout).toHaveLength(1000);
+    expect(r.truncated).toBe(true);
+  });
+
+  it('an AbortSignal kills a running container', async () => {
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 200);
+    await expect(sh('sleep 30', { signal: ac.signal })).rejects.toMatchObject({ code: 'ABORT_ERR' });
+  });
+
+  it('start() streams; disposing the handle kills it and leaves nothing', async () => {
+    const mounts = hostMounts();
+    {
+      await using c = await Container.start({ rootfs, command: ['sh', '-c', 'echo ready; sleep 30'] });
+      const first = await new Promise<string>((r) => c.stdout!.once('data', (d: Buffer) => r(d.toString())));
+      expect(first).toBe('ready\n');
+    }
+    expect(ctrkitProcesses()).toEqual([]);
+    expect(hostMounts()).toEqual(mounts);
+  });
+
+  it('stdio inherit leaves the result empty', async () => {
+    const r = await sh('true', { stdio: ['ignore', 'inherit', 'inherit'] });
+    expect(r).toMatchObject({ exitCode: 0, stdout: '', stderr: '' });
+  });
+});

@@ -1,0 +1,67 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { hostMounts } from './helpers.js';
+
+/** Runs an example as a user would (`node examples/X.mjs`), resolving 'ctrkit' through the package. */
+function example(name: string): string {
+  return execFileSync(process.execPath, [`examples/${name}`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+}
+
+describe("the chapter's experiments, as examples", () => {
+  it('5.1.3: PID 1 inside, and ps sees only the new namespace', () => {
+    const out = example('5.1.3-pid-namespace.mjs');
+    expect(out).toMatch(/^echo \$\$ -> 1$/m);
+    const inside = out.split('ps -e inside:\n')[1]!.split('\n').filter((l) => /^\s*\d+ /.test(l));
+    expect(inside.map((l) => l.trim().split(/\s+/)[1])).toEqual(['sh', 'ps']);
+    expect(inside[0]!.trim()).toBe('1 sh');
+    const host = Number(out.match(/processes on the host: (\d+)/)![1]);
+    expect(host).toBeGreaterThan(inside.length);
+  });
+
+  it('5.1.4: a new network namespace shows only lo, also through ip netns', () => {
+    const out = example('5.1.4-net-namespace.mjs');
+    expect(out).toMatch(/^interfaces seen by ctrkit inside: lo$/m);
+    const links = out.split(/ip -o link:\n/)[1]!.split('\nhost interfaces')[0]!.trim().split('\n');
+    expect(links).toHaveLength(1);
+    expect(links[0]).toMatch(/^1: lo: <LOOPBACK,UP,LOWER_UP>/);
+    expect(out).toMatch(/^host interfaces for comparison: .*\S+ \S+/m); // the host has more than lo
+    expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain('ctk-container1');
+  });
+
+  it('5.1.5: the container has its own /proc and mounts; the host mount table is unchanged', () => {
+    const before = hostMounts();
+    const out = example('5.1.5-mount-namespace.mjs');
+    const pids = out.match(/^ls \/proc \(pids\): (.*)$/m)![1]!.trim().split(' ').map(Number);
+    expect(pids[0]).toBe(1);
+    expect(pids.length).toBeLessThan(10);
+    expect(out).toMatch(/^mounted a tmpfs on \/tmp inside$/m);
+    expect(out).toMatch(/^host mount table unchanged: true$/m);
+    expect(out).toMatch(/^tmpfs visible on the host: false$/m);
+    expect(hostMounts()).toEqual(before);
+  });
+
+  it('5.1.6: root inside is uid 100000 outside', () => {
+    const out = example('5.1.6-user-namespace.mjs');
+    expect(out).toMatch(/^inside: uid=0\(root\) gid=0\(root\)/m);
+    expect(out).toMatch(/^uid_map:\s+0\s+100000\s+65536$/m);
+    expect(out).toMatch(/^outside: the same process runs as uid 100000 on the host$/m);
+  });
+
+  it('5.1.7: pid, net, mnt and uts at once; the others shared', () => {
+    const out = example('5.1.7-multiple-namespaces.mjs');
+    const state = Object.fromEntries([...out.matchAll(/^(\w+)\s+CLONE_\w+.*(shared|NEW)$/gm)].map((m) => [m[1], m[2]]));
+    expect(state).toEqual({ user: 'shared', pid: 'NEW', net: 'NEW', mnt: 'NEW', uts: 'NEW', ipc: 'shared', cgroup: 'shared', time: 'shared' });
+    expect(out).toMatch(/^pid: 1, hostname: multi, interfaces: lo$/m);
+  });
+
+  it('5.6: the mini-container runs /bin/sh as PID 1 with hostname "container"', () => {
+    const out = example('5.6-mini-container.mjs');
+    expect(out).toMatch(/^Running \[\/bin\/sh\] as PID 1$/m);
+    expect(out).toMatch(/^\$ hostname\ncontainer$/m);
+    const ps = out.split('$ ps\n')[1]!.split('\n').slice(1).filter((l) => /^\s*\d+/.test(l)).map((l) => l.trim().split(/\s+/));
+    expect(ps[0]).toEqual(['1', 'root', 'sh']);
+    expect(ps.map((p) => p[2])).toEqual(['sh', 'ps']);
+    expect(out).toMatch(/^exit code 0,/m);
+  });
+});
