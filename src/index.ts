@@ -13,4 +13,6 @@ export {
   InitError, CommandNotFoundError, CommandNotExecutableError, SpawnError, IdMapError, NamespacedProcess,
   type ExitStatus, type InitStep,
 } from './namespaces/index.js';
-export { defaultRootfs, buildRootfs, RootfsBuildError, type DefaultRootfsOptions } from './container/rootfs/default-rootfs.js';
+export {
+  defaultRootfs, buildRootfs, RootfsBuildError, type DefaultRootfsOptions, type BuildRootfsOptions, type RootfsManifest, type RootfsKind,
+} from './container/rootfs/default-rootfs.js';

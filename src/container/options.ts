@@ -30,7 +30,7 @@ export interface RunOptions {
   readonly stdio?: StdioOption | readonly [StdioOption, StdioOption, StdioOption];
   /** Written to the command's stdin, which is then closed. */
   readonly input?: string | Uint8Array;
-  /** Capabilities kept. @defaultValue {@link DEFAULT_CAPABILITIES} */
+  /** Capabilities kept. @defaultValue `DEFAULT_CAPABILITIES` from `ctrkit/namespaces` (Docker's set) */
   readonly capabilities?: readonly Capability[] | 'all';
   /** All capabilities, no masked or read-only paths, no no_new_privs. @defaultValue false */
   readonly privileged?: boolean;

@@ -53,7 +53,7 @@ export function readSubIds(file: string, user: string, id: number): SubIdRange[]
   return ranges;
 }
 
-/** The identity of the calling process, as used to check id maps. @internal */
+/** The identity of a calling process, as used to check id maps. */
 export interface Caller {
   readonly uid: number;
   readonly gid: number;

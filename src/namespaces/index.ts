@@ -11,5 +11,5 @@ export { NamespaceRef, PersistedNamespace, NamespaceError } from './handle.js';
 export { SpawnError, type SpawnHook, type SpawnHookContext, type StdioOption } from './spawn.js';
 export { InitError, CommandNotFoundError, CommandNotExecutableError } from './errors.js';
 export type { InitStep } from './protocol.js';
-export { readSubIds, defaultIdMaps, IdMapError, type IdMapping, type SubIdRange } from './idmap.js';
+export { readSubIds, defaultIdMaps, IdMapError, type IdMapping, type SubIdRange, type Caller } from './idmap.js';
 export { CAPABILITIES, DEFAULT_CAPABILITIES, type Capability } from './capabilities.js';

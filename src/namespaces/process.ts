@@ -24,7 +24,7 @@ export interface ProcessParts {
 }
 
 /**
- * A running program in its own namespaces: what {@link unshare} and the container API return
+ * A running program in its own namespaces: what `unshare`, `nsenter` and `Container.start` return
  * once the command has started.
  *
  * It owns kernel resources (the process and, with a PID namespace, everything in it), so

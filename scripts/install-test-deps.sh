@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs on a Debian machine, as root. Idempotent and quick when
+# everything is already there (no apt-get at all then).
+#   busybox-static  the default rootfs's tools (ps, awk, ip ...) in one static binary
+#   uidmap          newuidmap/newgidmap, for rootless multi-range id maps
+#   util-linux      unshare(1), nsenter(1), ipcmk/ipcrm
+#   iproute2        ip netns, to check namespaces from the outside
+set -euo pipefail
+need=()
+[ -x /bin/busybox ] || [ -x /usr/bin/busybox ] || need+=(busybox-static)
+command -v newuidmap >/dev/null || need+=(uidmap)
+command -v unshare >/dev/null && command -v nsenter >/dev/null && command -v ipcmk >/dev/null || need+=(util-linux)
+command -v ip >/dev/null || need+=(iproute2)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing: ${need[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+# The unprivileged user of the rootless tests; useradd delegates it subordinate id ranges.
+id -u ctkuser >/dev/null 2>&1 || useradd --create-home --shell /bin/sh ctkuser
+grep -q '^ctkuser:' /etc/subuid || usermod --add-subuids 100000-165535 --add-subgids 100000-165535 ctkuser
+echo "test dependencies ready"
