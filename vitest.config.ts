@@ -21,5 +21,7 @@ export default defineConfig({
     // machine (processes, mounts), which only holds when no other file is mid-run.
     fileParallelism: false,
     globalSetup: ['test/setup/global.ts'],
+    // The JSON report lets .ci/run print a plain "N passed, N failed" closing line.
+    reporters: ['default', ['json', { outputFile: '.test-results.json' }]],
   },
 });
