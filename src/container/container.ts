@@ -1,7 +1,7 @@
 import createDebug from 'debug';
 import { AbortError } from '../errors.js';
 import {
-  DEFAULT_CAPABILITIES, DEFAULT_NAMESPACES, unshare, type NamespacedProcess, type StdioOption, type UnshareOptions,
+  DEFAULT_CAPABILITIES, DEFAULT_NAMESPACES, DEFAULT_PATH, unshare, type NamespacedProcess, type StdioOption, type UnshareOptions,
 } from '../namespaces/index.js';
 import { collect } from './output.js';
 import type { RunOptions, RunResult } from './options.js';
@@ -9,7 +9,6 @@ import { defaultRootfs } from './rootfs/default-rootfs.js';
 import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from './security.js';
 
 const log = createDebug('ctrkit:container');
-const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const MAX_BUFFER = 64 * 1024 * 1024;
 
 function stdioOf(options: RunOptions): readonly [StdioOption, StdioOption, StdioOption] {
@@ -30,7 +29,7 @@ async function toUnshareOptions(options: RunOptions): Promise<UnshareOptions> {
     hostname: (options.namespaces ?? DEFAULT_NAMESPACES).includes('uts') ? hostname : undefined,
     rootfs,
     cwd: options.cwd ?? '/',
-    env: { PATH, HOSTNAME: hostname, HOME: '/root', ...options.env },
+    env: { PATH: DEFAULT_PATH, HOSTNAME: hostname, HOME: '/root', ...options.env },
     stdio: stdioOf(options),
     capabilities: privileged ? 'all' : (options.capabilities ?? DEFAULT_CAPABILITIES),
     noNewPrivileges: options.noNewPrivileges ?? !privileged,

@@ -11,5 +11,6 @@ export { NamespaceRef, PersistedNamespace, NamespaceError } from './handle.js';
 export { SpawnError, type SpawnHook, type SpawnHookContext, type StdioOption } from './spawn.js';
 export { InitError, CommandNotFoundError, CommandNotExecutableError } from './errors.js';
 export type { InitStep } from './protocol.js';
+export { DEFAULT_PATH } from './init/config.js';
 export { readSubIds, defaultIdMaps, IdMapError, type IdMapping, type SubIdRange, type Caller } from './idmap.js';
 export { CAPABILITIES, DEFAULT_CAPABILITIES, type Capability } from './capabilities.js';

@@ -6,6 +6,7 @@ import type { NamespacedProcess } from './process.js';
 import { spawnInNamespaces, type SpawnHook, type StdioOption } from './spawn.js';
 import { checkCommand, envList } from './validate.js';
 import { NAMESPACES, normalizeNamespaces, type NamespaceType } from './types.js';
+import { DEFAULT_PATH } from './init/config.js';
 
 /** Options of {@link nsenter}. */
 export interface NsenterOptions {
@@ -34,8 +35,6 @@ export interface NsenterOptions {
   /** Cancels setup, or kills the command once it runs. */
   readonly signal?: AbortSignal;
 }
-
-const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /**
  * Runs a program inside the namespaces of an existing process, like `nsenter(1)`: the basis

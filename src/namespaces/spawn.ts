@@ -209,8 +209,6 @@ export async function spawnInNamespaces(req: SpawnRequest): Promise<NamespacedPr
     child = spawn(launcher, args, {
       stdio: [plan.child[0], plan.child[1], 'pipe', 'pipe', plan.child[2]],
       env: {},
-      // Keep our own handles from holding the event loop open for a detached caller.
-      windowsHide: true,
     });
   } finally {
     for (const fd of plan.toClose) closeSync(fd);
@@ -252,14 +250,18 @@ export async function spawnInNamespaces(req: SpawnRequest): Promise<NamespacedPr
     plan.stderr?.destroy();
   };
 
+  const aborted = new Promise<never>((_, reject) => {
+    const fail = () => reject(new AbortError(abort.signal.reason));
+    if (abort.signal.aborted) fail();
+    else abort.signal.addEventListener('abort', fail, { once: true });
+  });
+  aborted.catch(() => undefined); // observed through unlessAborted() only
+  /** Waits for `p`, unless the caller aborts first. */
+  const unlessAborted = <T>(p: Promise<T>): Promise<T> => Promise.race([p, aborted]);
+
   /** The next message, or a failure: the stage died, reported an error, or we were aborted. */
   const expect = async <T extends StageMessage['t']>(t: T): Promise<Extract<StageMessage, { t: T }> | null> => {
-    const aborted = new Promise<'aborted'>((resolve) => {
-      if (abort.signal.aborted) resolve('aborted');
-      abort.signal.addEventListener('abort', () => resolve('aborted'), { once: true });
-    });
-    const m = await Promise.race([channel.next(), aborted]);
-    if (m === 'aborted') throw new AbortError(abort.signal.reason);
+    const m = await unlessAborted(channel.next());
     if (m === null) return null;
     if (m.t === 'error') throw initErrorFrom(m.step, m.error, argv0, diagnostics);
     if (m.t !== t) throw new InitError(step, { name: 'Error', message: `protocol error: expected "${t}", received "${m.t}"` }, diagnostics);
@@ -279,7 +281,7 @@ export async function spawnInNamespaces(req: SpawnRequest): Promise<NamespacedPr
     if (req.config.userns) {
       step = 'maps';
       if (!(await expect('userns'))) await died();
-      await writeIdMaps(child.pid!, req.uidMap ?? [], req.gidMap ?? []);
+      await unlessAborted(writeIdMaps(child.pid!, req.uidMap ?? [], req.gidMap ?? []));
       channel.send({ t: 'maps' });
     }
     step = 'config';
@@ -295,7 +297,7 @@ export async function spawnInNamespaces(req: SpawnRequest): Promise<NamespacedPr
     if (abort.signal.aborted) throw new AbortError(abort.signal.reason);
     channel.send({ t: 'go' });
     step = 'exec';
-    if (!(await execPipe.outcome)) {
+    if (!(await unlessAborted(execPipe.outcome))) {
       // A byte on the exec pipe: the stage failed, and its error is on the socket (after
       // the "exec" message when execve itself failed).
       for (let m = await channel.next(); m; m = await channel.next()) {

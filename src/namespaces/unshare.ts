@@ -8,6 +8,7 @@ import type { NamespacedProcess } from './process.js';
 import { checkCommand, envList } from './validate.js';
 import { spawnInNamespaces, type SpawnHook, type StdioOption } from './spawn.js';
 import { normalizeNamespaces, type NamespaceType } from './types.js';
+import { DEFAULT_PATH } from './init/config.js';
 
 /** Options of {@link unshare}. Only `command` is required. */
 export interface UnshareOptions {
@@ -66,7 +67,6 @@ export interface UnshareOptions {
 /** The namespaces {@link unshare} and `Container.run` create when none are named. */
 export const DEFAULT_NAMESPACES: readonly NamespaceType[] = Object.freeze(['pid', 'mnt', 'uts', 'ipc', 'net', 'cgroup'] as NamespaceType[]);
 
-const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const MAX_NAME_BYTES = 64; // __NEW_UTS_LEN
 
 function checkName(option: string, value: string | undefined, namespaces: readonly NamespaceType[]): void {

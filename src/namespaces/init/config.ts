@@ -50,3 +50,6 @@ export interface RootfsConfig {
 export const SYNC_FD = 3;
 /** The command's real stderr; fd 2 of the stage is the diagnostics pipe. @internal */
 export const STDERR_FD = 4;
+
+/** The PATH a container gets when its environment names none (runc's and Docker's default). */
+export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';

@@ -10,9 +10,7 @@ import {
 } from '../../sys/constants.js';
 import { capset, closeRange, dup3, fcntl, prctl, resetSignal, umask, unblockAllSignals } from '../../sys/libc.js';
 import { SysError } from '../../sys/sys-error.js';
-import { STDERR_FD } from './config.js';
-
-const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+import { DEFAULT_PATH, STDERR_FD } from './config.js';
 
 /**
  * Resolves argv[0] the way execvp would, but against the container's PATH (from its
