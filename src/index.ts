@@ -6,7 +6,10 @@
  * `ctrkit/overlay`, `ctrkit/network`, `ctrkit/oci`).
  * @packageDocumentation
  */
-export { Container, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, type RunOptions, type RunResult } from './container/index.js';
+export {
+  Container, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, RunningContainer, type RunOptions, type RunResult, type ContainerExit,
+  type ResourceLimits, type DeviceRate,
+} from './container/index.js';
 export { CtrkitError, InvalidOptionError, AbortError } from './errors.js';
 export { SysError } from './sys/sys-error.js';
 export {

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 
 /** One mounted cgroup hierarchy. */
@@ -30,7 +31,16 @@ function unescapeMountPath(p: string): string {
  * @param mountinfo - the text of a mountinfo file, for testing; read from /proc by default
  */
 export async function detectCgroupLayout(mountinfo?: string): Promise<CgroupLayout> {
-  const text = mountinfo ?? (await readFile('/proc/self/mountinfo', 'utf8'));
+  return parseCgroupLayout(mountinfo ?? (await readFile('/proc/self/mountinfo', 'utf8')));
+}
+
+/** The same, synchronously (one small read of /proc). @internal */
+export function detectCgroupLayoutSync(): CgroupLayout {
+  return parseCgroupLayout(readFileSync('/proc/self/mountinfo', 'utf8'));
+}
+
+/** Parses mountinfo text into a {@link CgroupLayout}. @internal */
+export function parseCgroupLayout(text: string): CgroupLayout {
   const mounts: CgroupMount[] = [];
   for (const line of text.split('\n')) {
     const sep = line.indexOf(' - ');

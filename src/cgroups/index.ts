@@ -1,6 +1,16 @@
 /**
- * `ctrkit/cgroups`: control groups. This release detects the host's cgroup layout; the
- * typed controllers (`Cgroup.v2(...).memoryMax(...)`) build on it.
+ * `ctrkit/cgroups`: control groups v1 and v2 behind one surface — typed limits, stats,
+ * pressure, OOM events, freeze, kill — and detection of the host's layout.
  * @packageDocumentation
  */
+export { Cgroup } from './cgroup.js';
+export { CgroupBase, type CgroupOptions, type RemoveOptions } from './base.js';
+export { CgroupV1 } from './v1.js';
+export { CgroupV2 } from './v2.js';
 export { detectCgroupLayout, type CgroupLayout, type CgroupMount } from './detect.js';
+export { CgroupError, CgroupValueError, ControllerUnavailableError } from './errors.js';
+export type { CgroupResources, DeviceThrottle, DeviceRule } from './resources.js';
+export type {
+  CgroupStats, MemoryStats, CpuStats, DeviceIoStats, CgroupPressure, Pressure, PressureLine, CgroupEvent,
+} from './stats.js';
+export { parseBytes, type ByteSize, type Rate } from './units.js';

@@ -4,6 +4,8 @@ import {
   DEFAULT_CAPABILITIES, DEFAULT_NAMESPACES, DEFAULT_PATH, unshare, type NamespacedProcess, type StdioOption, type UnshareOptions,
 } from '../namespaces/index.js';
 import { collect } from './output.js';
+import { cgroupFor, hasLimits } from './limits.js';
+import { RunningContainer } from './running.js';
 import type { RunOptions, RunResult } from './options.js';
 import { defaultRootfs } from './rootfs/default-rootfs.js';
 import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from './security.js';
@@ -35,10 +37,13 @@ async function toUnshareOptions(options: RunOptions): Promise<UnshareOptions> {
     noNewPrivileges: options.noNewPrivileges ?? !privileged,
     maskedPaths: privileged ? [] : (options.maskedPaths ?? DEFAULT_MASKED_PATHS),
     readonlyPaths: privileged ? [] : (options.readonlyPaths ?? DEFAULT_READONLY_PATHS),
+    devices: options.devices,
     onNamespaces: options.onNamespaces,
     signal: options.signal,
   };
 }
+
+let sequence = 0;
 
 /**
  * A container: a command in its own namespaces and root filesystem, with a secure default
@@ -56,12 +61,31 @@ export class Container {
 
   /**
    * Starts a container and resolves once its command is running, with the streams of
-   * whatever `stdio` was `'pipe'`. Dispose the handle (`await using`) to kill it.
+   * whatever `stdio` was `'pipe'`. With resource limits, the container's cgroup is created
+   * first and the init joins it before its command starts; it is removed when the
+   * container ends. Dispose the handle (`await using`) to kill it.
    */
-  static async start(options: RunOptions): Promise<NamespacedProcess> {
-    const proc = await unshare(await toUnshareOptions(options));
+  static async start(options: RunOptions): Promise<RunningContainer> {
+    const spawnOptions = await toUnshareOptions(options);
+    const cgroup = hasLimits(options) ? cgroupFor(`ctk-${process.pid}-${++sequence}`, options) : undefined;
+    if (cgroup) await cgroup.create();
+    let proc: NamespacedProcess;
+    try {
+      proc = await unshare({
+        ...spawnOptions,
+        onNamespaces: async (ctx) => {
+          // Race-free: the init joins the cgroup before anything of the user's runs, and
+          // before it creates its cgroup namespace, which is then rooted here.
+          if (cgroup) await cgroup.addProcess(ctx.pid);
+          await options.onNamespaces?.(ctx);
+        },
+      });
+    } catch (e) {
+      await cgroup?.remove().catch((err: unknown) => log('removing the cgroup after a failed start: %s', (err as Error).message));
+      throw e;
+    }
     if (options.input !== undefined && proc.stdin) proc.stdin.end(options.input);
-    return proc;
+    return new RunningContainer(proc, cgroup);
   }
 
   /**
@@ -94,7 +118,7 @@ export class Container {
         signal: status.signal,
         stdout: o.text,
         stderr: e.text,
-        oomKilled: false,
+        oomKilled: status.oomKilled,
         timedOut,
         truncated: o.truncated || e.truncated,
         command: options.command,

@@ -1,3 +1,5 @@
 export { Container } from './container.js';
 export type { RunOptions, RunResult } from './options.js';
 export { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from './security.js';
+export { RunningContainer, type ContainerExit } from './running.js';
+export type { ResourceLimits, DeviceRate } from './limits.js';

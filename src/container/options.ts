@@ -1,7 +1,8 @@
 import type { Capability, IdMapping, NamespaceType, SpawnHook, StdioOption } from '../namespaces/index.js';
+import type { ResourceLimits } from './limits.js';
 
 /** Options of {@link Container.run} and {@link Container.start}. */
-export interface RunOptions {
+export interface RunOptions extends ResourceLimits {
   /**
    * The directory to use as the container's `/`. It is never written to by ctrkit; the
    * command may write to it.
@@ -40,7 +41,9 @@ export interface RunOptions {
   readonly maskedPaths?: readonly string[];
   /** Paths made read-only. @defaultValue {@link DEFAULT_READONLY_PATHS} */
   readonly readonlyPaths?: readonly string[];
-  /** Runs with the container's host PID before its command starts (cgroups, networking). */
+  /** Host device nodes to make available in the container's /dev (`--device /dev/loop3`). */
+  readonly devices?: readonly string[];
+  /** Runs with the container's host PID before its command starts (after it joined its cgroup). */
   readonly onNamespaces?: SpawnHook;
   /** Kill the container (SIGKILL) after this many milliseconds; the result says `timedOut`. */
   readonly timeout?: number;

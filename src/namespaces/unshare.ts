@@ -58,6 +58,8 @@ export interface UnshareOptions {
   readonly maskedPaths?: readonly string[];
   /** With a rootfs: paths to make read-only. */
   readonly readonlyPaths?: readonly string[];
+  /** With a rootfs: host device nodes (`/dev/loop3`) to make available in the container's /dev. */
+  readonly devices?: readonly string[];
   /** Runs with the host PID once the namespaces exist, before the command starts. */
   readonly onNamespaces?: SpawnHook;
   /** Cancels setup, or kills the command once it runs. */
@@ -88,6 +90,17 @@ async function checkRootfs(path: string): Promise<string> {
   }
   if (!st.isDirectory()) throw new InvalidOptionError('rootfs', `${abs} is not a directory`);
   return abs;
+}
+
+async function checkDevices(devices: readonly string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const [i, d] of devices.entries()) {
+    const st = await stat(d).catch(() => undefined);
+    if (!st || !(st.isBlockDevice() || st.isCharacterDevice())) throw new InvalidOptionError(`devices[${i}]`, `${d} is not a device node on this host`);
+    if (!isAbsolute(d) || d.endsWith('/')) throw new InvalidOptionError(`devices[${i}]`, 'must be an absolute path to a device node');
+    out.push(d);
+  }
+  return out;
 }
 
 /**
@@ -136,6 +149,7 @@ export async function unshare(options: UnshareOptions): Promise<NamespacedProces
       path: await checkRootfs(options.rootfs),
       maskedPaths: options.maskedPaths ?? [],
       readonlyPaths: options.readonlyPaths ?? [],
+      devices: await checkDevices(options.devices ?? []),
     };
   }
   const cwd = options.cwd ?? (rootfs ? '/' : process.cwd());

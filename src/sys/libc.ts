@@ -269,3 +269,70 @@ export function setresgid(gid: number): void {
 export function setgroups(groups: readonly number[]): void {
   check(lib().setgroups(groups.length, groups.length ? Uint32Array.from(groups) : null), 'setgroups');
 }
+
+/*
+ * Extended attributes, for overlayfs's markers (`trusted.overlay.opaque`, or `user.` with
+ * userxattr) and the layer tools that read them. The l* variants never follow a symlink:
+ * a layer's symlink is data, not a path to resolve on the host. Bound on first use, apart
+ * from the table above so that table stays as it was.
+ */
+interface BoundXattr { lgetxattr: Fn; lsetxattr: Fn; llistxattr: Fn; lremovexattr: Fn }
+let boundXattr: BoundXattr | undefined;
+
+function xattrLib(): BoundXattr {
+  if (boundXattr) return boundXattr;
+  const c = koffi().load('libc.so.6');
+  boundXattr = {
+    lgetxattr: c.func('long lgetxattr(const char *path, const char *name, _Out_ uint8_t *value, size_t size)'),
+    lsetxattr: c.func('int lsetxattr(const char *path, const char *name, const uint8_t *value, size_t size, int flags)'),
+    llistxattr: c.func('long llistxattr(const char *path, _Out_ uint8_t *list, size_t size)'),
+    lremovexattr: c.func('int lremovexattr(const char *path, const char *name)'),
+  };
+  return boundXattr;
+}
+
+const ENODATA = 61;
+const EOPNOTSUPP = 95;
+const ERANGE = 34;
+
+/**
+ * lgetxattr(2). Returns null when the attribute is absent (ENODATA) or the filesystem has
+ * no extended attributes at all (EOPNOTSUPP): for a reader both mean "not set here".
+ * @internal
+ */
+export function lgetxattr(path: string, name: string): Buffer | null {
+  let buf = Buffer.alloc(256);
+  for (;;) {
+    const n = Number(xattrLib().lgetxattr(path, name, buf, buf.length));
+    if (n >= 0) return buf.subarray(0, n);
+    const e = errno();
+    if (e === ENODATA || e === EOPNOTSUPP) return null;
+    if (e !== ERANGE || buf.length >= 65536) throw new SysError('lgetxattr', e, path, name);
+    buf = Buffer.alloc(65536); // the largest value Linux allows
+  }
+}
+
+/** lsetxattr(2) with flags 0 (create or replace). @internal */
+export function lsetxattr(path: string, name: string, value: Buffer | string): void {
+  const v = typeof value === 'string' ? Buffer.from(value) : value;
+  check(xattrLib().lsetxattr(path, name, v, v.length, 0), 'lsetxattr', path, name);
+}
+
+/** llistxattr(2): the attribute names of a path ([] when the filesystem has none). @internal */
+export function llistxattr(path: string): string[] {
+  let buf = Buffer.alloc(1024);
+  for (;;) {
+    const n = Number(xattrLib().llistxattr(path, buf, buf.length));
+    if (n >= 0) return buf.subarray(0, n).toString('utf8').split('\0').filter(Boolean);
+    const e = errno();
+    if (e === EOPNOTSUPP) return [];
+    if (e !== ERANGE || buf.length >= 65536) throw new SysError('llistxattr', e, path);
+    buf = Buffer.alloc(65536);
+  }
+}
+
+/** lremovexattr(2); an attribute that is already absent is not an error. @internal */
+export function lremovexattr(path: string, name: string): void {
+  const r = Number(xattrLib().lremovexattr(path, name));
+  if (r < 0 && errno() !== ENODATA) throw new SysError('lremovexattr', errno(), path, name);
+}

@@ -42,6 +42,8 @@ export interface RootfsConfig {
   readonly path: string;
   /** Paths hidden from the container: files get /dev/null over them, directories an empty read-only tmpfs. */
   readonly maskedPaths: readonly string[];
+  /** Host device nodes to bind into the container's /dev under the same name (`--device`). */
+  readonly devices: readonly string[];
   /** Paths made read-only. */
   readonly readonlyPaths: readonly string[];
 }

@@ -87,6 +87,11 @@ function mountDev(rootFd: number, cfg: StageConfig): void {
       mountAt(mq, 'mqueue', 'mqueue', MS_NOSUID | MS_NODEV | MS_NOEXEC, null, '/dev/mqueue');
     }
     for (const [name, target] of DEV_LINKS) symlinkat(target, dev, name, `/dev/${name}`);
+    for (const host of cfg.rootfs?.devices ?? []) {
+      // Extra devices (docker run --device): the host's node, bound onto a file of ours.
+      const name = host.slice(host.lastIndexOf('/') + 1);
+      mountAt(touchAt(dev, name, `/dev/${name}`), host, null, MS_BIND, null, `/dev/${name}`);
+    }
   } finally {
     close(dev);
   }

@@ -1,0 +1,58 @@
+/**
+ * The one place cgroupfs is read and written (runc's seam): errors carry the path and the
+ * value written, and writes never follow a symlink out of the hierarchy.
+ * @internal
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { join } from 'node:path';
+import { CgroupError } from './errors.js';
+
+function describe(e: NodeJS.ErrnoException): string {
+  switch (e.code) {
+    case 'ENOENT': return 'no such file (controller not enabled here, or the cgroup is gone?)';
+    case 'EBUSY': return 'EBUSY (the cgroup is in use, or a v2 cgroup with processes cannot enable controllers for children)';
+    case 'EINVAL': return 'EINVAL (the kernel refused the value)';
+    case 'EOPNOTSUPP': return 'EOPNOTSUPP (not supported by this kernel or filesystem)';
+    default: return e.code ?? e.message;
+  }
+}
+
+/** Reads a cgroup file as trimmed text. */
+export async function readCgroupFile(dir: string, file: string): Promise<string> {
+  const path = join(dir, file);
+  try {
+    return (await readFile(path, 'utf8')).trim();
+  } catch (e) {
+    throw new CgroupError('ERR_CGROUP_READ', `${path}: ${describe(e as NodeJS.ErrnoException)}`, { file: path, cause: e });
+  }
+}
+
+/** Reads a cgroup file, or undefined when it does not exist. */
+export async function readOptional(dir: string, file: string): Promise<string | undefined> {
+  try {
+    return (await readFile(join(dir, file), 'utf8')).trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Writes one value to a cgroup file (one write(2), as the kernel expects). */
+export async function writeCgroupFile(dir: string, file: string, value: string): Promise<void> {
+  const path = join(dir, file);
+  try {
+    await writeFile(path, value, { flag: constants.O_WRONLY | constants.O_NOFOLLOW });
+  } catch (e) {
+    throw new CgroupError('ERR_CGROUP_WRITE', `${path}: writing ${JSON.stringify(value)} failed: ${describe(e as NodeJS.ErrnoException)}`, { file: path, value, cause: e });
+  }
+}
+
+/** Parses "key value" lines (cpu.stat, memory.events, memory.stat). */
+export function parseKeyValues(text: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const line of text.split('\n')) {
+    const [k, v] = line.trim().split(/\s+/);
+    if (k && v !== undefined && /^-?\d+$/.test(v)) out[k] = Number(v);
+  }
+  return out;
+}
