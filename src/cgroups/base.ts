@@ -6,7 +6,7 @@ import { CgroupError, CgroupValueError } from './errors.js';
 import { readOptional } from './fs.js';
 import type { CgroupResources, DeviceRule, DeviceThrottle } from './resources.js';
 import type { CgroupEvent, CgroupPressure, CgroupStats } from './stats.js';
-import { cpusToQuota, intInRange, parseBytes, sharesToWeight, blkioToIoWeight, type ByteSize, type Rate } from './units.js';
+import { cpusToQuota, intInRange, parseBytes, type ByteSize, type Rate } from './units.js';
 
 const log = createDebug('ctrkit:cgroups');
 
@@ -17,6 +17,16 @@ export interface CgroupOptions {
    * per-controller mounts. @defaultValue found in /proc/self/mountinfo
    */
   readonly root?: string;
+}
+
+/** One sample of {@link CgroupBase.statsStream}. */
+export interface StatsSample {
+  /** The statistics. */
+  readonly stats: CgroupStats;
+  /** CPU use since the previous sample, in percent of one CPU (0 for the first sample). */
+  readonly cpuPercent: number;
+  /** Memory use in percent of the limit, when there is a limit. */
+  readonly memoryPercent: number | undefined;
 }
 
 /** Options of `remove()`. */
@@ -102,12 +112,14 @@ export abstract class CgroupBase implements AsyncDisposable {
   /** Relative CPU weight, 1..10000 (default 100). */
   cpuWeight(weight: number): this {
     this.resources.cpuWeight = intInRange(weight, 1, 10000, 'cpu.weight');
+    delete this.resources.cpuShares;
     return this;
   }
 
   /** Relative CPU shares as in v1 and Docker's `--cpu-shares`, 2..262144 (default 1024). */
   cpuShares(shares: number): this {
-    this.resources.cpuWeight = sharesToWeight(intInRange(shares, 2, 262144, 'cpu.shares'));
+    this.resources.cpuShares = intInRange(shares, 2, 262144, 'cpu.shares');
+    delete this.resources.cpuWeight;
     return this;
   }
 
@@ -175,12 +187,14 @@ export abstract class CgroupBase implements AsyncDisposable {
   /** Relative IO weight, 1..10000 (v2 scale; converted to blkio.weight on v1). */
   ioWeight(weight: number): this {
     this.resources.ioWeight = intInRange(weight, 1, 10000, 'io.weight');
+    delete this.resources.blkioWeight;
     return this;
   }
 
   /** Relative IO weight on v1's scale, 10..1000 (Docker's `--blkio-weight`). */
   blkioWeight(weight: number): this {
-    this.resources.ioWeight = blkioToIoWeight(intInRange(weight, 10, 1000, 'blkio.weight'));
+    this.resources.blkioWeight = intInRange(weight, 10, 1000, 'blkio.weight');
+    delete this.resources.ioWeight;
     return this;
   }
 
@@ -226,6 +240,33 @@ export abstract class CgroupBase implements AsyncDisposable {
   abstract thaw(): Promise<void>;
   /** Kills every process in the cgroup (and below) and waits until they are gone. */
   abstract kill(options?: { signal?: AbortSignal }): Promise<void>;
+
+  /**
+   * Statistics every `intervalMs`, with the CPU use over the last interval as a percentage of
+   * one CPU, like `docker stats`; ends when `signal` aborts or the cgroup is gone.
+   */
+  async *statsStream(options: { intervalMs?: number; signal?: AbortSignal } = {}): AsyncGenerator<StatsSample> {
+    const interval = options.intervalMs ?? 1000;
+    let prev: { usage: number; at: number } | undefined;
+    while (!options.signal?.aborted) {
+      let stats: CgroupStats;
+      try {
+        stats = await this.stats();
+      } catch {
+        return; // removed meanwhile
+      }
+      const at = performance.now();
+      const usage = stats.cpu?.usageUsec ?? 0;
+      const cpuPercent = prev ? (100 * (usage - prev.usage)) / ((at - prev.at) * 1000) : 0;
+      prev = { usage, at };
+      const limit = stats.memory?.limit;
+      yield { stats, cpuPercent, memoryPercent: limit && stats.memory ? (100 * stats.memory.current) / limit : undefined };
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, interval);
+        options.signal?.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
+      });
+    }
+  }
 
   /** True when the cgroup's directory exists (in the first hierarchy it spans). */
   async exists(): Promise<boolean> {

@@ -4,7 +4,7 @@
  * @packageDocumentation
  */
 export { Cgroup } from './cgroup.js';
-export { CgroupBase, type CgroupOptions, type RemoveOptions } from './base.js';
+export { CgroupBase, type CgroupOptions, type RemoveOptions, type StatsSample } from './base.js';
 export { CgroupV1 } from './v1.js';
 export { CgroupV2 } from './v2.js';
 export { detectCgroupLayout, type CgroupLayout, type CgroupMount } from './detect.js';

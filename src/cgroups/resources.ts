@@ -41,8 +41,10 @@ export interface CgroupResources {
   memoryLow?: number;
   /** Swap allowed on top of memoryMax (v2 memory.swap.max; v1 memsw = memory + swap). */
   memorySwapMax?: number | 'max';
-  /** Relative CPU weight 1..10000 (v2 cpu.weight; v1 cpu.shares, converted). */
+  /** Relative CPU weight 1..10000 (v2 cpu.weight; on v1 converted to cpu.shares). */
   cpuWeight?: number;
+  /** Relative CPU shares 2..262144 (v1 cpu.shares; on v2 converted to cpu.weight). */
+  cpuShares?: number;
   /** CFS bandwidth: quota per period in µs (v2 cpu.max, v1 cfs_quota_us/cfs_period_us). */
   cpuMax?: { readonly quotaUs: number | 'max'; readonly periodUs: number };
   /** CPUs allowed, like `0-1,3`. */
@@ -51,8 +53,10 @@ export interface CgroupResources {
   cpusetMems?: string;
   /** Per-device bandwidth and IOPS limits. */
   io?: DeviceThrottle[];
-  /** Relative IO weight 1..10000 (v2 io.weight; v1 blkio.weight 10..1000, converted). */
+  /** Relative IO weight 1..10000 (v2 io.weight; on v1 converted to blkio.weight). */
   ioWeight?: number;
+  /** Relative IO weight 10..1000 (v1 blkio.weight; on v2 converted to io.weight). */
+  blkioWeight?: number;
   /** Maximum number of tasks. */
   pidsMax?: number | 'max';
   /** Huge page limits by page size (`2MB`, `1GB`) in bytes. */

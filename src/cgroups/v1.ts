@@ -104,7 +104,8 @@ export class CgroupV1 extends CgroupBase {
       const memsw = r.memorySwapMax === 'max' || r.memoryMax === undefined || r.memoryMax === 'max' ? -1 : r.memoryMax + r.memorySwapMax;
       await w('memory', 'memory.memsw.limit_in_bytes', memsw);
     }
-    if (r.cpuWeight !== undefined) await w('cpu', 'cpu.shares', weightToShares(r.cpuWeight));
+    const shares = r.cpuShares ?? (r.cpuWeight === undefined ? undefined : weightToShares(r.cpuWeight));
+    if (shares !== undefined) await w('cpu', 'cpu.shares', shares);
     if (r.cpuMax) {
       await w('cpu', 'cpu.cfs_period_us', r.cpuMax.periodUs);
       await w('cpu', 'cpu.cfs_quota_us', r.cpuMax.quotaUs === 'max' ? -1 : r.cpuMax.quotaUs);
@@ -118,13 +119,14 @@ export class CgroupV1 extends CgroupBase {
       if (d.riops !== undefined) await w('blkio', 'blkio.throttle.read_iops_device', `${dev} ${d.riops}`);
       if (d.wiops !== undefined) await w('blkio', 'blkio.throttle.write_iops_device', `${dev} ${d.wiops}`);
     }
-    if (r.ioWeight !== undefined) {
+    const blkioWeight = r.blkioWeight ?? (r.ioWeight === undefined ? undefined : ioToBlkioWeight(r.ioWeight));
+    if (blkioWeight !== undefined) {
       // With the multiqueue schedulers the weight lives in BFQ's file, when there is one at all.
       const blkio = this.dir('blkio');
       const file = (await readOptional(blkio, 'blkio.weight')) !== undefined ? 'blkio.weight'
         : (await readOptional(blkio, 'blkio.bfq.weight')) !== undefined ? 'blkio.bfq.weight' : undefined;
       if (!file) throw new ControllerUnavailableError('blkio.weight', 'no IO scheduler with weights (BFQ) serves this cgroup');
-      await w('blkio', file, ioToBlkioWeight(r.ioWeight));
+      await w('blkio', file, blkioWeight);
     }
     if (r.pidsMax !== undefined) await w('pids', 'pids.max', r.pidsMax === 'max' ? 'max' : r.pidsMax);
     for (const [size, limit] of Object.entries(r.hugetlb ?? {})) await w('hugetlb', `hugetlb.${size}.limit_in_bytes`, limit === 'max' ? -1 : limit);

@@ -7,6 +7,7 @@ import { detectCgroupLayoutSync } from './detect.js';
 import { CgroupError, ControllerUnavailableError } from './errors.js';
 import { parseKeyValues, readCgroupFile, readOptional, writeCgroupFile } from './fs.js';
 import type { CgroupResources } from './resources.js';
+import { blkioToIoWeight, sharesToWeight } from './units.js';
 import { parsePressure, type CgroupEvent, type CgroupPressure, type CgroupStats, type DeviceIoStats } from './stats.js';
 
 const log = createDebug('ctrkit:cgroups');
@@ -15,9 +16,9 @@ const log = createDebug('ctrkit:cgroups');
 export function controllersFor(r: CgroupResources): string[] {
   const need = new Set<string>();
   if (r.memoryMax !== undefined || r.memoryHigh !== undefined || r.memoryLow !== undefined || r.memorySwapMax !== undefined) need.add('memory');
-  if (r.cpuWeight !== undefined || r.cpuMax !== undefined) need.add('cpu');
+  if (r.cpuWeight !== undefined || r.cpuShares !== undefined || r.cpuMax !== undefined) need.add('cpu');
   if (r.cpusetCpus !== undefined || r.cpusetMems !== undefined) need.add('cpuset');
-  if (r.io?.length || r.ioWeight !== undefined) need.add('io');
+  if (r.io?.length || r.ioWeight !== undefined || r.blkioWeight !== undefined) need.add('io');
   if (r.pidsMax !== undefined) need.add('pids');
   if (r.hugetlb && Object.keys(r.hugetlb).length) need.add('hugetlb');
   return [...need];
@@ -111,7 +112,8 @@ export class CgroupV2 extends CgroupBase {
       }
       await w('memory.swap.max', max(r.memorySwapMax));
     }
-    if (r.cpuWeight !== undefined) await w('cpu.weight', String(r.cpuWeight));
+    const cpuWeight = r.cpuWeight ?? (r.cpuShares === undefined ? undefined : sharesToWeight(r.cpuShares));
+    if (cpuWeight !== undefined) await w('cpu.weight', String(cpuWeight));
     if (r.cpuMax) await w('cpu.max', `${max(r.cpuMax.quotaUs)} ${r.cpuMax.periodUs}`);
     if (r.cpusetCpus !== undefined) await w('cpuset.cpus', r.cpusetCpus);
     if (r.cpusetMems !== undefined) await w('cpuset.mems', r.cpusetMems);
@@ -119,7 +121,8 @@ export class CgroupV2 extends CgroupBase {
       const parts = (['rbps', 'wbps', 'riops', 'wiops'] as const).filter((k) => d[k] !== undefined).map((k) => `${k}=${d[k]}`);
       await w('io.max', `${d.major}:${d.minor} ${parts.join(' ')}`);
     }
-    if (r.ioWeight !== undefined) await w('io.weight', `default ${r.ioWeight}`);
+    const ioWeight = r.ioWeight ?? (r.blkioWeight === undefined ? undefined : blkioToIoWeight(r.blkioWeight));
+    if (ioWeight !== undefined) await w('io.weight', `default ${ioWeight}`);
     if (r.pidsMax !== undefined) await w('pids.max', max(r.pidsMax));
     for (const [size, limit] of Object.entries(r.hugetlb ?? {})) await w(`hugetlb.${size}.max`, max(limit));
   }

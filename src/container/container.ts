@@ -38,6 +38,7 @@ async function toUnshareOptions(options: RunOptions): Promise<UnshareOptions> {
     maskedPaths: privileged ? [] : (options.maskedPaths ?? DEFAULT_MASKED_PATHS),
     readonlyPaths: privileged ? [] : (options.readonlyPaths ?? DEFAULT_READONLY_PATHS),
     devices: options.devices,
+    mountCgroups: true,
     onNamespaces: options.onNamespaces,
     signal: options.signal,
   };
@@ -119,6 +120,7 @@ export class Container {
         stdout: o.text,
         stderr: e.text,
         oomKilled: status.oomKilled,
+        stats: status.stats,
         timedOut,
         truncated: o.truncated || e.truncated,
         command: options.command,

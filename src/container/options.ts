@@ -1,5 +1,6 @@
 import type { Capability, IdMapping, NamespaceType, SpawnHook, StdioOption } from '../namespaces/index.js';
 import type { ResourceLimits } from './limits.js';
+import type { CgroupStats } from '../cgroups/index.js';
 
 /** Options of {@link Container.run} and {@link Container.start}. */
 export interface RunOptions extends ResourceLimits {
@@ -65,6 +66,8 @@ export interface RunResult {
   readonly stderr: string;
   /** True when the kernel's OOM killer ended the container (needs a memory limit). */
   readonly oomKilled: boolean;
+  /** The container's resource use at the end (memory peak, CPU time, IO), when it had limits. */
+  readonly stats: CgroupStats | undefined;
   /** True when `timeout` expired and the container was killed. */
   readonly timedOut: boolean;
   /** True when stdout or stderr was longer than `maxBuffer` and was cut. */

@@ -9,6 +9,8 @@ const log = createDebug('ctrkit:container');
 export interface ContainerExit extends ExitStatus {
   /** True when the kernel's OOM killer killed a process of the container. */
   readonly oomKilled: boolean;
+  /** The cgroup's last statistics, read just before it was removed (containers with limits). */
+  readonly stats: CgroupStats | undefined;
 }
 
 /**
@@ -28,16 +30,16 @@ export class RunningContainer implements AsyncDisposable {
     this.process = process;
     this.cgroup = cgroup;
     this.exited = process.exited.then(async (status) => {
-      let oomKilled = false;
+      let stats: CgroupStats | undefined;
       if (cgroup) {
         try {
-          oomKilled = ((await cgroup.stats()).memory?.oomKills ?? 0) > 0;
+          stats = await cgroup.stats();
           await cgroup.remove();
         } catch (e) {
           log('cleaning up the cgroup of %d failed: %s', process.pid, (e as Error).message);
         }
       }
-      return { ...status, oomKilled };
+      return { ...status, oomKilled: (stats?.memory?.oomKills ?? 0) > 0, stats };
     });
   }
 

@@ -3,7 +3,8 @@ import { isAbsolute, resolve } from 'node:path';
 import { InvalidOptionError } from '../errors.js';
 import { capabilityNumbers, type Capability } from './capabilities.js';
 import { currentCaller, defaultIdMaps, validateIdMap, type IdMapping } from './idmap.js';
-import type { StageConfig } from './init/config.js';
+import type { RootfsConfig, StageConfig } from './init/config.js';
+import { detectCgroupLayoutSync } from '../cgroups/detect.js';
 import type { NamespacedProcess } from './process.js';
 import { checkCommand, envList } from './validate.js';
 import { spawnInNamespaces, type SpawnHook, type StdioOption } from './spawn.js';
@@ -58,6 +59,11 @@ export interface UnshareOptions {
   readonly maskedPaths?: readonly string[];
   /** With a rootfs: paths to make read-only. */
   readonly readonlyPaths?: readonly string[];
+  /**
+   * With a rootfs and a new cgroup namespace: mount the cgroup hierarchies read-only under
+   * /sys/fs/cgroup, rooted at the container's cgroup. @defaultValue false
+   */
+  readonly mountCgroups?: boolean;
   /** With a rootfs: host device nodes (`/dev/loop3`) to make available in the container's /dev. */
   readonly devices?: readonly string[];
   /** Runs with the host PID once the namespaces exist, before the command starts. */
@@ -90,6 +96,18 @@ async function checkRootfs(path: string): Promise<string> {
   }
   if (!st.isDirectory()) throw new InvalidOptionError('rootfs', `${abs} is not a directory`);
   return abs;
+}
+
+/** The host's cgroup mounts as the stage re-creates them under /sys/fs/cgroup. */
+function cgroupMountsOfHost(): RootfsConfig['cgroupMounts'] {
+  const layout = detectCgroupLayoutSync();
+  return layout.mounts
+    .filter((m) => m.path.startsWith('/sys/fs/cgroup'))
+    .map((m) => ({
+      dir: m.path.slice('/sys/fs/cgroup'.length).replace(/^\//, ''),
+      fstype: m.version === 2 ? ('cgroup2' as const) : ('cgroup' as const),
+      options: m.version === 2 ? '' : m.controllers.map((c) => (c.startsWith('name=') ? `none,${c}` : c)).join(','),
+    }));
 }
 
 async function checkDevices(devices: readonly string[]): Promise<string[]> {
@@ -150,6 +168,7 @@ export async function unshare(options: UnshareOptions): Promise<NamespacedProces
       maskedPaths: options.maskedPaths ?? [],
       readonlyPaths: options.readonlyPaths ?? [],
       devices: await checkDevices(options.devices ?? []),
+      cgroupMounts: options.mountCgroups && namespaces.includes('cgroup') ? cgroupMountsOfHost() : [],
     };
   }
   const cwd = options.cwd ?? (rootfs ? '/' : process.cwd());

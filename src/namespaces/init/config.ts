@@ -42,6 +42,11 @@ export interface RootfsConfig {
   readonly path: string;
   /** Paths hidden from the container: files get /dev/null over them, directories an empty read-only tmpfs. */
   readonly maskedPaths: readonly string[];
+  /**
+   * The host's cgroup hierarchies, mounted read-only under /sys/fs/cgroup (seen from the new
+   * cgroup namespace, so the container's own cgroup is their root). Empty: none.
+   */
+  readonly cgroupMounts: readonly { readonly dir: string; readonly fstype: 'cgroup' | 'cgroup2'; readonly options: string }[];
   /** Host device nodes to bind into the container's /dev under the same name (`--device`). */
   readonly devices: readonly string[];
   /** Paths made read-only. */

@@ -111,6 +111,24 @@ function mountSys(rootFd: number, cfg: StageConfig): void {
   mountAt(again, null, null, MS_BIND | MS_REMOUNT | flags, null, '/sys');
 }
 
+function mountCgroups(rootFd: number, rootfs: RootfsConfig): void {
+  if (rootfs.cgroupMounts.length === 0) return;
+  const flags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC;
+  const only = rootfs.cgroupMounts[0]!;
+  if (rootfs.cgroupMounts.length === 1 && only.dir === '') {
+    // A pure v2 host: the unified hierarchy is /sys/fs/cgroup itself.
+    mountAt(mkdirInRoot(rootFd, '/sys/fs/cgroup', '/sys/fs/cgroup'), only.fstype, only.fstype, flags, only.options || null, '/sys/fs/cgroup');
+    return;
+  }
+  mountAt(mkdirInRoot(rootFd, '/sys/fs/cgroup', '/sys/fs/cgroup'), 'tmpfs', 'tmpfs', MS_NOSUID | MS_NODEV | MS_NOEXEC, 'mode=755,size=64k', '/sys/fs/cgroup');
+  for (const m of rootfs.cgroupMounts) {
+    const path = `/sys/fs/cgroup/${m.dir}`;
+    mountAt(mkdirInRoot(rootFd, path, path), m.fstype, m.fstype, flags, m.options || null, path);
+  }
+  const top = openInRoot(rootFd, '/sys/fs/cgroup', '/sys/fs/cgroup', true);
+  mountAt(top, null, null, MS_BIND | MS_REMOUNT | flags, null, '/sys/fs/cgroup');
+}
+
 function maskPaths(rootFd: number, rootfs: RootfsConfig): void {
   for (const path of rootfs.maskedPaths) {
     const fd = openInRoot(rootFd, path, path);
@@ -150,6 +168,7 @@ export function enterRootfs(cfg: StageConfig, rootfs: RootfsConfig, step: StepTr
     mountDev(rootFd, cfg);
     step('sys');
     mountSys(rootFd, cfg);
+    mountCgroups(rootFd, rootfs);
     step('mask');
     maskPaths(rootFd, rootfs);
   } finally {
