@@ -22,6 +22,6 @@ export default defineConfig({
     fileParallelism: false,
     globalSetup: ['test/setup/global.ts'],
     // The JSON report lets .ci/run print a plain "N passed, N failed" closing line.
-    reporters: ['default', ['json', { outputFile: '.test-results.json' }]],
+    reporters: ['default', ['json', { outputFile: process.env.CTRKIT_TEST_REPORT ?? '.test-results.json' }]],
   },
 });

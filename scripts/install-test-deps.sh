@@ -5,12 +5,16 @@
 #   uidmap          newuidmap/newgidmap, for rootless multi-range id maps
 #   util-linux      unshare(1), nsenter(1), ipcmk/ipcrm
 #   iproute2        ip netns, to check namespaces from the outside
+#   qemu-system-x86, linux-image-amd64   a VM with a pure cgroup v2 kernel, for the v2 controllers
 set -euo pipefail
 need=()
 [ -x /bin/busybox ] || [ -x /usr/bin/busybox ] || need+=(busybox-static)
 command -v newuidmap >/dev/null || need+=(uidmap)
 command -v unshare >/dev/null && command -v nsenter >/dev/null && command -v ipcmk >/dev/null || need+=(util-linux)
 command -v ip >/dev/null || need+=(iproute2)
+# The cgroup v2 VM (scripts/cgroup2-vm.sh): QEMU and a Debian kernel with its modules.
+command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
+ls /boot/vmlinuz-* >/dev/null 2>&1 || need+=(linux-image-amd64)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   apt-get update -qq

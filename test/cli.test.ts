@@ -32,6 +32,15 @@ describe('the ctrkit command', () => {
     expect(r.status).toBe(137);
   });
 
+  it('resource flags: -m, --cpus, --pids-limit reach the cgroup; an OOM kill is reported', () => {
+    const r = cli('run', '--rootfs', rootfs, '-m', '64m', '--cpus', '0.5', '--pids-limit', '20', 'sh', '-c',
+      'cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/cpu.max /sys/fs/cgroup/pids.max');
+    expect(r.stdout.trim().split('\n').map((l) => l.split(' ')[0])).toEqual([String(64 * 1024 ** 2), '50000', '20']);
+    const oom = cli('run', '--rootfs', rootfs, '-m', '32m', 'dd', 'if=/dev/zero', 'of=/dev/null', 'bs=64M', 'count=1');
+    expect(oom.status).toBe(137);
+    expect(oom.stderr).toMatch(/killed by the OOM killer/);
+  });
+
   it('demo runs the mini-container on the built-in rootfs', () => {
     const r = cli('demo');
     expect(r.status).toBe(0);

@@ -20,6 +20,15 @@ Options of run:
   -i, --interactive        pass stdin to the container
       --namespaces LIST    comma-separated namespaces to create (default: pid,mnt,uts,ipc,net,cgroup)
       --privileged         keep all capabilities, no masked paths
+  -m, --memory SIZE        memory limit, like 512m
+      --memory-swap SIZE   memory plus swap
+      --cpus N             CPU bandwidth, like 0.5
+      --cpu-shares N       relative CPU weight (v1 scale)
+      --cpuset-cpus LIST   CPUs to run on, like 0-1
+      --pids-limit N       maximum number of tasks
+      --device PATH        make a host device available in /dev (repeatable)
+      --device-read-bps DEV:RATE    read limit, like /dev/sda:10mb (repeatable)
+      --device-write-bps DEV:RATE   write limit (repeatable)
       --rm                 accepted for Docker compatibility (ctrkit keeps no container state)
       --help               show this help
 
@@ -35,7 +44,8 @@ function exitStatus(code: number | null, signal: NodeJS.Signals | null): number 
   return 128 + (signal ? (constants.signals[signal] ?? 0) : 0);
 }
 
-const TAKES_VALUE = new Set(['--rootfs', '-h', '--hostname', '-e', '--env', '-w', '--workdir', '--namespaces']);
+const TAKES_VALUE = new Set(['--rootfs', '-h', '--hostname', '-e', '--env', '-w', '--workdir', '--namespaces', '-m', '--memory',
+  '--memory-swap', '--cpus', '--cpu-shares', '--cpuset-cpus', '--pids-limit', '--device', '--device-read-bps', '--device-write-bps']);
 
 /**
  * Splits `run`'s arguments into ctrkit's options and the command, which starts at the first
@@ -68,6 +78,15 @@ async function run(argv: string[]): Promise<number> {
       privileged: { type: 'boolean' },
       rm: { type: 'boolean' },
       help: { type: 'boolean' },
+      memory: { type: 'string', short: 'm' },
+      'memory-swap': { type: 'string' },
+      cpus: { type: 'string' },
+      'cpu-shares': { type: 'string' },
+      'cpuset-cpus': { type: 'string' },
+      'pids-limit': { type: 'string' },
+      device: { type: 'string', multiple: true },
+      'device-read-bps': { type: 'string', multiple: true },
+      'device-write-bps': { type: 'string', multiple: true },
     },
   });
   if (values.help) {
@@ -97,11 +116,28 @@ async function run(argv: string[]): Promise<number> {
     cwd: values.workdir,
     namespaces: values.namespaces?.split(',').map((s) => s.trim()).filter(Boolean) as NamespaceTypeName[] | undefined,
     privileged: values.privileged,
+    memory: values.memory,
+    memorySwap: values['memory-swap'],
+    cpus: num('--cpus', values.cpus),
+    cpuShares: num('--cpu-shares', values['cpu-shares']),
+    cpusetCpus: values['cpuset-cpus'],
+    pids: num('--pids-limit', values['pids-limit']),
+    devices: values.device,
+    deviceReadBps: values['device-read-bps'],
+    deviceWriteBps: values['device-write-bps'],
     stdio: [values.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'],
     signal: abort.signal,
   });
   const st = await proc.exited;
+  if (st.oomKilled) process.stderr.write('ctrkit: the container was killed by the OOM killer (memory limit reached)\n');
   return exitStatus(st.exitCode, st.signal);
+}
+
+function num(flag: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n)) fail(`${flag} ${v}: expected a number`, 2);
+  return n;
 }
 
 async function demo(): Promise<number> {
