@@ -131,6 +131,11 @@ describe.runIf(hasV1)('cgroup v1: every controller set and read back', () => {
     const child = await Cgroup.v1(`${path}/child`).create();
     const p = await sleeper(child);
     await expect(Cgroup.v1(path).remove()).rejects.toMatchObject({ code: 'ERR_CGROUP_NOT_OWNED' });
+    // Opened, not created: readable, but never written to.
+    const other = await Cgroup.v1(`${path}/child`).open();
+    expect(await other.processes()).toEqual([p.pid]);
+    await expect(other.pidsMax(1).apply()).rejects.toMatchObject({ code: 'ERR_CGROUP_NOT_OWNED' });
+    await expect(Cgroup.v1(`${path}/nope`).open()).rejects.toMatchObject({ code: 'ERR_CGROUP_NOT_FOUND' });
     await cg.remove();
     expect(await child.exists()).toBe(false);
     expect(await cg.exists()).toBe(false);

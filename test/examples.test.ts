@@ -64,4 +64,33 @@ describe("the chapter's experiments, as examples", () => {
     expect(ps.map((p) => p[2])).toEqual(['sh', 'ps']);
     expect(out).toMatch(/^exit code 0,/m);
   });
+
+  it('5.2.4 memory: 600M under -m 512m is OOM-killed (kernel counters), 400M is not', () => {
+    const out = example('5.2.4-memory-limit.mjs');
+    expect(out).toMatch(/^allocate 600M with -m 512m: exit SIGKILL, oomKilled true, limit 512 MiB, .*oom_kill 1$/m);
+    expect(out).toMatch(/^allocate 400M with -m 512m: exit 0, oomKilled false, .*failcnt 0, oom_kill 0$/m);
+  });
+
+  it('5.2.4 CPU: quota/period 50000/100000 and about half a CPU', () => {
+    const out = example('5.2.4-cpu-limit.mjs');
+    expect(out).toMatch(/^quota\/period inside the container: 50000\/100000$/m);
+    const pct = Number(out.match(/= (\d+)% of one CPU/)![1]);
+    expect(pct).toBeGreaterThan(40);
+    expect(pct).toBeLessThan(60);
+  });
+
+  it('5.2.4 IO: reads and writes at about 10 MiB/s', () => {
+    const out = example('5.2.4-io-limit.mjs');
+    const rates = [...out.matchAll(/= ([\d.]+) MiB\/s/g)].map((m) => Number(m[1]));
+    expect(rates).toHaveLength(2);
+    for (const r of rates) expect(r).toBeGreaterThan(7), expect(r).toBeLessThan(13);
+  }, 30_000);
+
+  it('5.2.5 monitoring: memory and CPU sampled while the container runs', () => {
+    const out = example('5.2.5-monitoring.mjs');
+    const rows = out.trim().split('\n').slice(1).map((l) => l.trim().split(/\s+/));
+    expect(rows).toHaveLength(4);
+    expect(Number(rows[3]![1])).toBeGreaterThan(32); // MiB
+    expect(Number(rows[3]![4])).toBeGreaterThan(Number(rows[0]![4])); // CPU ms grew
+  });
 });

@@ -222,6 +222,23 @@ export abstract class CgroupBase implements AsyncDisposable {
 
   /** Creates the cgroup (and missing parents), enables what it needs, and applies the limits. */
   abstract create(): Promise<this>;
+
+  /**
+   * Opens an existing cgroup, to read its stats, watch its events, or add processes to it.
+   * ctrkit never writes limits into, nor removes, a cgroup it did not create, unless told to
+   * (`remove({ force: true })`).
+   */
+  async open(): Promise<this> {
+    if (!(await this.exists())) {
+      throw new CgroupError('ERR_CGROUP_NOT_FOUND', `cgroup ${this.path} does not exist (${this.directories()[0]})`);
+    }
+    return this;
+  }
+
+  /** Throws unless this handle created the cgroup. @internal */
+  protected assertOwned(what: string): void {
+    if (!this.owned) throw new CgroupError('ERR_CGROUP_NOT_OWNED', `refusing to ${what} ${this.path}: this handle did not create it`);
+  }
   /** Writes the recorded limits to an existing cgroup (like `docker update`). */
   abstract apply(): Promise<void>;
   /** Moves a process, with all its threads, into the cgroup. */

@@ -91,6 +91,7 @@ export class CgroupV1 extends CgroupBase {
   }
 
   async apply(): Promise<void> {
+    this.assertOwned('write limits into');
     const r = this.resources;
     const w = (controller: string, file: string, value: string | number) => writeCgroupFile(this.dir(controller), file, String(value));
     if (r.memoryMax !== undefined) await w('memory', 'memory.limit_in_bytes', r.memoryMax === 'max' ? -1 : r.memoryMax);

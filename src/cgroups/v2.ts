@@ -65,7 +65,7 @@ export class CgroupV2 extends CgroupBase {
     }
     const made = await this.mkdirTracked(this.root, this.path);
     if (!made.includes(this.dir)) {
-      throw new CgroupError('ERR_CGROUP_EXISTS', `${this.dir} already exists (left by an earlier run? remove it, or open it with Cgroup.open)`, { file: this.dir });
+      throw new CgroupError('ERR_CGROUP_EXISTS', `${this.dir} already exists (left by an earlier run? remove it, or use open() to read it)`, { file: this.dir });
     }
     this.owned = true;
     try {
@@ -101,6 +101,7 @@ export class CgroupV2 extends CgroupBase {
   }
 
   async apply(): Promise<void> {
+    this.assertOwned('write limits into');
     const r = this.resources;
     const w = (file: string, value: string) => writeCgroupFile(this.dir, file, value);
     if (r.memoryMax !== undefined) await w('memory.max', max(r.memoryMax));
