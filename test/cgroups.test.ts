@@ -136,6 +136,8 @@ describe.runIf(hasV1)('cgroup v1: every controller set and read back', () => {
     expect(await other.processes()).toEqual([p.pid]);
     await expect(other.pidsMax(1).apply()).rejects.toMatchObject({ code: 'ERR_CGROUP_NOT_OWNED' });
     await expect(Cgroup.v1(`${path}/nope`).open()).rejects.toMatchObject({ code: 'ERR_CGROUP_NOT_FOUND' });
+    await expect(cg.remove({ kill: false })).rejects.toMatchObject({ code: 'ERR_CGROUP_BUSY' });
+    expect(await child.exists()).toBe(true); // nothing was touched
     await cg.remove();
     expect(await child.exists()).toBe(false);
     expect(await cg.exists()).toBe(false);

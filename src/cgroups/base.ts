@@ -33,6 +33,8 @@ export interface StatsSample {
 export interface RemoveOptions {
   /** Remove a cgroup this handle did not create. @defaultValue false */
   readonly force?: boolean;
+  /** Kill the members first; with false, a cgroup that still has processes is an error. @defaultValue true */
+  readonly kill?: boolean;
   /** Cancels waiting for the members to die. */
   readonly signal?: AbortSignal;
 }
@@ -320,7 +322,13 @@ export abstract class CgroupBase implements AsyncDisposable {
       throw new CgroupError('ERR_CGROUP_NOT_OWNED', `refusing to remove ${this.path}: this handle did not create it (pass { force: true })`);
     }
     if (!(await this.exists()) && this.created.length === 0) return;
-    await this.kill({ signal: options.signal });
+    if (options.kill === false) {
+      const dirs = (await Promise.all(this.directories().map(async (d) => [d, ...(await descendants(d))]))).flat();
+      const busy = (await Promise.all(dirs.map(async (d) => ((await hasProcesses(d)) ? d : undefined)))).filter(Boolean);
+      if (busy.length) throw new CgroupError('ERR_CGROUP_BUSY', `cgroup ${this.path} still has processes (in ${busy.join(', ')}); kill them or remove with { kill: true }`, { file: busy[0] });
+    } else {
+      await this.kill({ signal: options.signal });
+    }
     for (const dir of this.directories()) {
       for (const child of await descendants(dir)) await rmdirRetry(child, options.signal);
       await rmdirRetry(dir, options.signal);
