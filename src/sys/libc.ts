@@ -336,3 +336,17 @@ export function lremovexattr(path: string, name: string): void {
   const r = Number(xattrLib().lremovexattr(path, name));
   if (r < 0 && errno() !== ENODATA) throw new SysError('lremovexattr', errno(), path, name);
 }
+
+let boundUtimensat: Fn | undefined;
+
+/**
+ * utimensat(2) with AT_SYMLINK_NOFOLLOW and nanosecond times: Node's lutimes takes seconds
+ * as a double, which cannot carry every timestamp exactly, and a copy that a diff later
+ * compares with its original must keep them exactly.
+ * @internal
+ */
+export function lutimensNs(path: string, atimeNs: bigint, mtimeNs: bigint): void {
+  boundUtimensat ??= koffi().load('libc.so.6').func('int utimensat(int dirfd, const char *path, const int64_t *times, int flags)');
+  const times = new BigInt64Array([atimeNs / 1_000_000_000n, atimeNs % 1_000_000_000n, mtimeNs / 1_000_000_000n, mtimeNs % 1_000_000_000n]);
+  check(boundUtimensat(-100 /* AT_FDCWD */, path, times, 0x100 /* AT_SYMLINK_NOFOLLOW */), 'utimensat', path);
+}

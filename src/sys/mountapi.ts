@@ -4,9 +4,10 @@
  *
  * Why not mount(2) alone: its option string is limited to one page, which caps an overlay
  * at a few dozen layers, and every path in it must be escaped. With fsconfig each option
- * is its own call, so overlay's `lowerdir+` takes one layer per call, unescaped and
- * unlimited in number. A filesystem context also keeps the kernel's error text (what
- * otherwise only reaches dmesg); it is read from the context fd and put in the error.
+ * is its own call, so overlay's `lowerdir+` takes one layer per call, verbatim and
+ * unlimited in number. A filesystem context also keeps the error text the VFS and some
+ * filesystems log through it (overlayfs logs most of its own to dmesg only); it is read
+ * from the context fd and put in the error.
  *
  * The calls go through syscall(2) with the numbers below rather than glibc's wrappers,
  * which only exist since glibc 2.36. The numbers are the same on x86_64 and arm64 (the
@@ -32,7 +33,6 @@ const MOVE_MOUNT_F_EMPTY_PATH = 0x4;
 
 const STATX_MNT_ID = 0x1000;
 const STATX_ATTR_MOUNT_ROOT = 0x2000;
-const AT_SYMLINK_NOFOLLOW = 0x100;
 
 type Fn = (...args: unknown[]) => unknown;
 interface Bound { syscall: Fn; read: Fn; statx: Fn }
@@ -54,9 +54,8 @@ function errno(): number {
 }
 
 /**
- * A call on a filesystem context failed; `kernelMessage` is what the filesystem said about
- * it (e.g. `overlay: workdir and upperdir must reside under the same mount`), which is
- * also part of the message.
+ * A call on a filesystem context failed; `kernelMessage` is what the kernel logged to the
+ * context about it (e.g. `overlay: Unknown parameter 'lowerdir+'`), also part of the message.
  * @internal
  */
 export class FsContextError extends SysError {
@@ -73,13 +72,13 @@ export class FsContextError extends SysError {
  * Drains the messages a filesystem context has logged. Each read(2) returns one message,
  * prefixed `e ` (error), `w ` (warning) or `i ` (info); ENODATA ends the log.
  */
-export function readContextLog(fd: number): string[] {
+function readContextLog(fd: number): string[] {
   const out: string[] = [];
   const buf = Buffer.alloc(4096);
   for (let i = 0; i < 64; i++) {
     const n = Number(lib().read(fd, buf, buf.length));
     if (n <= 0) break; // ENODATA (no more messages) or any other error: the log is best effort
-    out.push(buf.subarray(0, n).toString('utf8'));
+    out.push(buf.subarray(0, n).toString('utf8').trim());
   }
   return out;
 }
@@ -153,13 +152,13 @@ export interface MountFacts {
 }
 
 /**
- * statx(2) for the mount id and the STATX_ATTR_MOUNT_ROOT attribute (Linux 5.8+). Symlinks
- * are followed unless `noFollow`, as mount(2) follows them.
+ * statx(2) for the mount id and the STATX_ATTR_MOUNT_ROOT attribute (Linux 5.8+), following
+ * symlinks as mount(2) does. Without kernel support the id is -1 and "mount root" false.
  * @internal
  */
-export function mountFacts(path: string, noFollow = false): MountFacts {
+export function mountFacts(path: string): MountFacts {
   const buf = Buffer.alloc(256);
-  const r = Number(lib().statx(AT_FDCWD, path, noFollow ? AT_SYMLINK_NOFOLLOW : 0, STATX_MNT_ID, buf));
+  const r = Number(lib().statx(AT_FDCWD, path, 0, STATX_MNT_ID, buf));
   if (r < 0) throw new SysError('statx', errno(), path);
   const mask = buf.readUInt32LE(0);
   const attributes = buf.readBigUInt64LE(8);
