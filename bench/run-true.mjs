@@ -1,5 +1,7 @@
 // Start-up latency of a container running /bin/true, side by side in one run:
-//   ctrkit    Container.run({ command: ['/bin/true'] })  (pid, mnt, uts, ipc, net, cgroup namespaces, pivot_root, /proc, /dev, /sys)
+//   ctrkit    Container.run({ command: ['/bin/true'] })  (pid, mnt, uts, ipc, net, cgroup namespaces, overlay root, pivot_root, /proc, /dev, /sys)
+//   ctrkit-direct  the same with overlay: false          (what the copy-on-write root costs)
+//   ctrkit-limits  the same with memory, cpus and pids limits (what creating and removing a cgroup costs)
 //   unshare   unshare(1) -pfmuinC --root ROOTFS /bin/true  (namespaces + chroot, nothing mounted)
 //   runc      runc run on a bundle of the same rootfs        (when runc is installed)
 //   crun      crun run on the same bundle                    (when crun is installed)
@@ -42,6 +44,8 @@ const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 let n = 0;
 const subjects = [
   ['ctrkit', async () => { const r = await Container.run({ rootfs, command: ['/bin/true'] }); if (r.exitCode !== 0) throw new Error(r.stderr); }],
+  ['ctrkit-direct', async () => { const r = await Container.run({ rootfs, command: ['/bin/true'], overlay: false }); if (r.exitCode !== 0) throw new Error(r.stderr); }],
+  ['ctrkit-limits', async () => { const r = await Container.run({ rootfs, command: ['/bin/true'], memory: '256m', cpus: 1, pids: 64 }); if (r.exitCode !== 0) throw new Error(r.stderr); }],
   ['unshare', () => exec('unshare', ['--pid', '--fork', '--mount', '--uts', '--ipc', '--net', '--cgroup', `--root=${rootfs}`, '/bin/true'])],
 ];
 let dir;
@@ -68,7 +72,7 @@ const base = median(times.ctrkit);
 console.log(`container start-up, /bin/true, ${runs} runs each (median, min-max in ms); ratio = subject / ctrkit`);
 for (const [name] of subjects) {
   const t = times[name];
-  console.log(`${name.padEnd(8)} ${median(t).toFixed(1).padStart(7)} ms   (${Math.min(...t).toFixed(1)}-${Math.max(...t).toFixed(1)})   ratio ${(median(t) / base).toFixed(2)}`);
+  console.log(`${name.padEnd(14)} ${median(t).toFixed(1).padStart(7)} ms   (${Math.min(...t).toFixed(1)}-${Math.max(...t).toFixed(1)})   ratio ${(median(t) / base).toFixed(2)}`);
 }
 
 rmSync(work, { recursive: true, force: true });

@@ -1,8 +1,11 @@
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { cpSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Container, DEFAULT_MASKED_PATHS, InvalidOptionError, CommandNotFoundError, type RunResult } from 'ctrkit';
+import { commit, diff, formatChanges } from 'ctrkit/overlay';
+import { Container, defaultStateDir, DEFAULT_MASKED_PATHS, InvalidOptionError, CommandNotFoundError, type RunResult } from 'ctrkit';
 import { DEFAULT_CAPABILITIES, CAPABILITIES } from 'ctrkit/namespaces';
-import { ctrkitProcesses, hostMounts, rootfs } from './helpers.js';
+import { ctrkitProcesses, hostMounts, rootfs, tempDir } from './helpers.js';
 
 const sh = (script: string, extra: Partial<Parameters<typeof Container.run>[0]> = {}): Promise<RunResult> =>
   Container.run({ rootfs, command: ['sh', '-c', script], ...extra });
@@ -87,5 +90,63 @@ describe('Container.run', () => {
   it('stdio inherit leaves the result empty', async () => {
     const r = await sh('true', { stdio: ['ignore', 'inherit', 'inherit'] });
     expect(r).toMatchObject({ exitCode: 0, stdout: '', stderr: '' });
+  });
+
+  describe('a copy-on-write root', () => {
+    const treeOf = (dir: string) => execFileSync('sh', ['-c', `cd ${dir} && find . -printf '%p %m %s\\n' | sort`], { encoding: 'utf8' });
+
+    it('never changes the rootfs on disk, and leaves no state behind', async () => {
+      const before = treeOf(rootfs);
+      const r = await sh('echo new > /created; rm /etc/os-release; echo x >> /etc/passwd; mkdir /d; cat /created');
+      expect(r.stdout).toBe('new\n');
+      expect(treeOf(rootfs)).toBe(before);
+      expect(readdirSync(defaultStateDir()).filter((d) => d.startsWith('ctk-'))).toEqual([]);
+      expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toMatch(/ctk-/);
+    });
+
+    it('containers share the same lower and see only their own writes', async () => {
+      const runs = await Promise.all([1, 2, 3].map((i) => sh(`echo ${i} > /mine; sleep 0.2; ls / | grep -c mine; cat /mine`)));
+      expect(runs.map((r) => r.stdout)).toEqual(['1\n1\n', '1\n2\n', '1\n3\n']);
+    });
+
+    it('keepLayer keeps the writes for diff and commit', async () => {
+      const r = await sh('echo new > /created; rm /etc/os-release; chmod 600 /etc/passwd', { keepLayer: true });
+      const layer = r.layer!;
+      try {
+        expect(layer).toMatchObject({ driver: 'overlay', lower: rootfs });
+        const changes = await diff({ upper: layer.upper, lower: [layer.lower] });
+        expect(formatChanges(changes).split('\n')).toEqual(expect.arrayContaining(['A /created', 'D /etc/os-release', 'C /etc/passwd']));
+        const out = join(layer.dir, 'layer.tar.gz');
+        const committed = await commit({ upper: layer.upper, lower: [layer.lower], output: out });
+        expect(committed.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+      } finally {
+        rmSync(layer.dir, { recursive: true, force: true });
+      }
+    });
+
+    it('falls back to the copy driver where overlay cannot keep an upper', async () => {
+      const [dir, cleanup] = tempDir();
+      execFileSync('mount', ['-t', 'ramfs', 'ctkramfs', dir]);
+      try {
+        const r = await sh('echo copied > /created; cat /created', { stateDir: dir, keepLayer: true });
+        expect(r.stdout).toBe('copied\n');
+        expect(r.layer!.driver).toBe('copy');
+        expect(readFileSync(join(r.layer!.upper, 'created'), 'utf8')).toBe('copied\n');
+      } finally {
+        execFileSync('umount', [dir]);
+        cleanup();
+      }
+    });
+
+    it('overlay: false runs directly in the rootfs', async () => {
+      const [dir, cleanup] = tempDir();
+      try {
+        cpSync(rootfs, dir, { recursive: true, verbatimSymlinks: true });
+        await sh('echo direct > /created', { rootfs: dir, overlay: false });
+        expect(readFileSync(join(dir, 'created'), 'utf8')).toBe('direct\n');
+      } finally {
+        cleanup();
+      }
+    });
   });
 });

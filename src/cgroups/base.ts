@@ -1,6 +1,6 @@
 import { mkdir, readdir, rmdir, stat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
-import createDebug from 'debug';
+import { logger } from '../log.js';
 import { blockDevice } from './devices.js';
 import { CgroupError, CgroupValueError } from './errors.js';
 import { readOptional } from './fs.js';
@@ -8,7 +8,7 @@ import type { CgroupResources, DeviceRule, DeviceThrottle } from './resources.js
 import type { CgroupEvent, CgroupPressure, CgroupStats } from './stats.js';
 import { cpusToQuota, intInRange, parseBytes, type ByteSize, type Rate } from './units.js';
 
-const log = createDebug('ctrkit:cgroups');
+const log = logger('ctrkit:cgroups');
 
 /** Options of `Cgroup.v1()` / `Cgroup.v2()`. */
 export interface CgroupOptions {

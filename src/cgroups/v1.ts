@@ -1,6 +1,6 @@
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import createDebug from 'debug';
+import { logger } from '../log.js';
 import { AbortError } from '../errors.js';
 import { close } from '../sys/libc.js';
 import { eventfd, watchEventfd } from '../sys/eventfd.js';
@@ -12,7 +12,7 @@ import type { CgroupEvent, CgroupPressure, CgroupStats, DeviceIoStats } from './
 import { ioToBlkioWeight, weightToShares } from './units.js';
 import { controllersFor, killEach } from './v2.js';
 
-const log = createDebug('ctrkit:cgroups');
+const log = logger('ctrkit:cgroups');
 // v1 reports "no limit" as the largest page-aligned signed 64-bit value.
 const UNLIMITED = 2 ** 62;
 const USER_HZ = 100;

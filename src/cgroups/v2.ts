@@ -1,6 +1,6 @@
 import { watch } from 'node:fs';
 import { join } from 'node:path';
-import createDebug from 'debug';
+import { logger } from '../log.js';
 import { AbortError } from '../errors.js';
 import { CgroupBase, descendants, sleep, type CgroupOptions } from './base.js';
 import { detectCgroupLayoutSync } from './detect.js';
@@ -10,7 +10,7 @@ import type { CgroupResources } from './resources.js';
 import { blkioToIoWeight, sharesToWeight } from './units.js';
 import { parsePressure, type CgroupEvent, type CgroupPressure, type CgroupStats, type DeviceIoStats } from './stats.js';
 
-const log = createDebug('ctrkit:cgroups');
+const log = logger('ctrkit:cgroups');
 
 /** The v2 controllers a set of limits needs. @internal */
 export function controllersFor(r: CgroupResources): string[] {

@@ -1,16 +1,19 @@
-import createDebug from 'debug';
+import { logger } from '../log.js';
 import { AbortError } from '../errors.js';
 import {
   DEFAULT_CAPABILITIES, DEFAULT_NAMESPACES, DEFAULT_PATH, unshare, type NamespacedProcess, type StdioOption, type UnshareOptions,
 } from '../namespaces/index.js';
 import { collect } from './output.js';
+import { checkRootfs } from '../namespaces/unshare.js';
+import { validateIdMap } from '../namespaces/idmap.js';
 import { cgroupFor, hasLimits } from './limits.js';
 import { RunningContainer } from './running.js';
+import { defaultStateDir, prepareWritableRoot, type WritableRoot } from './writable-root.js';
 import type { RunOptions, RunResult } from './options.js';
 import { defaultRootfs } from './rootfs/default-rootfs.js';
 import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from './security.js';
 
-const log = createDebug('ctrkit:container');
+const log = logger('ctrkit:container');
 const MAX_BUFFER = 64 * 1024 * 1024;
 
 function stdioOf(options: RunOptions): readonly [StdioOption, StdioOption, StdioOption] {
@@ -22,7 +25,10 @@ function stdioOf(options: RunOptions): readonly [StdioOption, StdioOption, Stdio
 async function toUnshareOptions(options: RunOptions): Promise<UnshareOptions> {
   const privileged = options.privileged ?? false;
   const hostname = options.hostname ?? 'container';
-  const rootfs = options.rootfs ?? (await defaultRootfs({ signal: options.signal }));
+  // Checked here, before a writable layer is laid over it.
+  const rootfs = options.rootfs === undefined ? await defaultRootfs({ signal: options.signal }) : await checkRootfs(options.rootfs);
+  if (options.uidMap) validateIdMap(options.uidMap, 'uid');
+  if (options.gidMap) validateIdMap(options.gidMap, 'gid');
   return {
     command: options.command,
     namespaces: options.namespaces ?? DEFAULT_NAMESPACES,
@@ -45,6 +51,17 @@ async function toUnshareOptions(options: RunOptions): Promise<UnshareOptions> {
 }
 
 let sequence = 0;
+
+/** The host ids that root inside maps to, when explicit maps move it away from the caller. */
+function remappedRoot(options: RunOptions): { uid: number; gid: number } | undefined {
+  // Only root can give directories away; a rootless caller's root inside is itself.
+  if ((!options.uidMap && !options.gidMap) || process.getuid?.() !== 0) return undefined;
+  const outside = (map: RunOptions['uidMap'], own: number) => {
+    const m = map?.find((e) => e.inside <= 0 && e.inside + e.count > 0);
+    return m ? m.outside - m.inside : own;
+  };
+  return { uid: outside(options.uidMap, process.getuid?.() ?? 0), gid: outside(options.gidMap, process.getgid?.() ?? 0) };
+}
 
 /**
  * A container: a command in its own namespaces and root filesystem, with a secure default
@@ -69,11 +86,17 @@ export class Container {
   static async start(options: RunOptions): Promise<RunningContainer> {
     const spawnOptions = await toUnshareOptions(options);
     const cgroup = hasLimits(options) ? cgroupFor(`ctk-${process.pid}-${++sequence}`, options) : undefined;
-    if (cgroup) await cgroup.create();
-    let proc: NamespacedProcess;
+    const keepLayer = options.keepLayer ?? false;
+    let root: WritableRoot | undefined;
     try {
-      proc = await unshare({
+      if (options.overlay !== false) {
+        root = await prepareWritableRoot(spawnOptions.rootfs!, options.stateDir ?? defaultStateDir(), keepLayer, remappedRoot(options), options.signal);
+      }
+      if (cgroup) await cgroup.create();
+      const proc = await unshare({
         ...spawnOptions,
+        rootfs: root?.rootfs ?? spawnOptions.rootfs,
+        rootfsOverlay: root?.overlay,
         onNamespaces: async (ctx) => {
           // Race-free: the init joins the cgroup before anything of the user's runs, and
           // before it creates its cgroup namespace, which is then rooted here.
@@ -81,12 +104,14 @@ export class Container {
           await options.onNamespaces?.(ctx);
         },
       });
+      if (options.input !== undefined && proc.stdin) proc.stdin.end(options.input);
+      return new RunningContainer(proc, cgroup, root, keepLayer);
     } catch (e) {
+      // Reverse order of creation: the cgroup, then the writable layer.
       await cgroup?.remove().catch((err: unknown) => log('removing the cgroup after a failed start: %s', (err as Error).message));
+      await root?.dispose().catch((err: unknown) => log('removing the writable layer after a failed start: %s', (err as Error).message));
       throw e;
     }
-    if (options.input !== undefined && proc.stdin) proc.stdin.end(options.input);
-    return new RunningContainer(proc, cgroup);
   }
 
   /**
@@ -121,6 +146,7 @@ export class Container {
         stderr: e.text,
         oomKilled: status.oomKilled,
         stats: status.stats,
+        layer: status.layer,
         timedOut,
         truncated: o.truncated || e.truncated,
         command: options.command,

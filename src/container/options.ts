@@ -1,6 +1,7 @@
 import type { Capability, IdMapping, NamespaceType, SpawnHook, StdioOption } from '../namespaces/index.js';
 import type { ResourceLimits } from './limits.js';
 import type { CgroupStats } from '../cgroups/index.js';
+import type { ContainerLayer } from './writable-root.js';
 
 /** Options of {@link Container.run} and {@link Container.start}. */
 export interface RunOptions extends ResourceLimits {
@@ -10,6 +11,17 @@ export interface RunOptions extends ResourceLimits {
    * @defaultValue ctrkit's default rootfs (busybox, or the host's own sh/ls/ps/cat), built once and cached
    */
   readonly rootfs?: string;
+  /**
+   * Give the container a copy-on-write root: an overlay over `rootfs` with a throwaway upper
+   * (or a copy where overlay cannot work), so the rootfs on disk never changes and any number
+   * of containers share it. `false` runs directly in `rootfs`, writes included.
+   * @defaultValue true
+   */
+  readonly overlay?: boolean;
+  /** Keep the container's writable layer when it ends (`result.layer` says where), to inspect or commit it. */
+  readonly keepLayer?: boolean;
+  /** Where writable layers live. @defaultValue `/var/lib/ctrkit/containers` for root, `~/.local/share/ctrkit/containers` otherwise */
+  readonly stateDir?: string;
   /** The program and its arguments; a name without `/` is looked up in the container's PATH. */
   readonly command: readonly string[];
   /** Hostname inside. @defaultValue `'container'` */
@@ -68,6 +80,8 @@ export interface RunResult {
   readonly oomKilled: boolean;
   /** The container's resource use at the end (memory peak, CPU time, IO), when it had limits. */
   readonly stats: CgroupStats | undefined;
+  /** Where the container's writes were kept (with `keepLayer`). */
+  readonly layer: ContainerLayer | undefined;
   /** True when `timeout` expired and the container was killed. */
   readonly timedOut: boolean;
   /** True when stdout or stderr was longer than `maxBuffer` and was cut. */

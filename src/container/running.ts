@@ -1,9 +1,10 @@
 import type { Readable, Writable } from 'node:stream';
-import createDebug from 'debug';
+import { logger } from '../log.js';
 import type { CgroupStats, Cgroup } from '../cgroups/index.js';
 import type { ExitStatus, NamespacedProcess, NamespaceRef, NamespaceType } from '../namespaces/index.js';
+import type { ContainerLayer, WritableRoot } from './writable-root.js';
 
-const log = createDebug('ctrkit:container');
+const log = logger('ctrkit:container');
 
 /** How a container ended. */
 export interface ContainerExit extends ExitStatus {
@@ -11,6 +12,8 @@ export interface ContainerExit extends ExitStatus {
   readonly oomKilled: boolean;
   /** The cgroup's last statistics, read just before it was removed (containers with limits). */
   readonly stats: CgroupStats | undefined;
+  /** The kept writable layer (with `keepLayer`). */
+  readonly layer: ContainerLayer | undefined;
 }
 
 /**
@@ -26,10 +29,13 @@ export class RunningContainer implements AsyncDisposable {
   readonly exited: Promise<ContainerExit>;
 
   /** @internal */
-  constructor(process: NamespacedProcess, cgroup: Cgroup | undefined) {
+  constructor(process: NamespacedProcess, cgroup: Cgroup | undefined, root: WritableRoot | undefined, keepLayer: boolean) {
     this.process = process;
     this.cgroup = cgroup;
     this.exited = process.exited.then(async (status) => {
+      // The overlay was mounted in the container's own mount namespace, gone with its last
+      // process: only the directories are left to delete.
+      await root?.dispose().catch((e: unknown) => log('removing the writable layer of %d failed: %s', process.pid, (e as Error).message));
       let stats: CgroupStats | undefined;
       if (cgroup) {
         try {
@@ -39,7 +45,7 @@ export class RunningContainer implements AsyncDisposable {
           log('cleaning up the cgroup of %d failed: %s', process.pid, (e as Error).message);
         }
       }
-      return { ...status, oomKilled: (stats?.memory?.oomKills ?? 0) > 0, stats };
+      return { ...status, oomKilled: (stats?.memory?.oomKills ?? 0) > 0, stats, layer: keepLayer ? root?.layer : undefined };
     });
   }
 

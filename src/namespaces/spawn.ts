@@ -15,7 +15,7 @@ import { closeSync, constants, openSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { Readable, Writable } from 'node:stream';
-import createDebug from 'debug';
+import { logger } from '../log.js';
 import { AbortError, CtrkitError } from '../errors.js';
 import { close, pidfdOpen, pidfdSendSignal, pipe } from '../sys/libc.js';
 import { O_CLOEXEC } from '../sys/constants.js';
@@ -28,7 +28,7 @@ import { NamespacedProcess, type ExitStatus } from './process.js';
 import type { InitStep, StageMessage } from './protocol.js';
 import { NAMESPACES, type NamespaceType } from './types.js';
 
-const log = createDebug('ctrkit:spawn');
+const log = logger('ctrkit:spawn');
 
 /** Where one of the command's standard streams goes. */
 export type StdioOption = 'pipe' | 'inherit' | 'ignore' | number;

@@ -60,6 +60,12 @@ export interface UnshareOptions {
   /** With a rootfs: paths to make read-only. */
   readonly readonlyPaths?: readonly string[];
   /**
+   * With a rootfs: first mount an overlay of these layers (topmost first) onto `rootfs`,
+   * inside the new mount namespace only, so the container writes to `upper` and the layers
+   * never change. `rootfs` is then just the (empty) mount point.
+   */
+  readonly rootfsOverlay?: { readonly lower: readonly string[]; readonly upper: string; readonly work: string };
+  /**
    * With a rootfs and a new cgroup namespace: mount the cgroup hierarchies read-only under
    * /sys/fs/cgroup, rooted at the container's cgroup. @defaultValue false
    */
@@ -86,7 +92,8 @@ function checkName(option: string, value: string | undefined, namespaces: readon
   if (!namespaces.includes('uts')) throw new InvalidOptionError(option, 'needs a new uts namespace (add "uts" to namespaces)');
 }
 
-async function checkRootfs(path: string): Promise<string> {
+/** Checks that a rootfs exists and is a directory; returns it absolute. @internal */
+export async function checkRootfs(path: string): Promise<string> {
   const abs = resolve(path);
   let st;
   try {
@@ -165,6 +172,7 @@ export async function unshare(options: UnshareOptions): Promise<NamespacedProces
     if (!namespaces.includes('mnt')) throw new InvalidOptionError('rootfs', 'needs a new mount namespace (add "mnt" to namespaces)');
     rootfs = {
       path: await checkRootfs(options.rootfs),
+      overlay: options.rootfsOverlay,
       maskedPaths: options.maskedPaths ?? [],
       readonlyPaths: options.readonlyPaths ?? [],
       devices: await checkDevices(options.devices ?? []),

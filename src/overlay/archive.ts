@@ -11,13 +11,13 @@ import { lstat, readlink } from 'node:fs/promises';
 import type { BigIntStats } from 'node:fs';
 import { once } from 'node:events';
 import { join, posix } from 'node:path';
-import createDebug from 'debug';
+import { logger } from '../log.js';
 import type { Headers, Pack } from 'tar-stream';
 import type { ScannedChange } from './diff.js';
 import { OCI_OPAQUE_WHITEOUT, OCI_WHITEOUT_PREFIX, ociOpaqueName, ociWhiteoutName } from './oci-whiteouts.js';
 import { checkAbort } from './tree.js';
 
-const log = createDebug('ctrkit:overlay');
+const log = logger('ctrkit:overlay');
 
 /** The largest id a ustar header field holds (6 octal digits); larger ones go in a PAX record. */
 const USTAR_ID_MAX = 0o777777;

@@ -5,7 +5,7 @@
  * one copy per container (reflinked where the filesystem can clone).
  */
 import { mkdir, readdir } from 'node:fs/promises';
-import createDebug from 'debug';
+import { logger } from '../log.js';
 import { InvalidOptionError } from '../errors.js';
 import type { Change } from './changes.js';
 import { commit, type CommittedLayer } from './commit.js';
@@ -17,7 +17,7 @@ import type { LayerCommitOptions, LayerDiffOptions, WritableLayer } from './laye
 import { removeTree } from './remove-tree.js';
 import { checkAbort, lstatOrNull } from './tree.js';
 
-const log = createDebug('ctrkit:overlay');
+const log = logger('ctrkit:overlay');
 
 /** Options of {@link CopyLayer.create}. */
 export interface CopyLayerOptions {

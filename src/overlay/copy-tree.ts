@@ -8,13 +8,13 @@
 import { chmod, copyFile, link, lchown, lstat, mkdir, readlink, symlink, constants as fsc } from 'node:fs/promises';
 import type { BigIntStats } from 'node:fs';
 import { join } from 'node:path';
-import createDebug from 'debug';
+import { logger } from '../log.js';
 import { lgetxattr, llistxattr, lsetxattr, lutimensNs, mknodat } from '../sys/libc.js';
 import { AT_FDCWD } from '../sys/constants.js';
 import type { LowerStack } from './lower-stack.js';
 import { checkAbort, joinRel } from './tree.js';
 
-const log = createDebug('ctrkit:overlay');
+const log = logger('ctrkit:overlay');
 
 async function copyOwner(dst: string, st: BigIntStats): Promise<void> {
   try {

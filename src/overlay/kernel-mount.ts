@@ -9,7 +9,7 @@
  *   some 200 layers.
  * @internal
  */
-import createDebug from 'debug';
+import { logger } from '../log.js';
 import { mount, openat } from '../sys/libc.js';
 import { FsContextError, closeFd, fsconfigCreate, fsconfigFlag, fsconfigString, fsmount, fsopen, moveMount } from '../sys/mountapi.js';
 import { SysError } from '../sys/sys-error.js';
@@ -18,7 +18,7 @@ import { OverlayError } from './errors.js';
 import { escapeForOptionString, escapeUpperForFsconfig } from './escape.js';
 import type { ResolvedSpec } from './spec.js';
 
-const log = createDebug('ctrkit:overlay');
+const log = logger('ctrkit:overlay');
 
 /** The most a mount(2) data string can hold: one page, NUL included. */
 const OPTION_STRING_MAX = 4095;

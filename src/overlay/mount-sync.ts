@@ -3,7 +3,7 @@
  * straight line of synchronous steps inside the container's new mount namespace), and
  * what the async `Overlay.mount` is built on.
  */
-import createDebug from 'debug';
+import { logger } from '../log.js';
 import { umount2 } from '../sys/libc.js';
 import { mountFacts } from '../sys/mountapi.js';
 import { MNT_DETACH, UMOUNT_NOFOLLOW } from '../sys/constants.js';
@@ -14,7 +14,7 @@ import { preflight } from './preflight.js';
 import { resolveSpec, type OverlayMountApi, type OverlaySpec, type ResolvedSpec } from './spec.js';
 import { inUserNamespace } from './userns.js';
 
-const log = createDebug('ctrkit:overlay');
+const log = logger('ctrkit:overlay');
 
 /** What {@link mountOverlaySync} mounted. */
 export interface MountedOverlay {

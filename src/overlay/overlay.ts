@@ -3,7 +3,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import createDebug from 'debug';
+import { logger } from '../log.js';
 import { InvalidOptionError } from '../errors.js';
 import { mountFacts } from '../sys/mountapi.js';
 import type { Change } from './changes.js';
@@ -18,7 +18,7 @@ import { resolveSpec, type OverlayMountApi, type OverlaySpec } from './spec.js';
 import { checkAbort } from './tree.js';
 import { inUserNamespace } from './userns.js';
 
-const log = createDebug('ctrkit:overlay');
+const log = logger('ctrkit:overlay');
 
 /** Options of {@link Overlay.mount}: the {@link OverlaySpec} plus conveniences. */
 export interface OverlayMountOptions extends OverlaySpec {

@@ -13,12 +13,12 @@ import { chmod, copyFile, constants as fsc, lstat, mkdir, readdir, readFile, rea
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, posix, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import createDebug from 'debug';
+import { logger } from '../../log.js';
 import { AbortError, CtrkitError } from '../../errors.js';
 import { readElf } from './elf.js';
 import { resolveSharedLibraries } from './libs.js';
 
-const log = createDebug('ctrkit:rootfs');
+const log = logger('ctrkit:rootfs');
 const execFileP = promisify(execFile);
 
 /** The name of the manifest file at the top of a built rootfs. */

@@ -12,11 +12,11 @@
  */
 import { readdir, readFile, realpath } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
-import createDebug from 'debug';
+import { logger } from '../../log.js';
 import { CtrkitError } from '../../errors.js';
 import { readElf, type ElfInfo } from './elf.js';
 
-const log = createDebug('ctrkit:rootfs');
+const log = logger('ctrkit:rootfs');
 
 /** A `DT_NEEDED` library that is in none of the directories the loader would search. */
 export class SharedLibraryNotFoundError extends CtrkitError {

@@ -40,6 +40,8 @@ export interface StageConfig {
 /** @internal */
 export interface RootfsConfig {
   readonly path: string;
+  /** Mount an overlay of these layers onto `path` first (inside the new mount namespace only). */
+  readonly overlay?: { readonly lower: readonly string[]; readonly upper: string; readonly work: string } | undefined;
   /** Paths hidden from the container: files get /dev/null over them, directories an empty read-only tmpfs. */
   readonly maskedPaths: readonly string[];
   /**

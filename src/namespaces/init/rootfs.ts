@@ -13,6 +13,7 @@ import { SysError } from '../../sys/sys-error.js';
 import type { RootfsConfig, StageConfig } from './config.js';
 import type { InitStep } from '../protocol.js';
 import { fdPath, mkdirInRoot, openInRoot, touchAt } from './inroot.js';
+import { mountOverlaySync } from '../../overlay/mount-sync.js';
 
 /** Records which step is running, for the error message. */
 export type StepTracker = (step: InitStep) => void;
@@ -157,6 +158,12 @@ function maskPaths(rootFd: number, rootfs: RootfsConfig): void {
  * never touched because `/` was made private first.
  */
 export function enterRootfs(cfg: StageConfig, rootfs: RootfsConfig, step: StepTracker): void {
+  if (rootfs.overlay) {
+    // The container's copy-on-write root, mounted where only its own mount namespace sees it:
+    // nothing to unmount on the host, nothing left behind if anything dies.
+    step('overlay');
+    mountOverlaySync({ ...rootfs.overlay, target: rootfs.path });
+  }
   step('rootfs');
   // pivot_root needs the new root to be a mount point: bind it onto itself.
   mount(rootfs.path, rootfs.path, null, MS_BIND | MS_REC, null);

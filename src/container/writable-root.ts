@@ -1,0 +1,83 @@
+import { chmod, chown, mkdir } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { logger } from '../log.js';
+import { chooseDriver, CopyLayer, LayerDirs, type DriverChoice, type StorageDriver } from '../overlay/index.js';
+
+const log = logger('ctrkit:container');
+
+/** Where a container's writable layer was kept (`keepLayer: true`). */
+export interface ContainerLayer {
+  /** `overlay`: `upper` holds only the container's changes; `copy`: `upper` is a full copy. */
+  readonly driver: StorageDriver;
+  /** The container's writes, ready for `diff()` or `commit()` from `ctrkit/overlay`. */
+  readonly upper: string;
+  /** The rootfs it was layered over. */
+  readonly lower: string;
+  /** The directory holding it all; remove it when done. */
+  readonly dir: string;
+}
+
+/** A container root that never writes to the rootfs it came from. @internal */
+export interface WritableRoot {
+  /** What to pass as the container's rootfs. */
+  readonly rootfs: string;
+  /** For the overlay driver: the layers the init stage mounts onto `rootfs`. */
+  readonly overlay: { lower: string[]; upper: string; work: string } | undefined;
+  /** Where the writes are. */
+  readonly layer: ContainerLayer;
+  /** Deletes it (unless kept). */
+  dispose(): Promise<void>;
+}
+
+/** The default place for containers' writable layers: on disk, not in memory. */
+export function defaultStateDir(): string {
+  if (process.getuid?.() === 0) return '/var/lib/ctrkit/containers';
+  const data = process.env.XDG_DATA_HOME || join(homedir(), '.local', 'share');
+  return join(data, 'ctrkit', 'containers');
+}
+
+// The driver depends on the state directory's filesystem, which does not change: probe once.
+const drivers = new Map<string, Promise<DriverChoice>>();
+
+/**
+ * Prepares a copy-on-write root over `rootfs`: an overlay upper in `stateDir` when the
+ * filesystem can hold one (the init stage mounts it, inside the container's mount namespace),
+ * else a full copy (the copy driver).
+ * @internal
+ */
+export async function prepareWritableRoot(rootfs: string, stateDir: string, keep: boolean, owner: { uid: number; gid: number } | undefined, signal?: AbortSignal): Promise<WritableRoot> {
+  await mkdir(stateDir, { recursive: true, mode: 0o711 });
+  let choice = drivers.get(stateDir);
+  if (!choice) {
+    choice = chooseDriver({ dir: stateDir, signal });
+    drivers.set(stateDir, choice);
+    choice.then((c) => log('writable layers in %s: %s driver (%s)', stateDir, c.driver, c.reason), () => drivers.delete(stateDir));
+  }
+  const { driver } = await choice;
+  const dirs = await LayerDirs.create({ parent: stateDir, prefix: 'ctk-', signal });
+  const dispose = async () => {
+    if (!keep) await dirs.remove();
+  };
+  try {
+    if (owner) {
+      // A user namespace whose root is another uid outside: that root mounts the overlay and
+      // writes the upper, so it must reach the directory and own upper, work and merged.
+      await chmod(dirs.dir, 0o711);
+      for (const d of [dirs.upper, dirs.work, dirs.merged]) await chown(d, owner.uid, owner.gid);
+    }
+    if (driver === 'overlay') {
+      return {
+        rootfs: dirs.merged,
+        overlay: { lower: [rootfs], upper: dirs.upper, work: dirs.work },
+        layer: { driver, upper: dirs.upper, lower: rootfs, dir: dirs.dir },
+        dispose,
+      };
+    }
+    const copy = await CopyLayer.create({ lower: [rootfs], target: join(dirs.dir, 'root'), keep: true, signal });
+    return { rootfs: copy.target, overlay: undefined, layer: { driver, upper: copy.target, lower: rootfs, dir: dirs.dir }, dispose };
+  } catch (e) {
+    await dirs.remove().catch(() => undefined);
+    throw e;
+  }
+}
