@@ -1,5 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { defaultRootfs } from 'ctrkit';
 
 /** The rootfs every test runs in (built by the global setup). */
@@ -73,4 +74,31 @@ export function rootlessUid(): number | undefined {
 /** Runs `ipcmk`/`ipcrm` and friends; throws with their stderr on failure. */
 export function run(cmd: string, args: string[]): string {
   return execFileSync(cmd, args, { encoding: 'utf8' });
+}
+
+/**
+ * A copy of the built package and its runtime dependencies in a fresh world-readable temp
+ * dir (`DIR/node_modules/ctrkit`), so an unprivileged user can `import 'ctrkit'` from DIR even
+ * when the checkout sits under a directory only root may enter. Returns [DIR, cleanup].
+ */
+export function rootlessPackageCopy(): [string, () => void] {
+  const [dir, cleanup] = tempDir();
+  chmodSync(dir, 0o755);
+  const pkg = join(dir, 'node_modules', 'ctrkit');
+  mkdirSync(pkg, { recursive: true });
+  cpSync('package.json', join(pkg, 'package.json'));
+  cpSync('dist', join(pkg, 'dist'), { recursive: true });
+  // The runtime closure: dependencies (and installed optional ones), transitively.
+  const seen = new Set<string>();
+  const visit = (name: string) => {
+    const from = join('node_modules', name);
+    if (seen.has(name) || !existsSync(from)) return;
+    seen.add(name);
+    cpSync(from, join(dir, 'node_modules', name), { recursive: true });
+    const meta = JSON.parse(readFileSync(join(from, 'package.json'), 'utf8')) as { dependencies?: object; optionalDependencies?: object };
+    for (const dep of [...Object.keys(meta.dependencies ?? {}), ...Object.keys(meta.optionalDependencies ?? {})]) visit(dep);
+  };
+  const own = JSON.parse(readFileSync('package.json', 'utf8')) as { dependencies: object };
+  for (const dep of Object.keys(own.dependencies)) visit(dep);
+  return [dir, cleanup];
 }

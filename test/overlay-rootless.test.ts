@@ -1,10 +1,10 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, cpSync, lstatSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { chownSync, lstatSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isOpaque, isWhiteout, listWhiteouts } from 'ctrkit/overlay';
-import { hostMounts, ROOTLESS_USER, rootlessUid, tempDir } from './helpers.js';
+import { hostMounts, ROOTLESS_USER, rootlessPackageCopy, rootlessUid } from './helpers.js';
 
 // An unprivileged user mounts an overlay in its own user namespace, as rootless container
 // engines do. ctrkit runs from a copy of the package that user can read (the checkout may
@@ -15,14 +15,7 @@ const uid = rootlessUid();
 
 beforeAll(() => {
   expect(uid, `user ${ROOTLESS_USER} must exist (test/setup/global.ts creates it)`).toBeDefined();
-  [dir, cleanup] = tempDir();
-  chmodSync(dir, 0o755);
-  const pkg = join(dir, 'node_modules', 'ctrkit');
-  mkdirSync(pkg, { recursive: true });
-  cpSync('package.json', join(pkg, 'package.json'));
-  cpSync('dist', join(pkg, 'dist'), { recursive: true });
-  const deps = ['koffi', '@koromix', 'debug', 'ms', 'tar-stream', 'streamx', 'b4a', 'fast-fifo', 'text-decoder', 'events-universal', 'bare-events'];
-  for (const dep of deps) cpSync(join('node_modules', dep), join(dir, 'node_modules', dep), { recursive: true });
+  [dir, cleanup] = rootlessPackageCopy();
 });
 afterAll(() => {
   const left = hostMounts().filter((m) => m.startsWith(dir));

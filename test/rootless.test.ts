@@ -1,9 +1,9 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readSubIds } from 'ctrkit/namespaces';
-import { eventually, alive, ROOTLESS_USER, rootlessUid, tempDir } from './helpers.js';
+import { alive, ROOTLESS_USER, rootlessPackageCopy, rootlessUid } from './helpers.js';
 
 // The rootless tests run ctrkit as an unprivileged user, from a copy of the package that
 // user can read (the checkout may sit under a directory only root can enter).
@@ -13,13 +13,7 @@ const uid = rootlessUid();
 
 beforeAll(() => {
   expect(uid, `user ${ROOTLESS_USER} must exist (test/setup/global.ts creates it)`).toBeDefined();
-  [dir, cleanup] = tempDir();
-  chmodSync(dir, 0o755);
-  const pkg = join(dir, 'node_modules', 'ctrkit');
-  mkdirSync(pkg, { recursive: true });
-  cpSync('package.json', join(pkg, 'package.json'));
-  cpSync('dist', join(pkg, 'dist'), { recursive: true });
-  for (const dep of ['koffi', '@koromix', 'debug', 'ms']) cpSync(join('node_modules', dep), join(dir, 'node_modules', dep), { recursive: true });
+  [dir, cleanup] = rootlessPackageCopy();
 });
 afterAll(() => cleanup());
 
