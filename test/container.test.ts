@@ -44,6 +44,21 @@ describe('Container.run', () => {
     expect(DEFAULT_MASKED_PATHS).toContain('/proc/keys');
   });
 
+  it('a seccomp filter by default: new namespaces are refused unless CAP_SYS_ADMIN is kept', async () => {
+    // unshare(CLONE_NEWUSER) needs no capability at all: only the filter can refuse it.
+    const script = 'grep "^Seccomp:" /proc/self/status; unshare -U true 2>&1 && echo allowed';
+    const confined = await sh(script);
+    expect(confined.stdout).toMatch(/^Seccomp:\s+2$/m);
+    expect(confined.stdout).toMatch(/Operation not permitted/);
+    expect(confined.stdout).not.toMatch(/allowed/);
+    const unconfined = await sh(script, { seccomp: 'unconfined' });
+    expect(unconfined.stdout).toMatch(/^Seccomp:\s+0$/m);
+    expect(unconfined.stdout).toMatch(/^allowed$/m);
+    const admin = await sh(script, { capabilities: [...DEFAULT_CAPABILITIES, 'SYS_ADMIN'] });
+    expect(admin.stdout).toMatch(/^Seccomp:\s+2$/m);
+    expect(admin.stdout).toMatch(/^allowed$/m);
+  });
+
   it('privileged keeps every capability and masks nothing', async () => {
     const r = await sh('grep -E "^CapEff" /proc/self/status; grep -c " /proc/" /proc/self/mounts', { privileged: true });
     // Everything the caller has (root on this machine lacks CAP_SYS_RESOURCE, so not always all).

@@ -41,6 +41,7 @@ async function toUnshareOptions(options: RunOptions): Promise<UnshareOptions> {
     stdio: stdioOf(options),
     capabilities: privileged ? 'all' : (options.capabilities ?? DEFAULT_CAPABILITIES),
     noNewPrivileges: options.noNewPrivileges ?? !privileged,
+    seccomp: options.seccomp ?? (privileged ? 'unconfined' : 'default'),
     maskedPaths: privileged ? [] : (options.maskedPaths ?? DEFAULT_MASKED_PATHS),
     readonlyPaths: privileged ? [] : (options.readonlyPaths ?? DEFAULT_READONLY_PATHS),
     devices: options.devices,

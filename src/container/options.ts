@@ -1,4 +1,4 @@
-import type { Capability, IdMapping, NamespaceType, SpawnHook, StdioOption } from '../namespaces/index.js';
+import type { Capability, IdMapping, NamespaceType, SeccompProfile, SpawnHook, StdioOption } from '../namespaces/index.js';
 import type { ResourceLimits } from './limits.js';
 import type { CgroupStats } from '../cgroups/index.js';
 import type { ContainerLayer } from './writable-root.js';
@@ -46,8 +46,10 @@ export interface RunOptions extends ResourceLimits {
   readonly input?: string | Uint8Array;
   /** Capabilities kept. @defaultValue `DEFAULT_CAPABILITIES` from `ctrkit/namespaces` (Docker's set) */
   readonly capabilities?: readonly Capability[] | 'all';
-  /** All capabilities, no masked or read-only paths, no no_new_privs. @defaultValue false */
+  /** All capabilities, no seccomp filter, no masked or read-only paths, no no_new_privs. @defaultValue false */
   readonly privileged?: boolean;
+  /** The seccomp filter. @defaultValue `'default'` (ctrkit's deny-list) unless `privileged` */
+  readonly seccomp?: SeccompProfile;
   /** Set no_new_privs. @defaultValue true unless `privileged` */
   readonly noNewPrivileges?: boolean;
   /** Paths hidden from the container. @defaultValue {@link DEFAULT_MASKED_PATHS} */

@@ -14,3 +14,4 @@ export type { InitStep } from './protocol.js';
 export { DEFAULT_PATH } from './init/config.js';
 export { readSubIds, defaultIdMaps, IdMapError, type IdMapping, type SubIdRange, type Caller } from './idmap.js';
 export { CAPABILITIES, DEFAULT_CAPABILITIES, type Capability } from './capabilities.js';
+export { SECCOMP_DENIED, SECCOMP_DENIED_WITHOUT_SYS_ADMIN, type SeccompProfile } from './seccomp.js';

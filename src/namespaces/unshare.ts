@@ -7,6 +7,7 @@ import type { RootfsConfig, StageConfig } from './init/config.js';
 import { detectCgroupLayoutSync } from '../cgroups/detect.js';
 import type { NamespacedProcess } from './process.js';
 import { checkCommand, envList } from './validate.js';
+import { buildSeccompFilter, type SeccompProfile } from './seccomp.js';
 import { spawnInNamespaces, type SpawnHook, type StdioOption } from './spawn.js';
 import { normalizeNamespaces, type NamespaceType } from './types.js';
 import { DEFAULT_PATH } from './init/config.js';
@@ -55,6 +56,8 @@ export interface UnshareOptions {
   readonly capabilities?: readonly Capability[] | 'all';
   /** Set no_new_privs, so setuid binaries grant nothing. @defaultValue false */
   readonly noNewPrivileges?: boolean;
+  /** The seccomp filter: ctrkit's `default` deny-list, or none. @defaultValue `'unconfined'` */
+  readonly seccomp?: SeccompProfile;
   /** With a rootfs: paths to hide (/dev/null over files, an empty tmpfs over directories). */
   readonly maskedPaths?: readonly string[];
   /** With a rootfs: paths to make read-only. */
@@ -196,6 +199,8 @@ export async function unshare(options: UnshareOptions): Promise<NamespacedProces
     rootfs,
     capabilities: options.capabilities === undefined || options.capabilities === 'all' ? null : capabilityNumbers(options.capabilities),
     noNewPrivileges: options.noNewPrivileges ?? false,
+    seccomp: buildSeccompFilter(options.seccomp ?? 'unconfined',
+      options.capabilities === undefined || options.capabilities === 'all' || options.capabilities.includes('SYS_ADMIN'))?.toString('base64'),
     userns,
   };
   return spawnInNamespaces({

@@ -350,3 +350,19 @@ export function lutimensNs(path: string, atimeNs: bigint, mtimeNs: bigint): void
   const times = new BigInt64Array([atimeNs / 1_000_000_000n, atimeNs % 1_000_000_000n, mtimeNs / 1_000_000_000n, mtimeNs % 1_000_000_000n]);
   check(boundUtimensat(-100 /* AT_FDCWD */, path, times, 0x100 /* AT_SYMLINK_NOFOLLOW */), 'utimensat', path);
 }
+
+let prctlFprog: Fn | undefined;
+
+/**
+ * Installs a seccomp filter (classic BPF, 8 bytes per instruction) on the calling thread:
+ * prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &sock_fprog). It stays across execve.
+ * @internal
+ */
+export function seccompFilter(program: Buffer): void {
+  const k = koffi();
+  if (!prctlFprog) {
+    k.struct('ctk_sock_fprog', { len: 'uint16', filter: 'uint8_t *' }); // registers the type by name
+    prctlFprog = k.load('libc.so.6').func('int prctl(int option, unsigned long mode, ctk_sock_fprog *prog, unsigned long a4, unsigned long a5)') as Fn;
+  }
+  check(prctlFprog(22 /* PR_SET_SECCOMP */, 2 /* SECCOMP_MODE_FILTER */, { len: program.length / 8, filter: program }, 0, 0), 'prctl(PR_SET_SECCOMP)');
+}

@@ -31,6 +31,8 @@ export interface StageConfig {
   readonly rootfs?: RootfsConfig | undefined;
   /** Capabilities the command keeps (numbers), or null to leave them as they are. */
   readonly capabilities: readonly number[] | null;
+  /** A seccomp filter program (base64 of classic BPF) to install before exec. */
+  readonly seccomp?: string | undefined;
   /** Set PR_SET_NO_NEW_PRIVS before exec. */
   readonly noNewPrivileges: boolean;
   /** Whether the stage runs inside a new user namespace (devices are then bind-mounted). */

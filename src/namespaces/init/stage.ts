@@ -15,7 +15,7 @@ import { StageChannel } from './channel.js';
 import type { InitStep, WireError } from '../protocol.js';
 import { NAMESPACES, type NamespaceType } from '../types.js';
 import { CLONE_FS, CLONE_NEWCGROUP, CLONE_NEWNS, PR_SET_DUMPABLE } from '../../sys/constants.js';
-import { chdir, close, execve, pipe, prctl, setgroups, sethostname, setdomainname, setns, setresgid, setresuid, unshare } from '../../sys/libc.js';
+import { chdir, close, execve, pipe, seccompFilter, prctl, setgroups, sethostname, setdomainname, setns, setresgid, setresuid, unshare } from '../../sys/libc.js';
 import { SysError } from '../../sys/sys-error.js';
 import { enterRootfs, makeRootPrivate, remountProc } from './rootfs.js';
 import { clearAmbientCapabilities, lastCapability, lookupCommand, prepareFds, resetSignals, restrictCapabilities, setNoNewPrivileges } from './exec.js';
@@ -136,6 +136,12 @@ function main(): never {
   chdir(config.cwd);
   setStep('lookup');
   const path = lookupCommand(config.argv[0]!, config.env);
+  if (config.seccomp) {
+    // First, while we still hold every capability the filter needs to be installed without
+    // no_new_privs; nothing the stage does after this is on the deny-list.
+    setStep('seccomp');
+    seccompFilter(Buffer.from(config.seccomp, 'base64'));
+  }
   setStep('capabilities');
   if (config.capabilities) restrictCapabilities(config.capabilities, lastCap);
   else if (config.userns) clearAmbientCapabilities(); // what --keep-caps left for the barrier
