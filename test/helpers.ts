@@ -32,7 +32,7 @@ export function processes(): Map<number, string> {
 /** Processes whose command line mentions the init stage or util-linux unshare/nsenter. */
 export function ctrkitProcesses(): string[] {
   return [...processes().entries()]
-    .filter(([pid, cmd]) => pid !== process.pid && /init\/stage\.js|^unshare |^nsenter /.test(cmd))
+    .filter(([pid, cmd]) => pid !== process.pid && /init\/stage(\.bundle)?\.js|^unshare |^nsenter /.test(cmd))
     .map(([pid, cmd]) => `${pid} ${cmd}`);
 }
 

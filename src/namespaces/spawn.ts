@@ -11,7 +11,7 @@
  * @internal
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, constants, openSync } from 'node:fs';
+import { closeSync, constants, existsSync, openSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { Readable, Writable } from 'node:stream';
@@ -61,7 +61,11 @@ export interface SpawnRequest {
   readonly join?: { readonly target: number; readonly namespaces: readonly NamespaceType[] } | undefined;
 }
 
-const STAGE = fileURLToPath(new URL('./init/stage.js', import.meta.url));
+// The build bundles the stage into one file (rolldown.config.mjs); the unbundled one still
+// works, for a checkout that was only compiled.
+const STAGE = [new URL('./init/stage.bundle.js', import.meta.url), new URL('./init/stage.js', import.meta.url)]
+  .map((u) => fileURLToPath(u))
+  .find((p) => existsSync(p))!;
 const UNSHARE_FLAGS: Partial<Record<NamespaceType, string>> = {
   user: '--user', pid: '--pid', net: '--net', mnt: '--mount', uts: '--uts', ipc: '--ipc', time: '--time',
   // cgroup: created by the stage itself, after the hook has placed it in its cgroup.
