@@ -1,4 +1,4 @@
-import { open } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { logger } from '../log.js';
 import { AbortError } from '../errors.js';
@@ -42,8 +42,40 @@ export class CgroupV1 extends CgroupBase {
     this.dirs = dirs;
   }
 
+  /**
+   * The controllers this cgroup spans. Always those that account for what `stats()` reports
+   * and what `kill()` needs (memory, pids, cpuacct, blkio, freezer), plus those its limits
+   * need. Not cpu without a CPU limit: moving a task into a v1 cpu cgroup waits for an RCU
+   * grace period (12-17 ms measured here), the largest single cost of starting a container.
+   */
+  private active: Set<string> | undefined;
+
   directories(): string[] {
-    return [...new Set(this.dirs.values())];
+    const controllers = this.active ?? new Set(this.dirs.keys());
+    return [...new Set([...this.dirs].filter(([c]) => controllers.has(c)).map(([, d]) => d))];
+  }
+
+  /** True when the cgroup exists in any hierarchy. */
+  override async exists(): Promise<boolean> {
+    for (const dir of new Set(this.dirs.values())) if (await stat(dir).then(() => true, () => false)) return true;
+    return false;
+  }
+
+  override async open(): Promise<this> {
+    await super.open();
+    const present = new Set<string>();
+    for (const [c, d] of this.dirs) if (await stat(d).then(() => true, () => false)) present.add(c);
+    this.active = present;
+    return this;
+  }
+
+  private controllersNeeded(): Set<string> {
+    const need = new Set(['memory', 'pids', 'cpuacct', 'blkio', 'freezer']);
+    for (const c of controllersFor(this.resources)) need.add(c === 'io' ? 'blkio' : c);
+    if (this.resources.devices?.length) need.add('devices');
+    // Controllers that share a hierarchy with a needed one come along (cpu,cpuacct mounted together).
+    for (const [c, d] of this.dirs) if ([...need].some((n) => this.dirs.get(n) === d)) need.add(c);
+    return new Set([...need].filter((c) => this.dirs.has(c)));
   }
 
   private dir(controller: string): string {
@@ -67,9 +99,10 @@ export class CgroupV1 extends CgroupBase {
       throw new CgroupError('ERR_CGROUP_EXISTS', `${this.directories()[0]} already exists (left by an earlier run? remove it first)`);
     }
     this.owned = true;
+    this.active = this.controllersNeeded();
     try {
       const mounts = new Map<string, string>();
-      for (const c of this.dirs.keys()) mounts.set(this.mountOf(c), c);
+      for (const c of this.active) mounts.set(this.mountOf(c), c);
       for (const [mount, controller] of mounts) {
         const made = await this.mkdirTracked(mount, this.path);
         // cpuset refuses tasks until cpus and mems are set: inherit the parent's, level by level.
@@ -147,7 +180,8 @@ export class CgroupV1 extends CgroupBase {
   }
 
   async stats(): Promise<CgroupStats> {
-    const read = (c: string, f: string) => (this.dirs.has(c) ? readOptional(this.dirs.get(c)!, f) : Promise.resolve(undefined));
+    const on = (c: string) => this.dirs.has(c) && (this.active?.has(c) ?? true);
+    const read = (c: string, f: string) => (on(c) ? readOptional(this.dirs.get(c)!, f) : Promise.resolve(undefined));
     const [usage, maxUsage, limit, failcnt, oom, cpuUsage, cpuacct, cpuStat, ioBytes, ioOps, pids, pidsMax] = await Promise.all([
       read('memory', 'memory.usage_in_bytes'), read('memory', 'memory.max_usage_in_bytes'), read('memory', 'memory.limit_in_bytes'),
       read('memory', 'memory.failcnt'), read('memory', 'memory.oom_control'),
@@ -255,7 +289,9 @@ export class CgroupV1 extends CgroupBase {
   async kill(options: { signal?: AbortSignal } = {}): Promise<void> {
     if (!(await this.exists())) return;
     const all = async () => (await Promise.all(this.directories().map(async (d) => [d, ...(await descendants(d))]))).flat();
-    const frozen = this.dirs.has('freezer') && (await this.setFreezer('FROZEN').then(() => true, () => false));
+    // The common case at removal: the container already ended. Nothing to freeze or kill.
+    if (!(await Promise.all((await all()).map(hasProcesses))).some(Boolean)) return;
+    const frozen = this.dirs.has('freezer') && (this.active?.has('freezer') ?? true) && (await this.setFreezer('FROZEN').then(() => true, () => false));
     await killEach(await all());
     if (frozen) await this.setFreezer('THAWED');
     const end = Date.now() + 10_000;

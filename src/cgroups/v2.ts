@@ -240,6 +240,7 @@ export class CgroupV2 extends CgroupBase {
 
   async kill(options: { signal?: AbortSignal } = {}): Promise<void> {
     if (!(await this.exists())) return;
+    if (parseKeyValues((await readOptional(this.dir, 'cgroup.events')) ?? '').populated === 0) return;
     try {
       await writeCgroupFile(this.dir, 'cgroup.kill', '1'); // Linux 5.14+: the kernel kills the whole subtree
     } catch {
