@@ -8,7 +8,7 @@
  */
 export {
   Container, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, RunningContainer, type RunOptions, type RunResult, type ContainerExit,
-  type ResourceLimits, type DeviceRate, type ContainerLayer, defaultStateDir,
+  type ResourceLimits, type DeviceRate, type ContainerLayer, defaultStateDir, type PruneOptions, type PruneResult,
 } from './container/index.js';
 export { CtrkitError, InvalidOptionError, AbortError } from './errors.js';
 export { SysError } from './sys/sys-error.js';

@@ -11,6 +11,7 @@ const USAGE = `Usage:
   ctrkit run [options] [--rootfs DIR] [--] COMMAND [ARG...]
   ctrkit demo
   ctrkit rootfs            print (and build if needed) the default rootfs
+  ctrkit prune             remove what containers of crashed callers left (cgroups, writable layers)
 
 Options of run:
   --rootfs DIR             root filesystem (default: ctrkit's built-in busybox rootfs)
@@ -163,6 +164,12 @@ async function main(): Promise<number> {
       return run(rest);
     case 'demo':
       return demo();
+    case 'prune': {
+      const r = await Container.prune();
+      for (const c of r.cgroups) process.stdout.write(`removed cgroup ${c}\n`);
+      for (const l of r.layers) process.stdout.write(`removed layer ${l}\n`);
+      return 0;
+    }
     case 'rootfs':
       process.stdout.write(`${await defaultRootfs()}\n`);
       return 0;

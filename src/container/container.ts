@@ -8,6 +8,7 @@ import { checkRootfs } from '../namespaces/unshare.js';
 import { validateIdMap } from '../namespaces/idmap.js';
 import { cgroupFor, hasLimits } from './limits.js';
 import { RunningContainer } from './running.js';
+import { prune, type PruneOptions, type PruneResult } from './prune.js';
 import { defaultStateDir, prepareWritableRoot, type WritableRoot } from './writable-root.js';
 import type { RunOptions, RunResult } from './options.js';
 import { defaultRootfs } from './rootfs/default-rootfs.js';
@@ -102,6 +103,7 @@ export class Container {
           // Race-free: the init joins the cgroup before anything of the user's runs, and
           // before it creates its cgroup namespace, which is then rooted here.
           if (cgroup) await cgroup.addProcess(ctx.pid);
+          await root?.recordContainer(ctx.pid);
           await options.onNamespaces?.(ctx);
         },
       });
@@ -113,6 +115,14 @@ export class Container {
       await root?.dispose().catch((err: unknown) => log('removing the writable layer after a failed start: %s', (err as Error).message));
       throw e;
     }
+  }
+
+  /**
+   * Removes what containers of crashed callers left: cgroups whose creator is gone and that
+   * hold no process, writable layers whose creator and container are both gone.
+   */
+  static prune(options?: PruneOptions): Promise<PruneResult> {
+    return prune(options);
   }
 
   /**

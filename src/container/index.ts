@@ -4,3 +4,4 @@ export { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from './security.js';
 export { RunningContainer, type ContainerExit } from './running.js';
 export type { ResourceLimits, DeviceRate } from './limits.js';
 export { defaultStateDir, type ContainerLayer } from './writable-root.js';
+export type { PruneOptions, PruneResult } from './prune.js';

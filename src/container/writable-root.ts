@@ -1,4 +1,5 @@
-import { chmod, chown, mkdir } from 'node:fs/promises';
+import { chmod, chown, mkdir, writeFile } from 'node:fs/promises';
+import { identify } from './liveness.js';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { logger } from '../log.js';
@@ -28,6 +29,8 @@ export interface WritableRoot {
   readonly layer: ContainerLayer;
   /** Deletes it (unless kept). */
   dispose(): Promise<void>;
+  /** Records the container's init, so that `prune` can tell a running container from a dead one. */
+  recordContainer(pid: number): Promise<void>;
 }
 
 /** The default place for containers' writable layers: on disk, not in memory. */
@@ -59,7 +62,10 @@ export async function prepareWritableRoot(rootfs: string, stateDir: string, keep
   const dispose = async () => {
     if (!keep) await dirs.remove();
   };
+  const recordContainer = (pid: number) => writeFile(join(dirs.dir, 'container.json'), JSON.stringify(identify(pid)));
   try {
+    // Who made it: `prune` removes it once this process and the container are both gone.
+    await writeFile(join(dirs.dir, 'owner.json'), JSON.stringify(identify(process.pid)));
     if (owner) {
       // A user namespace whose root is another uid outside: that root mounts the overlay and
       // writes the upper, so it must reach the directory and own upper, work and merged.
@@ -72,10 +78,11 @@ export async function prepareWritableRoot(rootfs: string, stateDir: string, keep
         overlay: { lower: [rootfs], upper: dirs.upper, work: dirs.work },
         layer: { driver, upper: dirs.upper, lower: rootfs, dir: dirs.dir },
         dispose,
+        recordContainer,
       };
     }
     const copy = await CopyLayer.create({ lower: [rootfs], target: join(dirs.dir, 'root'), keep: true, signal });
-    return { rootfs: copy.target, overlay: undefined, layer: { driver, upper: copy.target, lower: rootfs, dir: dirs.dir }, dispose };
+    return { rootfs: copy.target, overlay: undefined, layer: { driver, upper: copy.target, lower: rootfs, dir: dirs.dir }, dispose, recordContainer };
   } catch (e) {
     await dirs.remove().catch(() => undefined);
     throw e;
