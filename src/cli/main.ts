@@ -150,7 +150,7 @@ async function demo(): Promise<number> {
     'echo "hostname: $(hostname)"',
     'echo "network interfaces: $(ls /sys/class/net)"',
     'echo "processes:"; ps -o pid,user,comm',
-    'echo "mounts:"; mount | sed "s/^/  /"',
+    'echo "mounts:"; mount',
   ].join('; ');
   const r = await Container.run({ rootfs, hostname: 'container', command: ['/bin/sh', '-c', script], stdio: ['ignore', 'inherit', 'inherit'] });
   process.stdout.write(`\ncontainer exited with code ${r.exitCode} after ${Math.round(r.durationMs)} ms\n`);
