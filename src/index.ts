@@ -7,7 +7,7 @@
  * @packageDocumentation
  */
 export {
-  Container, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, RunningContainer, type RunOptions, type RunResult, type ContainerExit,
+  Container, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, RunningContainer, type RunOptions, type RunResult, type ContainerExit, type ExecOptions,
   type ResourceLimits, type DeviceRate, type ContainerLayer, defaultStateDir, type PruneOptions, type PruneResult,
 } from './container/index.js';
 export { CtrkitError, InvalidOptionError, AbortError } from './errors.js';

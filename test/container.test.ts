@@ -102,6 +102,28 @@ describe('Container.run', () => {
     expect(hostMounts()).toEqual(mounts);
   });
 
+  it('exec runs a program inside a running container, with its cgroup and security profile; pause and resume', async () => {
+    await using c = await Container.start({ rootfs, hostname: 'box', memory: '64m', command: ['sleep', '30'], stdio: 'ignore' });
+    const e = await c.exec({ command: ['sh', '-c', 'hostname; grep -c ":memory:/$" /proc/self/cgroup; grep -E "^(CapEff|Seccomp|NoNewPrivs):" /proc/self/status; ps -o comm | tail -n +2'] });
+    let out = '';
+    e.stdout!.on('data', (d) => (out += d));
+    expect((await e.exited).exitCode).toBe(0);
+    await new Promise((r) => setImmediate(r));
+    const lines = out.trim().split('\n');
+    expect(lines.slice(0, 2)).toEqual(['box', '1']);
+    const mask = DEFAULT_CAPABILITIES.reduce((m, cap) => m | (1n << BigInt(CAPABILITIES.indexOf(cap))), 0n).toString(16).padStart(16, '0');
+    expect(out).toMatch(new RegExp(`^CapEff:\\s+${mask}$`, 'm'));
+    expect(out).toMatch(/^Seccomp:\s+2$/m);
+    expect(out).toMatch(/^NoNewPrivs:\s+1$/m);
+    expect(lines).toContain('sleep'); // the container's own processes
+    expect(c.cgroup!.version === 1 ? readFileSync(`${c.cgroup!.dirs.get('freezer')}/freezer.state`, 'utf8').trim() : 'THAWED').toBe('THAWED');
+    await c.pause();
+    if (c.cgroup!.version === 1) expect(readFileSync(`${c.cgroup!.dirs.get('freezer')}/freezer.state`, 'utf8').trim()).toBe('FROZEN');
+    await c.resume();
+    await using plain = await Container.start({ rootfs, command: ['sleep', '30'], stdio: 'ignore' });
+    await expect(plain.pause()).rejects.toMatchObject({ code: 'ERR_NO_CGROUP' });
+  });
+
   it('stdio inherit leaves the result empty', async () => {
     const r = await sh('true', { stdio: ['ignore', 'inherit', 'inherit'] });
     expect(r).toMatchObject({ exitCode: 0, stdout: '', stderr: '' });

@@ -108,7 +108,11 @@ export class Container {
         },
       });
       if (options.input !== undefined && proc.stdin) proc.stdin.end(options.input);
-      return new RunningContainer(proc, cgroup, root, keepLayer);
+      return new RunningContainer(proc, cgroup, root, keepLayer, {
+        capabilities: spawnOptions.capabilities ?? 'all',
+        noNewPrivileges: spawnOptions.noNewPrivileges ?? false,
+        seccomp: spawnOptions.seccomp ?? 'unconfined',
+      });
     } catch (e) {
       // Reverse order of creation: the cgroup, then the writable layer.
       await cgroup?.remove().catch((err: unknown) => log('removing the cgroup after a failed start: %s', (err as Error).message));

@@ -1,7 +1,11 @@
 import type { Readable, Writable } from 'node:stream';
 import { logger } from '../log.js';
 import type { CgroupStats, Cgroup } from '../cgroups/index.js';
-import type { ExitStatus, NamespacedProcess, NamespaceRef, NamespaceType } from '../namespaces/index.js';
+import { CtrkitError } from '../errors.js';
+import {
+  DEFAULT_PATH, nsenter, type Capability, type ExitStatus, type NamespacedProcess, type NamespaceRef, type NamespaceType,
+  type SeccompProfile, type StdioOption,
+} from '../namespaces/index.js';
 import type { ContainerLayer, WritableRoot } from './writable-root.js';
 
 const log = logger('ctrkit:container');
@@ -16,6 +20,27 @@ export interface ContainerExit extends ExitStatus {
   readonly layer: ContainerLayer | undefined;
 }
 
+/** What an exec'd program gets of the container's security settings. @internal */
+export interface SecurityProfile {
+  readonly capabilities: readonly Capability[] | 'all';
+  readonly noNewPrivileges: boolean;
+  readonly seccomp: SeccompProfile;
+}
+
+/** Options of {@link RunningContainer.exec}. */
+export interface ExecOptions {
+  /** The program and its arguments, looked up in the container's PATH. */
+  readonly command: readonly string[];
+  /** Environment. @defaultValue a standard PATH and HOME=/root */
+  readonly env?: Readonly<Record<string, string>>;
+  /** Working directory inside the container. @defaultValue `/` */
+  readonly cwd?: string;
+  /** stdin, stdout, stderr. @defaultValue `'pipe'` */
+  readonly stdio?: StdioOption | readonly [StdioOption, StdioOption, StdioOption];
+  /** Cancels setup, or kills the program once it runs. */
+  readonly signal?: AbortSignal;
+}
+
 /**
  * A started container: its init process, its streams, and the cgroup that holds it when it
  * has limits. `exited` settles once the container has ended and its cgroup is gone.
@@ -28,9 +53,12 @@ export class RunningContainer implements AsyncDisposable {
   /** Settles when the container has exited and been cleaned up. Never rejects. */
   readonly exited: Promise<ContainerExit>;
 
+  private readonly profile: SecurityProfile;
+
   /** @internal */
-  constructor(process: NamespacedProcess, cgroup: Cgroup | undefined, root: WritableRoot | undefined, keepLayer: boolean) {
+  constructor(process: NamespacedProcess, cgroup: Cgroup | undefined, root: WritableRoot | undefined, keepLayer: boolean, profile: SecurityProfile) {
     this.process = process;
+    this.profile = profile;
     this.cgroup = cgroup;
     this.exited = process.exited.then(async (status) => {
       // The overlay was mounted in the container's own mount namespace, gone with its last
@@ -77,6 +105,38 @@ export class RunningContainer implements AsyncDisposable {
   /** Resource usage right now (memory, CPU, IO, pids), when the container has a cgroup. */
   async stats(): Promise<CgroupStats | undefined> {
     return this.cgroup?.stats();
+  }
+
+  /**
+   * Runs another program inside the running container (`docker exec`): its namespaces, its
+   * root, its cgroup, and the same security profile as the container's command.
+   */
+  async exec(options: ExecOptions): Promise<NamespacedProcess> {
+    const cgroup = this.cgroup;
+    return nsenter({
+      target: this.pid,
+      command: options.command,
+      env: options.env ?? { PATH: DEFAULT_PATH, HOME: '/root' },
+      cwd: options.cwd ?? '/',
+      stdio: options.stdio ?? 'pipe',
+      capabilities: this.profile.capabilities,
+      noNewPrivileges: this.profile.noNewPrivileges,
+      seccomp: this.profile.seccomp,
+      onNamespaces: cgroup ? ({ pid }) => cgroup.addProcess(pid) : undefined,
+      signal: options.signal,
+    });
+  }
+
+  /** Freezes every process of the container (needs a cgroup: a container with limits). */
+  async pause(): Promise<void> {
+    if (!this.cgroup) throw new CtrkitError('ERR_NO_CGROUP', 'pause needs the container to have a cgroup: give it a resource limit');
+    await this.cgroup.freeze();
+  }
+
+  /** Thaws a paused container. */
+  async resume(): Promise<void> {
+    if (!this.cgroup) throw new CtrkitError('ERR_NO_CGROUP', 'resume needs the container to have a cgroup: give it a resource limit');
+    await this.cgroup.thaw();
   }
 
   /** Signals the init (see {@link NamespacedProcess.kill}). */

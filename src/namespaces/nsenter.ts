@@ -5,6 +5,7 @@ import { NamespaceRef } from './handle.js';
 import type { NamespacedProcess } from './process.js';
 import { spawnInNamespaces, type SpawnHook, type StdioOption } from './spawn.js';
 import { checkCommand, envList } from './validate.js';
+import { buildSeccompFilter, type SeccompProfile } from './seccomp.js';
 import { NAMESPACES, normalizeNamespaces, type NamespaceType } from './types.js';
 import { DEFAULT_PATH } from './init/config.js';
 
@@ -30,6 +31,8 @@ export interface NsenterOptions {
   readonly capabilities?: readonly Capability[] | 'all';
   /** Set no_new_privs. @defaultValue false */
   readonly noNewPrivileges?: boolean;
+  /** The seccomp filter. @defaultValue `'unconfined'` */
+  readonly seccomp?: SeccompProfile;
   /** Runs with the new process's host PID before its command starts (e.g. to join a cgroup). */
   readonly onNamespaces?: SpawnHook;
   /** Cancels setup, or kills the command once it runs. */
@@ -78,6 +81,8 @@ export async function nsenter(options: NsenterOptions): Promise<NamespacedProces
       mountProc: false,
       capabilities: options.capabilities === undefined || options.capabilities === 'all' ? null : capabilityNumbers(options.capabilities),
       noNewPrivileges: options.noNewPrivileges ?? false,
+      seccomp: buildSeccompFilter(options.seccomp ?? 'unconfined',
+        options.capabilities === undefined || options.capabilities === 'all' || options.capabilities.includes('SYS_ADMIN'))?.toString('base64'),
       userns: false,
     },
     join: { target, namespaces: join },
