@@ -3,9 +3,9 @@ import { AbortError } from '../errors.js';
 import {
   DEFAULT_CAPABILITIES, DEFAULT_NAMESPACES, DEFAULT_PATH, unshare, type NamespacedProcess, type StdioOption, type UnshareOptions,
 } from '../namespaces/index.js';
-import { collect } from './output.js';
 import { checkRootfs } from '../namespaces/unshare.js';
 import { validateIdMap } from '../namespaces/idmap.js';
+import { collect } from './output.js';
 import { cgroupFor, hasLimits } from './limits.js';
 import { RunningContainer } from './running.js';
 import { prune, type PruneOptions, type PruneResult } from './prune.js';
@@ -47,7 +47,6 @@ async function toUnshareOptions(options: RunOptions): Promise<UnshareOptions> {
     readonlyPaths: privileged ? [] : (options.readonlyPaths ?? DEFAULT_READONLY_PATHS),
     devices: options.devices,
     mountCgroups: true,
-    onNamespaces: options.onNamespaces,
     signal: options.signal,
   };
 }
@@ -66,8 +65,9 @@ function remappedRoot(options: RunOptions): { uid: number; gid: number } | undef
 }
 
 /**
- * A container: a command in its own namespaces and root filesystem, with a secure default
- * profile (dropped capabilities, no_new_privs, masked /proc paths, a minimal /dev).
+ * A container: a command in its own namespaces, on a copy-on-write root, optionally in a
+ * cgroup with limits, with a secure default profile (dropped capabilities, a seccomp filter,
+ * no_new_privs, masked and read-only /proc paths, a minimal /dev).
  *
  * @example
  * ```ts
