@@ -1,0 +1,76 @@
+import { CtrkitError } from '../errors.js';
+import { errnoName } from '../sys/errno.js';
+
+/**
+ * The kernel refused an rtnetlink request. `code` is always `ERR_NETLINK`; `errno` names the
+ * kernel's reason (`EEXIST`, `ENODEV` ...), `operation` says what was asked
+ * (`RTM_NEWLINK veth ctk1a2b`) and `kernelMessage` carries the kernel's own explanation
+ * when it gave one (extended ack).
+ */
+export class NetlinkError extends CtrkitError {
+  /** The errno name, e.g. `EEXIST`. */
+  readonly errno: string;
+  /** The errno number, e.g. 17. */
+  readonly errnoNumber: number;
+  /** The request, e.g. `RTM_NEWADDR 10.1.1.2/24 on ctk0`. */
+  readonly operation: string;
+  /** The kernel's extended-ack text, when there was one. */
+  readonly kernelMessage: string | undefined;
+
+  /** @internal */
+  constructor(operation: string, errno: number, kernelMessage?: string) {
+    const name = errnoName(errno);
+    super('ERR_NETLINK', `${operation}: ${name}${kernelMessage ? ` (${kernelMessage})` : ''}`);
+    this.errno = name;
+    this.errnoNumber = errno;
+    this.operation = operation;
+    this.kernelMessage = kernelMessage;
+  }
+}
+
+/** Stable codes of {@link NetworkError}. */
+export type NetworkErrorCode =
+  | 'ERR_NETWORK_SUBNET_OVERLAP'
+  | 'ERR_NETWORK_SUBNET_EXHAUSTED'
+  | 'ERR_NETWORK_ADDRESS_IN_USE'
+  | 'ERR_NETWORK_PORT_IN_USE'
+  | 'ERR_NETWORK_CONTAINER_GONE'
+  | 'ERR_NETWORK_NAMESPACE'
+  | 'ERR_NETWORK_STATE'
+  | 'ERR_NETWORK_BRIDGE';
+
+/**
+ * A networking operation failed for a reason ctrkit can name: an overlapping subnet, an
+ * exhausted one, a port already mapped or listened on, a container that exited mid-attach. Nothing the failed call created is left behind.
+ */
+export class NetworkError extends CtrkitError {
+  /** @internal */
+  constructor(code: NetworkErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+  }
+}
+
+/** Stable codes of {@link CniError}. */
+export type CniErrorCode = 'ERR_NETWORK_CNI_PLUGIN_NOT_FOUND' | 'ERR_NETWORK_CNI_PLUGIN' | 'ERR_NETWORK_CNI_CONFIG';
+
+/**
+ * A CNI plugin could not be found, failed, or a network configuration is invalid. For a
+ * plugin's own error, `cniCode` and `details` are the fields of its error JSON (CNI spec
+ * §Error: code 1-99 well known, e.g. 7 invalid network config, 11 try again later).
+ */
+export class CniError extends CtrkitError {
+  /** The plugin that failed, e.g. `bridge`. */
+  readonly plugin: string | undefined;
+  /** The CNI error code the plugin returned. */
+  readonly cniCode: number | undefined;
+  /** The plugin's `details`. */
+  readonly details: string | undefined;
+
+  /** @internal */
+  constructor(code: CniErrorCode, message: string, extra: { plugin?: string; cniCode?: number; details?: string; cause?: unknown } = {}) {
+    super(code, message, { cause: extra.cause });
+    this.plugin = extra.plugin;
+    this.cniCode = extra.cniCode;
+    this.details = extra.details;
+  }
+}

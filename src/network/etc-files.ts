@@ -1,0 +1,63 @@
+import { readFile, mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { InvalidOptionError } from '../errors.js';
+
+/** Options of {@link writeNetworkFiles}. */
+export interface NetworkFilesOptions {
+  /** The container's hostname (goes to /etc/hostname and /etc/hosts). */
+  readonly hostname: string;
+  /** The container's address, mapped to its hostname in /etc/hosts. */
+  readonly address?: string;
+  /** More /etc/hosts entries, like `--add-host`: name → address. */
+  readonly extraHosts?: Readonly<Record<string, string>>;
+  /** Name servers for /etc/resolv.conf. @defaultValue the host's, without loopback ones (unreachable from a netns), else 8.8.8.8 and 8.8.4.4 */
+  readonly dns?: readonly string[];
+  /** Search domains for /etc/resolv.conf. @defaultValue the host's */
+  readonly dnsSearch?: readonly string[];
+  /** Keep loopback name servers (host mode shares the host's loopback). @defaultValue false */
+  readonly keepLoopbackDns?: boolean;
+  /** The host's resolv.conf to start from. @defaultValue `/etc/resolv.conf` */
+  readonly hostResolvConf?: string;
+}
+
+/** The paths {@link writeNetworkFiles} wrote. */
+export interface NetworkFiles {
+  /** `DIR/hosts`. */
+  readonly hosts: string;
+  /** `DIR/hostname`. */
+  readonly hostname: string;
+  /** `DIR/resolv.conf`. */
+  readonly resolvConf: string;
+}
+
+/**
+ * Writes a container's `hosts`, `hostname` and `resolv.conf` into `dir` (to be bind-mounted
+ * over /etc/hosts, /etc/hostname and /etc/resolv.conf in the container), as Docker does.
+ */
+export async function writeNetworkFiles(dir: string, options: NetworkFilesOptions): Promise<NetworkFiles> {
+  const name = options.hostname;
+  if (!/^[A-Za-z0-9]([A-Za-z0-9.-]{0,62})$/.test(name)) throw new InvalidOptionError('hostname', `"${name}" is not a valid hostname`);
+  await mkdir(dir, { recursive: true });
+  const hosts = [
+    '127.0.0.1\tlocalhost',
+    '::1\tlocalhost ip6-localhost ip6-loopback',
+    'fe00::0\tip6-localnet',
+    'ff00::0\tip6-mcastprefix',
+    'ff02::1\tip6-allnodes',
+    'ff02::2\tip6-allrouters',
+    options.address ? `${options.address}\t${name}` : `127.0.1.1\t${name}`,
+    ...Object.entries(options.extraHosts ?? {}).map(([h, a]) => `${a}\t${h}`),
+  ];
+  const host = await readFile(options.hostResolvConf ?? '/etc/resolv.conf', 'utf8').catch(() => '');
+  const hostServers = [...host.matchAll(/^\s*nameserver\s+(\S+)/gm)].map((m) => m[1]!);
+  const hostSearch = [...host.matchAll(/^\s*search\s+(.+)$/gm)].flatMap((m) => m[1]!.trim().split(/\s+/));
+  let servers = options.dns ?? hostServers.filter((s) => options.keepLoopbackDns || !(s.startsWith('127.') || s === '::1'));
+  if (servers.length === 0) servers = ['8.8.8.8', '8.8.4.4'];
+  const search = options.dnsSearch ?? hostSearch;
+  const resolv = [...servers.map((s) => `nameserver ${s}`), ...(search.length ? [`search ${search.join(' ')}`] : [])];
+  const files = { hosts: join(dir, 'hosts'), hostname: join(dir, 'hostname'), resolvConf: join(dir, 'resolv.conf') };
+  await writeFile(files.hosts, `${hosts.join('\n')}\n`, { mode: 0o644 });
+  await writeFile(files.hostname, `${name}\n`, { mode: 0o644 });
+  await writeFile(files.resolvConf, `${resolv.join('\n')}\n`, { mode: 0o644 });
+  return files;
+}
