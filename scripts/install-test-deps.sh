@@ -20,6 +20,11 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
+# Networking (nftables, iptables for CNI's portmap, the CNI plugins) and OCI images (a registry,
+# skopeo, umoci, runc): each block's own script.
+here=$(dirname "$0")
+bash "$here/install-network-deps.sh"
+[ -f "$here/install-oci-deps.sh" ] && bash "$here/install-oci-deps.sh"
 # The unprivileged user of the rootless tests; useradd delegates it subordinate id ranges.
 id -u ctkuser >/dev/null 2>&1 || useradd --create-home --shell /bin/sh ctkuser
 grep -q '^ctkuser:' /etc/subuid || usermod --add-subuids 100000-165535 --add-subgids 100000-165535 ctkuser

@@ -1,8 +1,12 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { rootfs } from './helpers.js';
+import { readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { rootfs, tempDir } from './helpers.js';
 
-const cli = (...args: string[]) => spawnSync(process.execPath, ['dist/cli/main.js', ...args], { encoding: 'utf8' });
+// `run` defaults to bridge networking, like Docker; tests never touch this machine's network.
+const cli = (...args: string[]) =>
+  spawnSync(process.execPath, ['dist/cli/main.js', ...(args[0] === 'run' ? ['run', '--network', 'none', ...args.slice(1)] : args)], { encoding: 'utf8' });
 
 describe('the ctrkit command', () => {
   it('run: flags like Docker, exit status of the container', () => {
@@ -22,7 +26,7 @@ describe('the ctrkit command', () => {
   });
 
   it('run -i passes stdin; the default rootfs is used without --rootfs', () => {
-    const r = spawnSync(process.execPath, ['dist/cli/main.js', 'run', '-i', 'sh', '-c', 'tr a-z A-Z'], { input: 'shout', encoding: 'utf8' });
+    const r = spawnSync(process.execPath, ['dist/cli/main.js', 'run', '--network', 'none', '-i', 'sh', '-c', 'tr a-z A-Z'], { input: 'shout', encoding: 'utf8' });
     expect(r.stdout).toBe('SHOUT');
     expect(r.status).toBe(0);
   });
@@ -39,6 +43,19 @@ describe('the ctrkit command', () => {
     const oom = cli('run', '--rootfs', rootfs, '-m', '32m', 'dd', 'if=/dev/zero', 'of=/dev/null', 'bs=64M', 'count=1');
     expect(oom.status).toBe(137);
     expect(oom.stderr).toMatch(/killed by the OOM killer/);
+  });
+
+  it('-v binds a host directory, read-only with :ro; --network host shares the host\'s interfaces', () => {
+    const [dir, cleanup] = tempDir();
+    try {
+      writeFileSync(join(dir, 'f'), 'from host\n');
+      const r = cli('run', '--rootfs', rootfs, '-v', `${dir}:/data:ro`, 'sh', '-c', 'cat /data/f; echo x > /data/g 2>&1 || echo read-only');
+      expect(r.stdout).toBe('from host\nread-only\n');
+      const host = spawnSync(process.execPath, ['dist/cli/main.js', 'run', '--network', 'host', '--rootfs', rootfs, 'ls', '/sys/class/net'], { encoding: 'utf8' });
+      expect(host.stdout.trim().split('\n').sort()).toEqual(readdirSync('/sys/class/net').sort());
+    } finally {
+      cleanup();
+    }
   });
 
   it('demo runs the mini-container on the built-in rootfs', () => {

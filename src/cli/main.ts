@@ -28,6 +28,9 @@ Options of run:
       --cpuset-cpus LIST   CPUs to run on, like 0-1
       --pids-limit N       maximum number of tasks
       --device PATH        make a host device available in /dev (repeatable)
+      --network MODE       bridge (default), none, host, or container:PID
+  -p, --publish H:C        publish a port: [HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|udp] (repeatable; bridge)
+  -v, --volume SRC:DST[:ro]  bind a host file or directory (repeatable)
       --device-read-bps DEV:RATE    read limit, like /dev/sda:10mb (repeatable)
       --device-write-bps DEV:RATE   write limit (repeatable)
       --rm                 accepted for Docker compatibility (ctrkit keeps no container state)
@@ -46,7 +49,8 @@ function exitStatus(code: number | null, signal: NodeJS.Signals | null): number 
 }
 
 const TAKES_VALUE = new Set(['--rootfs', '-h', '--hostname', '-e', '--env', '-w', '--workdir', '--namespaces', '-m', '--memory',
-  '--memory-swap', '--cpus', '--cpu-shares', '--cpuset-cpus', '--pids-limit', '--device', '--device-read-bps', '--device-write-bps']);
+  '--memory-swap', '--cpus', '--cpu-shares', '--cpuset-cpus', '--pids-limit', '--device', '--device-read-bps', '--device-write-bps',
+  '--network', '-p', '--publish', '-v', '--volume']);
 
 /**
  * Splits `run`'s arguments into ctrkit's options and the command, which starts at the first
@@ -88,6 +92,9 @@ async function run(argv: string[]): Promise<number> {
       device: { type: 'string', multiple: true },
       'device-read-bps': { type: 'string', multiple: true },
       'device-write-bps': { type: 'string', multiple: true },
+      network: { type: 'string' },
+      publish: { type: 'string', short: 'p', multiple: true },
+      volume: { type: 'string', short: 'v', multiple: true },
     },
   });
   if (values.help) {
@@ -126,12 +133,29 @@ async function run(argv: string[]): Promise<number> {
     devices: values.device,
     deviceReadBps: values['device-read-bps'],
     deviceWriteBps: values['device-write-bps'],
+    network: networkOf(values.network),
+    ports: values.publish,
+    binds: values.volume?.map(volumeOf),
     stdio: [values.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'],
     signal: abort.signal,
   });
   const st = await proc.exited;
   if (st.oomKilled) process.stderr.write('ctrkit: the container was killed by the OOM killer (memory limit reached)\n');
   return exitStatus(st.exitCode, st.signal);
+}
+
+function networkOf(v: string | undefined): 'none' | 'host' | 'bridge' | { container: number } {
+  if (v === undefined || v === 'bridge') return 'bridge'; // Docker's default
+  if (v === 'none' || v === 'host') return v;
+  const m = /^container:(\d+)$/.exec(v);
+  if (m) return { container: Number(m[1]) };
+  return fail(`--network ${v}: expected bridge, none, host or container:PID`, 2);
+}
+
+function volumeOf(v: string): { source: string; target: string; readonly: boolean } {
+  const [source, target, mode] = v.split(':');
+  if (!source || !target || (mode !== undefined && mode !== 'ro' && mode !== 'rw')) fail(`-v ${v}: expected SRC:DST[:ro]`, 2);
+  return { source, target, readonly: mode === 'ro' };
 }
 
 function num(flag: string, v: string | undefined): number | undefined {

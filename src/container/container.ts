@@ -1,5 +1,5 @@
 import { logger } from '../log.js';
-import { AbortError } from '../errors.js';
+import { AbortError, InvalidOptionError } from '../errors.js';
 import {
   DEFAULT_CAPABILITIES, DEFAULT_NAMESPACES, DEFAULT_PATH, unshare, type NamespacedProcess, type StdioOption, type UnshareOptions,
 } from '../namespaces/index.js';
@@ -8,6 +8,8 @@ import { validateIdMap } from '../namespaces/idmap.js';
 import { collect } from './output.js';
 import { cgroupFor, hasLimits } from './limits.js';
 import { RunningContainer } from './running.js';
+import { prepareEtcFiles, type EtcFiles } from './etc-files.js';
+import { connectContainer, parsePortMapping, type NetworkAttachment } from '../network/index.js';
 import { prune, type PruneOptions, type PruneResult } from './prune.js';
 import { defaultStateDir, prepareWritableRoot, type WritableRoot } from './writable-root.js';
 import type { RunOptions, RunResult } from './options.js';
@@ -87,36 +89,58 @@ export class Container {
    */
   static async start(options: RunOptions): Promise<RunningContainer> {
     const spawnOptions = await toUnshareOptions(options);
-    const cgroup = hasLimits(options) ? cgroupFor(`ctk-${process.pid}-${++sequence}`, options) : undefined;
+    const id = `ctk-${process.pid}-${++sequence}`;
+    const cgroup = hasLimits(options) ? cgroupFor(id, options) : undefined;
     const keepLayer = options.keepLayer ?? false;
+    const network = options.network ?? 'none';
+    const mode = typeof network === 'object' ? 'container' : network;
+    const hostname = spawnOptions.hostname ?? 'container';
+    if (options.ports?.length && mode !== 'bridge' && mode !== 'cni') {
+      throw new InvalidOptionError('ports', `ports need bridge or cni networking, not "${mode}"`);
+    }
+    options.ports?.forEach(parsePortMapping);
     let root: WritableRoot | undefined;
+    let etc: EtcFiles | undefined;
+    let net: NetworkAttachment | undefined;
     try {
       if (options.overlay !== false) {
         root = await prepareWritableRoot(spawnOptions.rootfs!, options.stateDir ?? defaultStateDir(), keepLayer, remappedRoot(options), options.signal);
       }
+      // /etc/hosts, /etc/hostname and /etc/resolv.conf, bound in; rewritten once the address is known.
+      etc = await prepareEtcFiles(root?.layer.dir, options.stateDir ?? defaultStateDir(), hostname, mode === 'host');
       if (cgroup) await cgroup.create();
       const proc = await unshare({
         ...spawnOptions,
+        namespaces: mode === 'host' ? spawnOptions.namespaces && [...spawnOptions.namespaces].filter((n) => n !== 'net') : spawnOptions.namespaces,
+        joinNetworkOf: typeof network === 'object' ? (typeof network.container === 'number' ? network.container : network.container.pid) : undefined,
         rootfs: root?.rootfs ?? spawnOptions.rootfs,
         rootfsOverlay: root?.overlay,
+        binds: [...(options.binds ?? []), ...etc.binds],
         onNamespaces: async (ctx) => {
           // Race-free: the init joins the cgroup before anything of the user's runs, and
           // before it creates its cgroup namespace, which is then rooted here.
           if (cgroup) await cgroup.addProcess(ctx.pid);
           await root?.recordContainer(ctx.pid);
+          if (mode === 'bridge' || mode === 'cni') {
+            net = await connectContainer({ pid: ctx.pid, mode, bridge: options.bridge, cni: options.cni, ports: options.ports, containerId: id, signal: ctx.signal });
+            await etc!.write(net.address);
+          }
           await options.onNamespaces?.(ctx);
         },
       });
       if (options.input !== undefined && proc.stdin) proc.stdin.end(options.input);
-      return new RunningContainer(proc, cgroup, root, keepLayer, {
+      return new RunningContainer(proc, { cgroup, root, etc, network: net }, keepLayer, {
         capabilities: spawnOptions.capabilities ?? 'all',
         noNewPrivileges: spawnOptions.noNewPrivileges ?? false,
         seccomp: spawnOptions.seccomp ?? 'unconfined',
       });
     } catch (e) {
-      // Reverse order of creation: the cgroup, then the writable layer.
-      await cgroup?.remove().catch((err: unknown) => log('removing the cgroup after a failed start: %s', (err as Error).message));
-      await root?.dispose().catch((err: unknown) => log('removing the writable layer after a failed start: %s', (err as Error).message));
+      // Reverse order of creation: network, cgroup, /etc files, writable layer.
+      const undo = (what: string, p: Promise<unknown> | undefined) => p?.catch((err: unknown) => log('undoing %s after a failed start: %s', what, (err as Error).message));
+      await undo('the network', net?.detach());
+      await undo('the cgroup', cgroup?.remove());
+      await undo('the /etc files', etc?.dispose());
+      await undo('the writable layer', root?.dispose());
       throw e;
     }
   }
@@ -162,6 +186,7 @@ export class Container {
         oomKilled: status.oomKilled,
         stats: status.stats,
         layer: status.layer,
+        address: proc.network?.address,
         timedOut,
         truncated: o.truncated || e.truncated,
         command: options.command,

@@ -1,4 +1,6 @@
-import type { Capability, IdMapping, NamespaceType, SeccompProfile, SpawnHook, StdioOption } from '../namespaces/index.js';
+import type { BindMount, Capability, IdMapping, NamespaceType, SeccompProfile, SpawnHook, StdioOption } from '../namespaces/index.js';
+import type { Bridge, BridgeOptions, CniNetwork, PortSpec } from '../network/index.js';
+import type { RunningContainer } from './running.js';
 import type { ResourceLimits } from './limits.js';
 import type { CgroupStats } from '../cgroups/index.js';
 import type { ContainerLayer } from './writable-root.js';
@@ -56,6 +58,22 @@ export interface RunOptions extends ResourceLimits {
   readonly maskedPaths?: readonly string[];
   /** Paths made read-only. @defaultValue {@link DEFAULT_READONLY_PATHS} */
   readonly readonlyPaths?: readonly string[];
+  /**
+   * Networking. `none`: a network namespace with only `lo`; `host`: the caller's network;
+   * `bridge`: a veth on a bridge (`bridge` option; default `ctk0`, 10.88.0.0/16) with an
+   * address, a default route, NAT and `ports`; `cni`: the `cni` network; `{ container }`:
+   * another running container's network namespace.
+   * @defaultValue `'none'`
+   */
+  readonly network?: 'none' | 'host' | 'bridge' | 'cni' | { readonly container: RunningContainer | number };
+  /** Published ports for `bridge` and `cni`: `'8080:80'`, `'127.0.0.1:8080:80/tcp'`, `'53:53/udp'`. */
+  readonly ports?: readonly PortSpec[];
+  /** The bridge for `network: 'bridge'`: a {@link Bridge} or the options to create (or adopt) one. */
+  readonly bridge?: Bridge | Omit<BridgeOptions, 'signal'>;
+  /** The network for `network: 'cni'`. */
+  readonly cni?: CniNetwork;
+  /** Host files or directories bound into the container (`-v /src:/dst:ro`). */
+  readonly binds?: readonly BindMount[];
   /** Host device nodes to make available in the container's /dev (`--device /dev/loop3`). */
   readonly devices?: readonly string[];
   /** Runs with the container's host PID before its command starts (after it joined its cgroup). */
@@ -84,6 +102,8 @@ export interface RunResult {
   readonly stats: CgroupStats | undefined;
   /** Where the container's writes were kept (with `keepLayer`). */
   readonly layer: ContainerLayer | undefined;
+  /** The container's IPv4 address, with `bridge` or `cni` networking. */
+  readonly address: string | undefined;
   /** True when `timeout` expired and the container was killed. */
   readonly timedOut: boolean;
   /** True when stdout or stderr was longer than `maxBuffer` and was cut. */

@@ -7,6 +7,8 @@ import {
   type SeccompProfile, type StdioOption,
 } from '../namespaces/index.js';
 import type { ContainerLayer, WritableRoot } from './writable-root.js';
+import type { EtcFiles } from './etc-files.js';
+import type { NetworkAttachment } from '../network/index.js';
 
 const log = logger('ctrkit:container');
 
@@ -18,6 +20,14 @@ export interface ContainerExit extends ExitStatus {
   readonly stats: CgroupStats | undefined;
   /** The kept writable layer (with `keepLayer`). */
   readonly layer: ContainerLayer | undefined;
+}
+
+/** What a started container owns, released when it ends. @internal */
+export interface ContainerParts {
+  readonly cgroup: Cgroup | undefined;
+  readonly root: WritableRoot | undefined;
+  readonly etc: EtcFiles | undefined;
+  readonly network: NetworkAttachment | undefined;
 }
 
 /** What an exec'd program gets of the container's security settings. @internal */
@@ -55,12 +65,20 @@ export class RunningContainer implements AsyncDisposable {
 
   private readonly profile: SecurityProfile;
 
+  /** The container's network attachment (address, gateway, ports), when it has one. */
+  readonly network: NetworkAttachment | undefined;
+
   /** @internal */
-  constructor(process: NamespacedProcess, cgroup: Cgroup | undefined, root: WritableRoot | undefined, keepLayer: boolean, profile: SecurityProfile) {
+  constructor(process: NamespacedProcess, parts: ContainerParts, keepLayer: boolean, profile: SecurityProfile) {
+    const { cgroup, root, etc, network } = parts;
     this.process = process;
     this.profile = profile;
     this.cgroup = cgroup;
+    this.network = network;
     this.exited = process.exited.then(async (status) => {
+      // Reverse order of creation: the network first (its address goes back to the pool).
+      await network?.detach().catch((e: unknown) => log('detaching the network of %d failed: %s', process.pid, (e as Error).message));
+      await etc?.dispose().catch((e: unknown) => log('removing the /etc files of %d failed: %s', process.pid, (e as Error).message));
       // The overlay was mounted in the container's own mount namespace, gone with its last
       // process: only the directories are left to delete.
       await root?.dispose().catch((e: unknown) => log('removing the writable layer of %d failed: %s', process.pid, (e as Error).message));

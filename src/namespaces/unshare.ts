@@ -12,6 +12,27 @@ import { spawnInNamespaces, type SpawnHook, type StdioOption } from './spawn.js'
 import { normalizeNamespaces, type NamespaceType } from './types.js';
 import { DEFAULT_PATH } from './init/config.js';
 
+/** A host path bound into the container. */
+export interface BindMount {
+  /** The host file or directory. */
+  readonly source: string;
+  /** Where it appears inside the container (absolute; created when missing). */
+  readonly target: string;
+  /** Read-only inside. @defaultValue false */
+  readonly readonly?: boolean;
+  /** Skip it, instead of failing, when its mount point cannot be created in the rootfs. @defaultValue false */
+  readonly optional?: boolean;
+}
+
+async function checkBinds(binds: readonly BindMount[]): Promise<RootfsConfig['binds']> {
+  return Promise.all(binds.map(async (b, i) => {
+    if (!isAbsolute(b.target) || b.target === '/') throw new InvalidOptionError(`binds[${i}].target`, `must be an absolute path below /, got "${b.target}"`);
+    const source = resolve(b.source);
+    if (!(await stat(source).then(() => true, () => false))) throw new InvalidOptionError(`binds[${i}].source`, `${source} does not exist`);
+    return { source, target: b.target, readonly: b.readonly ?? false, optional: b.optional ?? false };
+  }));
+}
+
 /** Options of {@link unshare}. Only `command` is required. */
 export interface UnshareOptions {
   /** The program and its arguments. A name without `/` is looked up in the PATH of `env`. */
@@ -73,6 +94,10 @@ export interface UnshareOptions {
    * /sys/fs/cgroup, rooted at the container's cgroup. @defaultValue false
    */
   readonly mountCgroups?: boolean;
+  /** With a rootfs: host files or directories to bind into it (`-v /src:/dst:ro`). */
+  readonly binds?: readonly BindMount[];
+  /** Enter this process's network namespace instead of creating one (`--network container:X`). */
+  readonly joinNetworkOf?: number;
   /** With a rootfs: host device nodes (`/dev/loop3`) to make available in the container's /dev. */
   readonly devices?: readonly string[];
   /** Runs with the host PID once the namespaces exist, before the command starts. */
@@ -152,6 +177,7 @@ export async function unshare(options: UnshareOptions): Promise<NamespacedProces
   const wanted = new Set<string>(options.namespaces ?? DEFAULT_NAMESPACES);
   if (options.uidMap || options.gidMap || caller.uid !== 0) wanted.add('user');
   if (options.timeOffsets) wanted.add('time');
+  if (options.joinNetworkOf !== undefined) wanted.delete('net');
   const namespaces = normalizeNamespaces(wanted);
   checkName('hostname', options.hostname, namespaces);
   checkName('domainname', options.domainname, namespaces);
@@ -179,6 +205,7 @@ export async function unshare(options: UnshareOptions): Promise<NamespacedProces
       maskedPaths: options.maskedPaths ?? [],
       readonlyPaths: options.readonlyPaths ?? [],
       devices: await checkDevices(options.devices ?? []),
+      binds: await checkBinds(options.binds ?? []),
       cgroupMounts: options.mountCgroups && namespaces.includes('cgroup') ? cgroupMountsOfHost() : [],
     };
   }
@@ -189,6 +216,7 @@ export async function unshare(options: UnshareOptions): Promise<NamespacedProces
   const stdio = options.stdio ?? 'pipe';
   const config: StageConfig = {
     mode: 'create',
+    joinNetOf: options.joinNetworkOf,
     argv: options.command,
     env,
     cwd,

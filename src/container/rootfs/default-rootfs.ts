@@ -46,7 +46,7 @@ export type RootfsKind = 'busybox' | 'host-binaries';
 export interface DefaultRootfsOptions {
   /**
    * Where the rootfs lives. Defaults to
-   * `$CTRKIT_CACHE_DIR/ctrkit/rootfs-v1-<arch>`, or under `$XDG_CACHE_HOME` (else `~/.cache`)
+   * `$CTRKIT_CACHE_DIR/ctrkit/rootfs-v2-<arch>`, or under `$XDG_CACHE_HOME` (else `~/.cache`)
    * when `CTRKIT_CACHE_DIR` is unset.
    */
   dir?: string;
@@ -105,9 +105,12 @@ const LAYOUT: ReadonlyArray<readonly [string, number]> = [
 const ETC_FILES: Record<string, string> = {
   passwd: 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n',
   group: 'root:x:0:\ntty:x:5:\nnogroup:x:65534:\n',
-  'os-release':
-    'NAME="ctrkit default rootfs"\nID=ctrkit\nPRETTY_NAME="ctrkit default rootfs"\n' +
-    'HOME_URL="https://github.com/ctrkit/ctrkit"\n',
+  'os-release': 'NAME="ctrkit default rootfs"\nID=ctrkit\nPRETTY_NAME="ctrkit default rootfs"\n',
+  // Mount points for the files a container runtime binds in: present, so that binding needs
+  // no write access to /etc (a user-namespaced root may have none).
+  hosts: '127.0.0.1\tlocalhost\n',
+  hostname: 'localhost\n',
+  'resolv.conf': '',
 };
 
 function checkAbort(signal: AbortSignal | undefined): void {
@@ -196,7 +199,7 @@ export function defaultRootfsDir(): string {
   // must still reach its rootfs: root's cache lives in the world-traversable /var/cache.
   const xdg = env.XDG_CACHE_HOME && isAbsolute(env.XDG_CACHE_HOME) ? env.XDG_CACHE_HOME
     : process.getuid?.() === 0 ? '/var/cache' : join(homedir(), '.cache');
-  return join(env.CTRKIT_CACHE_DIR || xdg, 'ctrkit', `rootfs-v1-${process.arch}`);
+  return join(env.CTRKIT_CACHE_DIR || xdg, 'ctrkit', `rootfs-v2-${process.arch}`);
 }
 
 /**

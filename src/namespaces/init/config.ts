@@ -20,6 +20,8 @@ export interface StageConfig {
   readonly mode: 'create' | 'join';
   /** The namespaces that were created new (create) or entered (join). */
   readonly namespaces: readonly NamespaceType[];
+  /** create: enter this process's network namespace instead of having one of our own. */
+  readonly joinNetOf?: number | undefined;
   /** join: the PID whose mount namespace (and so root directory) to enter. */
   readonly joinMountOf?: number | undefined;
   /** Hostname and NIS domain name (needs a new uts namespace). */
@@ -51,6 +53,8 @@ export interface RootfsConfig {
    * cgroup namespace, so the container's own cgroup is their root). Empty: none.
    */
   readonly cgroupMounts: readonly { readonly dir: string; readonly fstype: 'cgroup' | 'cgroup2'; readonly options: string }[];
+  /** Host files and directories bound into the container (`-v SRC:DST[:ro]`). */
+  readonly binds: readonly { readonly source: string; readonly target: string; readonly readonly: boolean; readonly optional: boolean }[];
   /** Host device nodes to bind into the container's /dev under the same name (`--device`). */
   readonly devices: readonly string[];
   /** Paths made read-only. */

@@ -8,6 +8,7 @@ import {
   AT_FDCWD, MNT_DETACH, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC, MS_REMOUNT, MS_SLAVE,
   MS_STRICTATIME, O_CLOEXEC, O_DIRECTORY, O_PATH, S_IFCHR,
 } from '../../sys/constants.js';
+import { statSync } from 'node:fs';
 import { chdir, close, mknodat, mount, openat, pivotRoot, symlinkat, umount2 } from '../../sys/libc.js';
 import { SysError } from '../../sys/sys-error.js';
 import type { RootfsConfig, StageConfig } from './config.js';
@@ -101,7 +102,7 @@ function mountDev(rootFd: number, cfg: StageConfig): void {
 function mountSys(rootFd: number, cfg: StageConfig): void {
   const flags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC;
   const fd = mkdirInRoot(rootFd, '/sys', '/sys');
-  if (cfg.namespaces.includes('net')) {
+  if (cfg.namespaces.includes('net') || cfg.joinNetOf !== undefined) {
     mountAt(fd, 'sysfs', 'sysfs', flags, null, '/sys');
     return;
   }
@@ -152,6 +153,39 @@ function maskPaths(rootFd: number, rootfs: RootfsConfig): void {
   }
 }
 
+/** Binds host paths into the root (`-v`), creating the mount points inside it. */
+function bindPaths(rootFd: number, rootfs: RootfsConfig): void {
+  for (const b of rootfs.binds) {
+    let fd: number;
+    try {
+      fd = bindTarget(rootFd, b.source, b.target);
+    } catch (e) {
+      // An optional bind (the /etc files) whose mount point cannot be made: a read-only rootfs,
+      // or a user-namespaced root that may not write to /etc. The rootfs's own file stays.
+      if (b.optional && e instanceof SysError && ['EACCES', 'EPERM', 'EROFS'].includes(e.code)) continue;
+      throw e;
+    }
+    mountAt(fd, b.source, null, MS_BIND | MS_REC, null, b.target);
+    if (b.readonly) {
+      mountAt(openInRoot(rootFd, b.target, b.target), null, null, MS_BIND | MS_REMOUNT | MS_RDONLY, null, b.target);
+    }
+  }
+}
+
+/** Opens (creating when missing) the mount point of a bind: a directory or a file, like its source. */
+function bindTarget(rootFd: number, source: string, target: string): number {
+  if (statSync(source).isDirectory()) return mkdirInRoot(rootFd, target, target);
+  const existing = openInRoot(rootFd, target, target);
+  if (existing >= 0) return existing;
+  const slash = target.lastIndexOf('/');
+  const parent = mkdirInRoot(rootFd, target.slice(0, slash) || '/', target);
+  try {
+    return touchAt(parent, target.slice(slash + 1), target);
+  } finally {
+    close(parent);
+  }
+}
+
 /**
  * Everything from the rootfs bind mount to the detached old root.
  * Runs as the container's root in its new mount namespace; the host's mount table is
@@ -178,6 +212,8 @@ export function enterRootfs(cfg: StageConfig, rootfs: RootfsConfig, step: StepTr
     mountCgroups(rootFd, rootfs);
     step('mask');
     maskPaths(rootFd, rootfs);
+    step('binds');
+    bindPaths(rootFd, rootfs);
   } finally {
     close(rootFd);
   }

@@ -14,7 +14,7 @@ import type { StageConfig } from './config.js';
 import { StageChannel } from './channel.js';
 import type { InitStep, WireError } from '../protocol.js';
 import { NAMESPACES, type NamespaceType } from '../types.js';
-import { CLONE_FS, CLONE_NEWCGROUP, CLONE_NEWNS, PR_SET_DUMPABLE } from '../../sys/constants.js';
+import { CLONE_FS, CLONE_NEWCGROUP, CLONE_NEWNET, CLONE_NEWNS, PR_SET_DUMPABLE } from '../../sys/constants.js';
 import { chdir, close, execve, pipe, seccompFilter, prctl, setgroups, sethostname, setdomainname, setns, setresgid, setresuid, unshare } from '../../sys/libc.js';
 import { SysError } from '../../sys/sys-error.js';
 import { enterRootfs, makeRootPrivate, remountProc } from './rootfs.js';
@@ -128,6 +128,18 @@ function main(): never {
       // namespace is rooted wherever its creator stood.
       setStep('cgroupns');
       unshare(CLONE_NEWCGROUP);
+    }
+    if (config.joinNetOf !== undefined) {
+      // Another container's network (docker's --network container:X): setns(net) is allowed
+      // to a multi-threaded process, and the exec'd command keeps the main thread's.
+      setStep('netns');
+      const path = `/proc/${config.joinNetOf}/ns/net`;
+      const fd = openSync(path, 'r');
+      try {
+        setns(fd, CLONE_NEWNET, path);
+      } finally {
+        closeSync(fd);
+      }
     }
     namespaces = ownNamespaces();
     setUpNewNamespaces(config);

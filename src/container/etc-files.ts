@@ -1,0 +1,46 @@
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { identify } from './liveness.js';
+import { join } from 'node:path';
+import { writeNetworkFiles } from '../network/index.js';
+import type { BindMount } from '../namespaces/index.js';
+
+/** The container's /etc/hosts, /etc/hostname and /etc/resolv.conf, kept outside its root. @internal */
+export interface EtcFiles {
+  /** The binds that put them in place. */
+  readonly binds: readonly BindMount[];
+  /** Rewrites them once the container's address is known. */
+  write(address: string | undefined): Promise<void>;
+  /** Removes them (unless they live in a kept writable layer, which goes with it). */
+  dispose(): Promise<void>;
+}
+
+/**
+ * Writes the three files into `layerDir/etc` when the container has a writable-layer
+ * directory (they then share its fate), else into a directory of their own in `stateDir`.
+ * @internal
+ */
+export async function prepareEtcFiles(layerDir: string | undefined, stateDir: string, hostname: string, hostNetwork: boolean): Promise<EtcFiles> {
+  let own: string | undefined;
+  if (layerDir === undefined) {
+    await mkdir(stateDir, { recursive: true, mode: 0o711 });
+    own = await mkdtemp(join(stateDir, 'ctk-etc-'));
+    await chmod(own, 0o755);
+    await writeFile(join(own, 'owner.json'), JSON.stringify(identify(process.pid))); // for prune
+  }
+  const dir = own ?? join(layerDir!, 'etc');
+  const write = async (address: string | undefined) => {
+    await writeNetworkFiles(dir, { hostname, address, keepLoopbackDns: hostNetwork });
+  };
+  await write(undefined);
+  return {
+    binds: [
+      { source: join(dir, 'hosts'), target: '/etc/hosts', optional: true },
+      { source: join(dir, 'hostname'), target: '/etc/hostname', optional: true },
+      { source: join(dir, 'resolv.conf'), target: '/etc/resolv.conf', optional: true },
+    ],
+    write,
+    dispose: async () => {
+      if (own) await rm(own, { recursive: true, force: true });
+    },
+  };
+}
