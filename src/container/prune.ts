@@ -7,7 +7,7 @@ import { defaultStateDir } from './writable-root.js';
 
 const log = logger('ctrkit:prune');
 
-/** What {@link prune} removed. */
+/** What `Container.prune` removed. */
 export interface PruneResult {
   /** Cgroup paths (below each hierarchy root) that were removed. */
   readonly cgroups: readonly string[];
@@ -15,7 +15,7 @@ export interface PruneResult {
   readonly layers: readonly string[];
 }
 
-/** Options of {@link prune}. */
+/** Options of `Container.prune`. */
 export interface PruneOptions {
   /** The state directory to sweep. @defaultValue {@link defaultStateDir} */
   readonly stateDir?: string;
