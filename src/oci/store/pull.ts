@@ -1,0 +1,110 @@
+/**
+ * A pull: resolve the reference to a manifest (choosing the platform from an index),
+ * download the config and the missing layers (in parallel, verified while streaming, each
+ * renamed into the store only when whole), then store the manifest and name it.
+ * @internal
+ */
+import { rm } from 'node:fs/promises';
+import { logger } from '../../log.js';
+import { ManifestError } from '../errors.js';
+import { parseImageConfig, type Descriptor, type Platform } from '../manifest.js';
+import { isManifestType, LAYER_COMPRESSION } from '../media-types.js';
+import { formatPlatform, hostPlatform, parsePlatform, selectPlatform } from '../platform.js';
+import type { PullEvent } from '../progress.js';
+import type { ImageReference } from '../reference.js';
+import { RegistryClient, type RegistryClientOptions } from '../registry/client.js';
+import type { Image } from './image.js';
+import type { ImageStore } from './image-store.js';
+import { mapLimit } from './limit.js';
+
+const log = logger('ctrkit:oci');
+
+/** Options of {@link ImageStore.pull}. */
+export interface PullOptions extends RegistryClientOptions {
+  /** The platform to pick from a multi-platform image: an object or `os/arch[/variant]`. @defaultValue this host's */
+  readonly platform?: Platform | string | undefined;
+  /** Layers downloaded at once. @defaultValue 3 */
+  readonly concurrency?: number | undefined;
+  /** Unpack the layers for overlay use once downloaded (needs root). @defaultValue true */
+  readonly unpack?: boolean | undefined;
+  /** Receives progress: one event per step and per chunk of each layer. */
+  readonly onProgress?: ((event: PullEvent) => void) | undefined;
+  /** Cancels the pull; nothing partial is left under a digest or a name. */
+  readonly signal?: AbortSignal | undefined;
+}
+
+/** The image manifest `ref` names for `platform` (through its index, if it names one), and its descriptor. */
+async function resolveManifest(client: RegistryClient, ref: ImageReference, platform: Platform, signal?: AbortSignal) {
+  const repo = ref.repository;
+  let doc = await client.getManifest(repo, ref.manifestRef, { signal });
+  let descriptor: Descriptor = { mediaType: doc.mediaType, digest: doc.digest, size: doc.bytes.length };
+  if (doc.kind === 'index') {
+    const chosen = selectPlatform(doc.index, platform);
+    if (!isManifestType(chosen.mediaType)) throw new ManifestError('ERR_MANIFEST_MEDIA_TYPE', `index entry ${chosen.digest} is a ${chosen.mediaType}, not an image manifest`);
+    doc = await client.getManifest(repo, chosen.digest, { signal });
+    if (doc.mediaType !== chosen.mediaType) {
+      throw new ManifestError('ERR_MANIFEST_MEDIA_TYPE', `index says ${chosen.digest} is a ${chosen.mediaType}, the registry served ${doc.mediaType}`);
+    }
+    descriptor = { mediaType: doc.mediaType, digest: doc.digest, size: doc.bytes.length, platform: chosen.platform };
+  }
+  if (doc.kind !== 'manifest') throw new ManifestError('ERR_MANIFEST_MEDIA_TYPE', `${ref.toString()}: an index where an image manifest was expected`);
+  for (const l of doc.manifest.layers) {
+    if (LAYER_COMPRESSION[l.mediaType] === undefined) throw new ManifestError('ERR_MANIFEST_UNSUPPORTED', `layer ${l.digest} has media type ${l.mediaType}, which ctrkit cannot unpack`);
+  }
+  return { doc, descriptor };
+}
+
+/** Pulls `ref` into `store`; returns the stored image. */
+export async function pullImage(store: ImageStore, ref: ImageReference, options: PullOptions): Promise<Image> {
+  const { signal } = options;
+  const emit = options.onProgress ?? (() => {});
+  const platform = typeof options.platform === 'string' ? parsePlatform(options.platform) : options.platform ?? hostPlatform();
+  const client = new RegistryClient(ref.registry, options);
+  const repo = ref.repository;
+  const { doc, descriptor } = await resolveManifest(client, ref, platform, signal);
+  const { manifest } = doc;
+  const release = store.hold([doc.digest, manifest.config.digest, ...manifest.layers.map((l) => l.digest)]);
+  try {
+    const configBytes = (await store.hasBlob(manifest.config.digest))
+      ? await store.readBlob(manifest.config.digest)
+      : await client.getBlob(repo, manifest.config, { signal });
+    const config = parseImageConfig(configBytes, manifest.config.digest, manifest.layers.length); // refused before any layer is fetched
+    const actual = { os: config.os ?? 'linux', architecture: config.architecture ?? 'unknown', variant: config.variant };
+    emit({ type: 'resolved', reference: ref.toString(), digest: doc.digest, platform: formatPlatform(actual), layers: manifest.layers.length });
+
+    await mapLimit(manifest.layers, options.concurrency ?? 3, async (layer) => {
+      if (await store.hasBlob(layer.digest)) {
+        emit({ type: 'layer-cached', digest: layer.digest, total: layer.size });
+        return;
+      }
+      const temp = store.tempBlobPath(layer.digest);
+      try {
+        await client.downloadBlob(repo, layer, temp, {
+          signal,
+          onBytes: (bytes) => emit({ type: 'layer-progress', digest: layer.digest, bytes, total: layer.size }),
+        });
+        await store.commitBlob(temp, layer.digest);
+      } finally {
+        await rm(temp, { force: true });
+      }
+      emit({ type: 'layer-downloaded', digest: layer.digest, total: layer.size });
+    });
+    // The config and manifest go in last, the name after them: whoever sees the name finds every blob.
+    await store.writeBlob(manifest.config.digest, configBytes);
+    await store.writeBlob(doc.digest, doc.bytes);
+    const name = ref.toString();
+    await store.tag(name, descriptor);
+    log('pulled %s as %s', name, doc.digest);
+    const image = await store.get(name, { platform });
+    if (options.unpack !== false) {
+      for (const l of image.layers) {
+        await store.lowers({ ...image, layers: [l] }, { signal });
+        emit({ type: 'layer-unpacked', digest: l.digest, diffID: l.diffID });
+      }
+    }
+    emit({ type: 'done', reference: name, digest: doc.digest });
+    return image;
+  } finally {
+    release();
+  }
+}
