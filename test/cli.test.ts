@@ -23,10 +23,11 @@ describe('the ctrkit command', () => {
     expect(bad.status).toBe(125);
     expect(bad.stderr).toMatch(/rootfs: \/nonexistent does not exist/);
     expect(cli('run', '--bogus', 'true').status).toBe(2);
+    expect(cli('run').status).toBe(2);
   });
 
-  it('run -i passes stdin; the default rootfs is used without --rootfs', () => {
-    const r = spawnSync(process.execPath, ['dist/cli/main.js', 'run', '--network', 'none', '-i', 'sh', '-c', 'tr a-z A-Z'], { input: 'shout', encoding: 'utf8' });
+  it('run -i passes stdin; --rootfs builtin is the built-in rootfs', () => {
+    const r = spawnSync(process.execPath, ['dist/cli/main.js', 'run', '--network', 'none', '-i', '--rootfs', 'builtin', 'sh', '-c', 'tr a-z A-Z'], { input: 'shout', encoding: 'utf8' });
     expect(r.stdout).toBe('SHOUT');
     expect(r.status).toBe(0);
   });

@@ -150,11 +150,11 @@ describe('Container.run', () => {
       const r = await sh('echo new > /created; rm /etc/os-release; chmod 600 /etc/passwd', { keepLayer: true });
       const layer = r.layer!;
       try {
-        expect(layer).toMatchObject({ driver: 'overlay', lower: rootfs });
-        const changes = await diff({ upper: layer.upper, lower: [layer.lower] });
+        expect(layer).toMatchObject({ driver: 'overlay', lower: [rootfs] });
+        const changes = await diff({ upper: layer.upper, lower: layer.lower });
         expect(formatChanges(changes).split('\n')).toEqual(expect.arrayContaining(['A /created', 'D /etc/os-release', 'C /etc/passwd']));
         const out = join(layer.dir, 'layer.tar.gz');
-        const committed = await commit({ upper: layer.upper, lower: [layer.lower], output: out });
+        const committed = await commit({ upper: layer.upper, lower: layer.lower, output: out });
         expect(committed.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
       } finally {
         rmSync(layer.dir, { recursive: true, force: true });

@@ -6,15 +6,22 @@
 import { parseArgs } from 'node:util';
 import { constants } from 'node:os';
 import { Container, CtrkitError, defaultRootfs, type NamespaceTypeName } from './api.js';
+import { images, progressPrinter, pull, rmi } from './images.js';
 
 const USAGE = `Usage:
-  ctrkit run [options] [--rootfs DIR] [--] COMMAND [ARG...]
+  ctrkit run [options] (IMAGE | --rootfs DIR) [--] [COMMAND [ARG...]]
+  ctrkit pull [--insecure] [--platform OS/ARCH] [-u USER:PASS] IMAGE
+  ctrkit images
+  ctrkit rmi IMAGE...
   ctrkit demo
   ctrkit rootfs            print (and build if needed) the default rootfs
   ctrkit prune             remove what containers of crashed callers left (cgroups, writable layers)
 
 Options of run:
-  --rootfs DIR             root filesystem (default: ctrkit's built-in busybox rootfs)
+  --rootfs DIR             root filesystem instead of an image ("builtin": ctrkit's built-in busybox rootfs)
+      --insecure           pull the image over plain HTTP (loopback registries need no flag)
+  -u, --user UID[:GID]     run as this user (or a name from the image's /etc/passwd)
+      --entrypoint CMD     replace the image's entrypoint
   -h, --hostname NAME      hostname inside (default: container)
   -e, --env KEY=VALUE      set an environment variable (repeatable)
   -w, --workdir DIR        working directory inside (default: /)
@@ -50,7 +57,7 @@ function exitStatus(code: number | null, signal: NodeJS.Signals | null): number 
 
 const TAKES_VALUE = new Set(['--rootfs', '-h', '--hostname', '-e', '--env', '-w', '--workdir', '--namespaces', '-m', '--memory',
   '--memory-swap', '--cpus', '--cpu-shares', '--cpuset-cpus', '--pids-limit', '--device', '--device-read-bps', '--device-write-bps',
-  '--network', '-p', '--publish', '-v', '--volume']);
+  '--network', '-p', '--publish', '-v', '--volume', '-u', '--user', '--entrypoint', '--store']);
 
 /**
  * Splits `run`'s arguments into ctrkit's options and the command, which starts at the first
@@ -93,6 +100,10 @@ async function run(argv: string[]): Promise<number> {
       'device-read-bps': { type: 'string', multiple: true },
       'device-write-bps': { type: 'string', multiple: true },
       network: { type: 'string' },
+      insecure: { type: 'boolean' },
+      user: { type: 'string', short: 'u' },
+      entrypoint: { type: 'string' },
+      store: { type: 'string' },
       publish: { type: 'string', short: 'p', multiple: true },
       volume: { type: 'string', short: 'v', multiple: true },
     },
@@ -101,7 +112,11 @@ async function run(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  if (command.length === 0) fail(`run needs a COMMAND\n${USAGE}`, 2);
+  // `run IMAGE [COMMAND...]`, or `run --rootfs DIR COMMAND...`.
+  const image = values.rootfs === undefined ? command.shift() : undefined;
+  if (values.rootfs === undefined && image === undefined) fail(`run needs an IMAGE or --rootfs DIR\n${USAGE}`, 2);
+  if (image === undefined && command.length === 0) fail(`run needs a COMMAND\n${USAGE}`, 2);
+  const rootfs = values.rootfs === 'builtin' ? await defaultRootfs() : values.rootfs;
   const env: Record<string, string> = {};
   for (const kv of values.env ?? []) {
     const eq = kv.indexOf('=');
@@ -117,8 +132,13 @@ async function run(argv: string[]): Promise<number> {
   process.on('SIGINT', () => forward('SIGINT'));
   process.on('SIGTERM', () => forward('SIGTERM'));
   proc = await Container.start({
-    command,
-    rootfs: values.rootfs,
+    command: command.length ? command : undefined,
+    rootfs,
+    image,
+    store: values.store,
+    pullOptions: { insecure: values.insecure, onProgress: image ? progressPrinter() : undefined },
+    user: values.user,
+    entrypoint: values.entrypoint === undefined ? undefined : [values.entrypoint],
     hostname: values.hostname,
     env,
     cwd: values.workdir,
@@ -188,6 +208,12 @@ async function main(): Promise<number> {
       return run(rest);
     case 'demo':
       return demo();
+    case 'pull':
+      return pull(rest);
+    case 'images':
+      return images(rest);
+    case 'rmi':
+      return rmi(rest);
     case 'prune': {
       const r = await Container.prune();
       for (const c of r.cgroups) process.stdout.write(`removed cgroup ${c}\n`);

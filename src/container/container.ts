@@ -3,7 +3,6 @@ import { AbortError, InvalidOptionError } from '../errors.js';
 import {
   DEFAULT_CAPABILITIES, DEFAULT_NAMESPACES, DEFAULT_PATH, unshare, type NamespacedProcess, type StdioOption, type UnshareOptions,
 } from '../namespaces/index.js';
-import { checkRootfs } from '../namespaces/unshare.js';
 import { validateIdMap } from '../namespaces/idmap.js';
 import { collect } from './output.js';
 import { cgroupFor, hasLimits } from './limits.js';
@@ -13,7 +12,7 @@ import { connectContainer, parsePortMapping, type NetworkAttachment } from '../n
 import { prune, type PruneOptions, type PruneResult } from './prune.js';
 import { defaultStateDir, prepareWritableRoot, type WritableRoot } from './writable-root.js';
 import type { RunOptions, RunResult } from './options.js';
-import { defaultRootfs } from './rootfs/default-rootfs.js';
+import { resolveRootSource, type RootSource } from './root-source.js';
 import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from './security.js';
 
 const log = logger('ctrkit:container');
@@ -25,22 +24,23 @@ function stdioOf(options: RunOptions): readonly [StdioOption, StdioOption, Stdio
   return typeof s === 'object' ? s : [s, s, s];
 }
 
-async function toUnshareOptions(options: RunOptions): Promise<UnshareOptions> {
+async function toUnshareOptions(options: RunOptions, source: RootSource): Promise<UnshareOptions & { command: readonly string[] }> {
   const privileged = options.privileged ?? false;
-  const hostname = options.hostname ?? 'container';
-  // Checked here, before a writable layer is laid over it.
-  const rootfs = options.rootfs === undefined ? await defaultRootfs({ signal: options.signal }) : await checkRootfs(options.rootfs);
+  const hostname = options.hostname ?? source.hostname ?? 'container';
+  if (!source.command?.length) throw new InvalidOptionError('command', 'nothing to run: give a command (the image or bundle names none)');
   if (options.uidMap) validateIdMap(options.uidMap, 'uid');
   if (options.gidMap) validateIdMap(options.gidMap, 'gid');
+  if (source.lower.length > 1 && options.overlay === false) throw new InvalidOptionError('overlay', 'several layers need the copy-on-write root');
   return {
-    command: options.command,
+    command: source.command,
     namespaces: options.namespaces ?? DEFAULT_NAMESPACES,
     uidMap: options.uidMap,
     gidMap: options.gidMap,
     hostname: (options.namespaces ?? DEFAULT_NAMESPACES).includes('uts') ? hostname : undefined,
-    rootfs,
-    cwd: options.cwd ?? '/',
-    env: { PATH: DEFAULT_PATH, HOSTNAME: hostname, HOME: '/root', ...options.env },
+    rootfs: source.lower[0],
+    cwd: source.cwd ?? '/',
+    env: { PATH: DEFAULT_PATH, HOSTNAME: hostname, HOME: '/root', ...source.env, ...options.env },
+    user: source.user,
     stdio: stdioOf(options),
     capabilities: privileged ? 'all' : (options.capabilities ?? DEFAULT_CAPABILITIES),
     noNewPrivileges: options.noNewPrivileges ?? !privileged,
@@ -88,7 +88,8 @@ export class Container {
    * container ends. Dispose the handle (`await using`) to kill it.
    */
   static async start(options: RunOptions): Promise<RunningContainer> {
-    const spawnOptions = await toUnshareOptions(options);
+    const source = await resolveRootSource(options);
+    const spawnOptions = await toUnshareOptions(options, source);
     const id = `ctk-${process.pid}-${++sequence}`;
     const cgroup = hasLimits(options) ? cgroupFor(id, options) : undefined;
     const keepLayer = options.keepLayer ?? false;
@@ -104,7 +105,7 @@ export class Container {
     let net: NetworkAttachment | undefined;
     try {
       if (options.overlay !== false) {
-        root = await prepareWritableRoot(spawnOptions.rootfs!, options.stateDir ?? defaultStateDir(), keepLayer, remappedRoot(options), options.signal);
+        root = await prepareWritableRoot(source.lower, options.stateDir ?? defaultStateDir(), keepLayer, remappedRoot(options), options.signal);
       }
       // /etc/hosts, /etc/hostname and /etc/resolv.conf, bound in; rewritten once the address is known.
       etc = await prepareEtcFiles(root?.layer.dir, options.stateDir ?? defaultStateDir(), hostname, mode === 'host');
@@ -129,7 +130,7 @@ export class Container {
         },
       });
       if (options.input !== undefined && proc.stdin) proc.stdin.end(options.input);
-      return new RunningContainer(proc, { cgroup, root, etc, network: net }, keepLayer, {
+      return new RunningContainer(proc, { command: spawnOptions.command, cgroup, root, etc, network: net }, keepLayer, {
         capabilities: spawnOptions.capabilities ?? 'all',
         noNewPrivileges: spawnOptions.noNewPrivileges ?? false,
         seccomp: spawnOptions.seccomp ?? 'unconfined',
@@ -189,7 +190,7 @@ export class Container {
         address: proc.network?.address,
         timedOut,
         truncated: o.truncated || e.truncated,
-        command: options.command,
+        command: proc.command,
         pid: proc.pid,
         durationMs: performance.now() - started,
       };

@@ -1,6 +1,7 @@
 import type { BindMount, Capability, IdMapping, NamespaceType, SeccompProfile, SpawnHook, StdioOption } from '../namespaces/index.js';
 import type { Bridge, BridgeOptions, CniNetwork, PortSpec } from '../network/index.js';
 import type { RunningContainer } from './running.js';
+import type { ImageStore, PullOptions } from '../oci/index.js';
 import type { ResourceLimits } from './limits.js';
 import type { CgroupStats } from '../cgroups/index.js';
 import type { ContainerLayer } from './writable-root.js';
@@ -24,8 +25,28 @@ export interface RunOptions extends ResourceLimits {
   readonly keepLayer?: boolean;
   /** Where writable layers live. @defaultValue `/var/lib/ctrkit/containers` for root, `~/.local/share/ctrkit/containers` otherwise */
   readonly stateDir?: string;
-  /** The program and its arguments; a name without `/` is looked up in the container's PATH. */
-  readonly command: readonly string[];
+  /**
+   * An image to run (`busybox`, `127.0.0.1:5000/app:1.0`), pulled into `store` when missing;
+   * its layers become the container's read-only lowers, its config the defaults of the process.
+   */
+  readonly image?: string;
+  /** The image store. @defaultValue `defaultImageStoreDir()` from `ctrkit/oci` */
+  readonly store?: ImageStore | string;
+  /** When to pull `image`: when missing, every time, or never. @defaultValue `'missing'` */
+  readonly pull?: 'missing' | 'always' | 'never';
+  /** Registry options for the pull: credentials, `insecure`, `platform`, `onProgress` ... */
+  readonly pullOptions?: Omit<PullOptions, 'signal'>;
+  /** Replaces the image's Entrypoint. */
+  readonly entrypoint?: readonly string[];
+  /** An OCI runtime bundle to run (`config.json` + rootfs, as runc takes). */
+  readonly bundle?: string;
+  /** The user the command runs as: `uid[:gid]`, or a name from an image's /etc/passwd. @defaultValue the image's, else root */
+  readonly user?: string | { readonly uid: number; readonly gid: number };
+  /**
+   * The program and its arguments; a name without `/` is looked up in the container's PATH.
+   * Required unless an image or bundle says what to run.
+   */
+  readonly command?: readonly string[];
   /** Hostname inside. @defaultValue `'container'` */
   readonly hostname?: string;
   /** Environment variables, added to `PATH`, `HOSTNAME` and `HOME` (which they may override). */

@@ -24,6 +24,7 @@ export interface ContainerExit extends ExitStatus {
 
 /** What a started container owns, released when it ends. @internal */
 export interface ContainerParts {
+  readonly command: readonly string[];
   readonly cgroup: Cgroup | undefined;
   readonly root: WritableRoot | undefined;
   readonly etc: EtcFiles | undefined;
@@ -65,12 +66,15 @@ export class RunningContainer implements AsyncDisposable {
 
   private readonly profile: SecurityProfile;
 
+  /** The command the container runs (after an image's entrypoint and cmd were applied). */
+  readonly command: readonly string[];
   /** The container's network attachment (address, gateway, ports), when it has one. */
   readonly network: NetworkAttachment | undefined;
 
   /** @internal */
   constructor(process: NamespacedProcess, parts: ContainerParts, keepLayer: boolean, profile: SecurityProfile) {
     const { cgroup, root, etc, network } = parts;
+    this.command = parts.command;
     this.process = process;
     this.profile = profile;
     this.cgroup = cgroup;

@@ -13,8 +13,8 @@ export interface ContainerLayer {
   readonly driver: StorageDriver;
   /** The container's writes, ready for `diff()` or `commit()` from `ctrkit/overlay`. */
   readonly upper: string;
-  /** The rootfs it was layered over. */
-  readonly lower: string;
+  /** The read-only layers under it, topmost first (the rootfs, or an image's layers). */
+  readonly lower: readonly string[];
   /** The directory holding it all; remove it when done. */
   readonly dir: string;
 }
@@ -44,12 +44,12 @@ export function defaultStateDir(): string {
 const drivers = new Map<string, Promise<DriverChoice>>();
 
 /**
- * Prepares a copy-on-write root over `rootfs`: an overlay upper in `stateDir` when the
+ * Prepares a copy-on-write root over `lower` (topmost first): an overlay upper in `stateDir` when the
  * filesystem can hold one (the init stage mounts it, inside the container's mount namespace),
  * else a full copy (the copy driver).
  * @internal
  */
-export async function prepareWritableRoot(rootfs: string, stateDir: string, keep: boolean, owner: { uid: number; gid: number } | undefined, signal?: AbortSignal): Promise<WritableRoot> {
+export async function prepareWritableRoot(lower: readonly string[], stateDir: string, keep: boolean, owner: { uid: number; gid: number } | undefined, signal?: AbortSignal): Promise<WritableRoot> {
   await mkdir(stateDir, { recursive: true, mode: 0o711 });
   let choice = drivers.get(stateDir);
   if (!choice) {
@@ -75,14 +75,14 @@ export async function prepareWritableRoot(rootfs: string, stateDir: string, keep
     if (driver === 'overlay') {
       return {
         rootfs: dirs.merged,
-        overlay: { lower: [rootfs], upper: dirs.upper, work: dirs.work },
-        layer: { driver, upper: dirs.upper, lower: rootfs, dir: dirs.dir },
+        overlay: { lower: [...lower], upper: dirs.upper, work: dirs.work },
+        layer: { driver, upper: dirs.upper, lower, dir: dirs.dir },
         dispose,
         recordContainer,
       };
     }
-    const copy = await CopyLayer.create({ lower: [rootfs], target: join(dirs.dir, 'root'), keep: true, signal });
-    return { rootfs: copy.target, overlay: undefined, layer: { driver, upper: copy.target, lower: rootfs, dir: dirs.dir }, dispose, recordContainer };
+    const copy = await CopyLayer.create({ lower, target: join(dirs.dir, 'root'), keep: true, signal });
+    return { rootfs: copy.target, overlay: undefined, layer: { driver, upper: copy.target, lower, dir: dirs.dir }, dispose, recordContainer };
   } catch (e) {
     await dirs.remove().catch(() => undefined);
     throw e;

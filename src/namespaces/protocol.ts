@@ -25,7 +25,7 @@ import type { StageConfig } from './init/config.js';
 /** The setup step the stage was in. Shown in {@link InitError}. */
 export type InitStep =
   | 'start' | 'maps' | 'join' | 'config' | 'sync' | 'cgroupns' | 'propagation' | 'overlay' | 'rootfs' | 'proc' | 'dev' | 'sys'
-  | 'mask' | 'binds' | 'netns' | 'hostname' | 'loopback' | 'pivot-root' | 'cwd' | 'lookup' | 'seccomp' | 'capabilities' | 'fds' | 'signals' | 'exec';
+  | 'mask' | 'binds' | 'netns' | 'hostname' | 'loopback' | 'pivot-root' | 'cwd' | 'lookup' | 'seccomp' | 'capabilities' | 'user' | 'fds' | 'signals' | 'exec';
 
 /** An error as it crosses the process boundary. @internal */
 export interface WireError {

@@ -24,6 +24,14 @@ export interface BindMount {
   readonly optional?: boolean;
 }
 
+function checkUser(user: UnshareOptions['user']): StageConfig['user'] {
+  if (user === undefined) return undefined;
+  for (const [k, v] of [['uid', user.uid], ['gid', user.gid], ...(user.groups ?? []).map((g, i) => [`groups[${i}]`, g] as const)] as const) {
+    if (!Number.isInteger(v) || (v as number) < 0 || (v as number) >= 0xffffffff) throw new InvalidOptionError(`user.${k}`, `must be an id from 0 to 4294967294, got ${String(v)}`);
+  }
+  return { uid: user.uid, gid: user.gid, groups: user.groups ?? [user.gid] };
+}
+
 async function checkBinds(binds: readonly BindMount[]): Promise<RootfsConfig['binds']> {
   return Promise.all(binds.map(async (b, i) => {
     if (!isAbsolute(b.target) || b.target === '/') throw new InvalidOptionError(`binds[${i}].target`, `must be an absolute path below /, got "${b.target}"`);
@@ -77,6 +85,8 @@ export interface UnshareOptions {
   readonly capabilities?: readonly Capability[] | 'all';
   /** Set no_new_privs, so setuid binaries grant nothing. @defaultValue false */
   readonly noNewPrivileges?: boolean;
+  /** The user the command runs as (`--user 1000:1000`). @defaultValue root (of the user namespace, if any) */
+  readonly user?: { readonly uid: number; readonly gid: number; readonly groups?: readonly number[] };
   /** The seccomp filter: ctrkit's `default` deny-list, or none. @defaultValue `'unconfined'` */
   readonly seccomp?: SeccompProfile;
   /** With a rootfs: paths to hide (/dev/null over files, an empty tmpfs over directories). */
@@ -227,6 +237,7 @@ export async function unshare(options: UnshareOptions): Promise<NamespacedProces
     rootfs,
     capabilities: options.capabilities === undefined || options.capabilities === 'all' ? null : capabilityNumbers(options.capabilities),
     noNewPrivileges: options.noNewPrivileges ?? false,
+    user: checkUser(options.user),
     seccomp: buildSeccompFilter(options.seccomp ?? 'unconfined',
       options.capabilities === undefined || options.capabilities === 'all' || options.capabilities.includes('SYS_ADMIN'))?.toString('base64'),
     userns,

@@ -33,6 +33,8 @@ export interface StageConfig {
   readonly rootfs?: RootfsConfig | undefined;
   /** Capabilities the command keeps (numbers), or null to leave them as they are. */
   readonly capabilities: readonly number[] | null;
+  /** Run the command as this user (ids inside the container's user namespace, if any). */
+  readonly user?: { readonly uid: number; readonly gid: number; readonly groups: readonly number[] } | undefined;
   /** A seccomp filter program (base64 of classic BPF) to install before exec. */
   readonly seccomp?: string | undefined;
   /** Set PR_SET_NO_NEW_PRIVS before exec. */

@@ -157,6 +157,14 @@ function main(): never {
   setStep('capabilities');
   if (config.capabilities) restrictCapabilities(config.capabilities, lastCap);
   else if (config.userns) clearAmbientCapabilities(); // what --keep-caps left for the barrier
+  if (config.user) {
+    // Becoming a non-root uid clears the effective and permitted sets, as for any process
+    // that is not root; the bounding set was narrowed above all the same.
+    setStep('user');
+    setgroups(config.user.groups);
+    setresgid(config.user.gid);
+    setresuid(config.user.uid);
+  }
   if (config.noNewPrivileges) setNoNewPrivileges();
   setStep('fds');
   prepareFds();
