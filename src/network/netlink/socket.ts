@@ -67,16 +67,7 @@ export class NetlinkSocket {
     netlinkSend(this.fd, Buffer.concat(parts));
     let first: NetlinkError | undefined;
     while (pending.size > 0) {
-      const n = netlinkRecv(this.fd, this.buf);
-      let off = 0;
-      while (off + HEADER <= n) {
-        const len = this.buf.readUInt32LE(off);
-        const mtype = this.buf.readUInt16LE(off + 4);
-        const mflags = this.buf.readUInt16LE(off + 6);
-        const mseq = this.buf.readUInt32LE(off + 8);
-        if (len < HEADER || off + len > n) break;
-        const payload = Buffer.from(this.buf.subarray(off + HEADER, off + len));
-        off += (len + 3) & ~3;
+      for (const { type: mtype, flags: mflags, seq: mseq, payload } of this.receive()) {
         const what = pending.get(mseq);
         if (what === undefined || mtype !== NLMSG_ERROR) continue;
         pending.delete(mseq);
@@ -85,6 +76,24 @@ export class NetlinkSocket {
       }
     }
     if (first) throw first;
+  }
+
+  /** One recv(2), split into its netlink messages (header fields and a copy of each payload). */
+  private receive(): { type: number; flags: number; seq: number; payload: Buffer }[] {
+    const n = netlinkRecv(this.fd, this.buf);
+    const out: { type: number; flags: number; seq: number; payload: Buffer }[] = [];
+    for (let off = 0; off + HEADER <= n;) {
+      const len = this.buf.readUInt32LE(off);
+      if (len < HEADER || off + len > n) break;
+      out.push({
+        type: this.buf.readUInt16LE(off + 4),
+        flags: this.buf.readUInt16LE(off + 6),
+        seq: this.buf.readUInt32LE(off + 8),
+        payload: Buffer.from(this.buf.subarray(off + HEADER, off + len)),
+      });
+      off += (len + 3) & ~3;
+    }
+    return out;
   }
 
   /**
@@ -112,16 +121,7 @@ export class NetlinkSocket {
     netlinkSend(this.fd, msg);
     const out: NetlinkMessage[] = [];
     for (;;) {
-      const n = netlinkRecv(this.fd, this.buf);
-      let off = 0;
-      while (off + HEADER <= n) {
-        const len = this.buf.readUInt32LE(off);
-        const mtype = this.buf.readUInt16LE(off + 4);
-        const mflags = this.buf.readUInt16LE(off + 6);
-        const mseq = this.buf.readUInt32LE(off + 8);
-        if (len < HEADER || off + len > n) break;
-        const payload = Buffer.from(this.buf.subarray(off + HEADER, off + len));
-        off += (len + 3) & ~3;
+      for (const { type: mtype, flags: mflags, seq: mseq, payload } of this.receive()) {
         if (mseq !== seq) continue; // a late answer to an earlier request
         if (mtype === NLMSG_DONE) return out;
         if (mtype === NLMSG_ERROR) {
