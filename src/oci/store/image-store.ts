@@ -276,10 +276,17 @@ export class ImageStore {
       const { blobs, diffIDs } = await this.reachable();
       let blobsRemoved = 0;
       let bytesFreed = 0;
+      // A concurrent pull renames and removes files under us: a file gone since readdir is skipped.
+      const sizeOf = (p: string) => stat(p).then((st) => st, (e: NodeJS.ErrnoException) => {
+        if (e.code === 'ENOENT') return undefined;
+        throw e;
+      });
       for (const hex of await readdir(this.paths.blobs)) {
         if (blobs.has(`sha256:${hex}`) || this.pulling.has(`sha256:${hex}`)) continue;
         const p = join(this.paths.blobs, hex);
-        bytesFreed += (await stat(p)).size;
+        const st = await sizeOf(p);
+        if (!st) continue;
+        bytesFreed += st.size;
         await rm(p, { force: true });
         blobsRemoved++;
       }
@@ -292,7 +299,8 @@ export class ImageStore {
       const hourAgo = Date.now() - 3600_000;
       for (const t of await readdir(this.paths.tmp)) {
         const p = join(this.paths.tmp, t);
-        if ((await stat(p)).mtimeMs < hourAgo) await rm(p, { recursive: true, force: true });
+        const st = await sizeOf(p);
+        if (st && st.mtimeMs < hourAgo) await rm(p, { recursive: true, force: true });
       }
       return { blobsRemoved, layersRemoved, bytesFreed };
     });
