@@ -1,5 +1,5 @@
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { identify } from './liveness.js';
+import { identify } from '../sys/liveness.js';
 import { join } from 'node:path';
 import { writeNetworkFiles } from '../network/index.js';
 import type { BindMount } from '../namespaces/index.js';

@@ -2,7 +2,7 @@ import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Cgroup, detectCgroupLayout } from '../cgroups/index.js';
 import { logger } from '../log.js';
-import { isAlive, type ProcessIdentity } from './liveness.js';
+import { isAlive, type ProcessIdentity } from '../sys/liveness.js';
 import { defaultStateDir } from './writable-root.js';
 
 const log = logger('ctrkit:prune');

@@ -1,5 +1,5 @@
 import { chmod, chown, mkdir, writeFile } from 'node:fs/promises';
-import { identify } from './liveness.js';
+import { identify } from '../sys/liveness.js';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { logger } from '../log.js';

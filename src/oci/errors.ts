@@ -123,8 +123,9 @@ export class UnsafeLayerError extends CtrkitError {
  * - `ERR_STORE_IMAGE_NOT_FOUND` — no image of that reference or digest in the store.
  * - `ERR_STORE_BLOB_NOT_FOUND` — a blob an image needs is missing from the store.
  * - `ERR_STORE_LAYOUT` — the directory is not an OCI image layout ctrkit can use.
+ * - `ERR_STORE_LOCKED` — another process kept the store locked too long.
  */
-export type ImageStoreErrorCode = 'ERR_STORE_IMAGE_NOT_FOUND' | 'ERR_STORE_BLOB_NOT_FOUND' | 'ERR_STORE_LAYOUT';
+export type ImageStoreErrorCode = 'ERR_STORE_IMAGE_NOT_FOUND' | 'ERR_STORE_BLOB_NOT_FOUND' | 'ERR_STORE_LAYOUT' | 'ERR_STORE_LOCKED';
 
 /** The image store refused an operation. */
 export class ImageStoreError extends CtrkitError {

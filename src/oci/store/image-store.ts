@@ -5,6 +5,7 @@
  */
 import { mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { HOLD_PREFIX, readLiveHolds, removeHoldFile, withStoreLock, writeHoldFile } from './cross-process.js';
 import { logger } from '../../log.js';
 import { isSha256Digest, sha256Of } from '../digest.js';
 import { DigestMismatchError, ImageStoreError } from '../errors.js';
@@ -73,9 +74,14 @@ export class ImageStore {
     return store;
   }
 
-  /** Serializes read-modify-write of `index.json` within this process. */
+  /**
+   * Serializes read-modify-write of `index.json` (and gc): within this process by a promise
+   * chain, across processes by a flock on `.ctrkit-lock`, which the kernel drops if its
+   * holder dies.
+   */
   private async withIndex<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.indexLock.then(fn, fn);
+    const locked = () => withStoreLock(join(this.dir, '.ctrkit-lock'), fn);
+    const run = this.indexLock.then(locked, locked);
     this.indexLock = run.catch(() => undefined);
     return run;
   }
@@ -93,7 +99,10 @@ export class ImageStore {
   /** @internal Marks blobs as in use by a pull until `release` is called. */
   hold(digests: readonly string[]): () => void {
     for (const d of digests) this.pulling.set(d, (this.pulling.get(d) ?? 0) + 1);
+    // Other processes' gc sees the hold through a file naming this process.
+    const file = writeHoldFile(this.paths.tmp, digests);
     return () => {
+      removeHoldFile(file);
       for (const d of digests) {
         const n = (this.pulling.get(d) ?? 1) - 1;
         if (n === 0) this.pulling.delete(d);
@@ -268,8 +277,7 @@ export class ImageStore {
   /**
    * Removes blobs and unpacked layers no image in `index.json` references, and temp files
    * of pulls that died (older than an hour: a running pull's are younger). Blobs of pulls
-   * under way in this process are kept; a pull in another process at the same moment may
-   * lose blobs it has not named yet (it then fails, and pulling again fetches them).
+   * under way, in this process or another live one, are kept.
    */
   async gc(): Promise<GcResult> {
     return this.withIndex(async () => {
@@ -281,8 +289,10 @@ export class ImageStore {
         if (e.code === 'ENOENT') return undefined;
         throw e;
       });
+      const heldElsewhere = await readLiveHolds(this.paths.tmp);
       for (const hex of await readdir(this.paths.blobs)) {
-        if (blobs.has(`sha256:${hex}`) || this.pulling.has(`sha256:${hex}`)) continue;
+        const digest = `sha256:${hex}`;
+        if (blobs.has(digest) || this.pulling.has(digest) || heldElsewhere.has(digest)) continue;
         const p = join(this.paths.blobs, hex);
         const st = await sizeOf(p);
         if (!st) continue;
@@ -298,6 +308,7 @@ export class ImageStore {
       }
       const hourAgo = Date.now() - 3600_000;
       for (const t of await readdir(this.paths.tmp)) {
+        if (t.startsWith(HOLD_PREFIX)) continue; // live ones are in use; dead ones went in readLiveHolds
         const p = join(this.paths.tmp, t);
         const st = await sizeOf(p);
         if (st && st.mtimeMs < hourAgo) await rm(p, { recursive: true, force: true });
