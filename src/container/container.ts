@@ -8,7 +8,7 @@ import { collect } from './output.js';
 import { cgroupFor, hasLimits } from './limits.js';
 import { RunningContainer } from './running.js';
 import { prepareEtcFiles, type EtcFiles } from './etc-files.js';
-import { connectContainer, parsePortMapping, type NetworkAttachment } from '../network/index.js';
+import type { NetworkAttachment } from '../network/index.js';
 import { prune, type PruneOptions, type PruneResult } from './prune.js';
 import { defaultStateDir, prepareWritableRoot, type WritableRoot } from './writable-root.js';
 import type { RunOptions, RunResult } from './options.js';
@@ -99,7 +99,12 @@ export class Container {
     if (options.ports?.length && mode !== 'bridge' && mode !== 'cni') {
       throw new InvalidOptionError('ports', `ports need bridge or cni networking, not "${mode}"`);
     }
-    options.ports?.forEach(parsePortMapping);
+    // The network block is loaded only for containers that use it.
+    const network$ = mode === 'bridge' || mode === 'cni' ? await import('../network/connect.js') : undefined;
+    if (options.ports?.length) {
+      const { parsePortMapping } = await import('../network/ports.js');
+      options.ports.forEach(parsePortMapping);
+    }
     let root: WritableRoot | undefined;
     let etc: EtcFiles | undefined;
     let net: NetworkAttachment | undefined;
@@ -123,7 +128,7 @@ export class Container {
           if (cgroup) await cgroup.addProcess(ctx.pid);
           await root?.recordContainer(ctx.pid);
           if (mode === 'bridge' || mode === 'cni') {
-            net = await connectContainer({ pid: ctx.pid, mode, bridge: options.bridge, cni: options.cni, ports: options.ports, containerId: id, signal: ctx.signal });
+            net = await network$!.connectContainer({ pid: ctx.pid, mode, bridge: options.bridge, cni: options.cni, ports: options.ports, containerId: id, signal: ctx.signal });
             await etc!.write(net.address);
           }
           await options.onNamespaces?.(ctx);

@@ -1,7 +1,7 @@
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { identify } from '../sys/liveness.js';
 import { join } from 'node:path';
-import { writeNetworkFiles } from '../network/index.js';
+import { writeNetworkFiles } from '../network/etc-files.js';
 import type { BindMount } from '../namespaces/index.js';
 
 /** The container's /etc/hosts, /etc/hostname and /etc/resolv.conf, kept outside its root. @internal */

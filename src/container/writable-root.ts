@@ -3,7 +3,11 @@ import { identify } from '../sys/liveness.js';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { logger } from '../log.js';
-import { chooseDriver, CopyLayer, LayerDirs, type DriverChoice, type StorageDriver } from '../overlay/index.js';
+// The overlay pieces by file: its index also pulls in diff and commit (tar, gzip), which a
+// container start never needs.
+import { chooseDriver, type DriverChoice } from '../overlay/driver.js';
+import { LayerDirs } from '../overlay/layer-dirs.js';
+import type { StorageDriver } from '../overlay/index.js';
 
 const log = logger('ctrkit:container');
 
@@ -81,6 +85,7 @@ export async function prepareWritableRoot(lower: readonly string[], stateDir: st
         recordContainer,
       };
     }
+    const { CopyLayer } = await import('../overlay/copy-layer.js'); // brings diff and commit along
     const copy = await CopyLayer.create({ lower, target: join(dirs.dir, 'root'), keep: true, signal });
     return { rootfs: copy.target, overlay: undefined, layer: { driver, upper: copy.target, lower, dir: dirs.dir }, dispose, recordContainer };
   } catch (e) {
