@@ -10,12 +10,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Container, type RunningContainer } from 'ctrkit';
 import { CniError, CniNetwork, NetworkNamespace, Rtnetlink, connectContainer, type CniConfigList } from 'ctrkit/network';
 import { rootfs, tempDir } from './helpers.js';
+import { createLab, HOST_IP, OUTSIDE_IP, type Lab } from './network-lab.js';
 
 const BUSYBOX = join(rootfs, 'bin', 'busybox');
-const HOST_IP = '198.51.100.1';
-const OUTSIDE_IP = '198.51.100.2';
 const hasPlugins = ['bridge', 'host-local', 'portmap', 'loopback', 'tuning'].every((p) => existsSync(`/usr/lib/cni/${p}`));
 
+let lab: Lab;
 let host: NetworkNamespace;
 let outside: NetworkNamespace;
 let stateDir: string;
@@ -54,15 +54,8 @@ function container(command: string, hook: (pid: number) => Promise<unknown>): Pr
 
 beforeAll(async () => {
   [stateDir, cleanState] = tempDir();
-  host = await NetworkNamespace.create(`ctk-chost-${process.pid}`);
-  outside = await NetworkNamespace.create(`ctk-cout-${process.pid}`);
-  using rt = Rtnetlink.open({ netns: host });
-  rt.createVeth({ name: 'ctkup', peer: { name: 'ctkout', netns: outside } });
-  rt.addAddress('ctkup', `${HOST_IP}/24`);
-  rt.setLink('ctkup', { up: true });
-  using ro = Rtnetlink.open({ netns: outside });
-  ro.addAddress('ctkout', `${OUTSIDE_IP}/24`);
-  ro.setLink('ctkout', { up: true });
+  lab = await createLab('c');
+  ({ host, outside } = lab);
 });
 
 afterAll(async () => {
@@ -70,8 +63,7 @@ afterAll(async () => {
     using rt = Rtnetlink.open({ netns: host });
     rt.deleteLink('ctkcni0', { ifExists: true }); // the bridge plugin never removes its bridge
   }
-  await outside?.delete();
-  await host?.delete();
+  await lab?.dispose();
   cleanState?.();
 });
 

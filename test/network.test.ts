@@ -16,13 +16,13 @@ import {
   Bridge, NetlinkError, NetworkError, NetworkNamespace, Rtnetlink, connectContainer, writeNetworkFiles, parsePortMapping, NFT_TABLE,
 } from 'ctrkit/network';
 import { rootfs, tempDir } from './helpers.js';
+import { createLab, HOST_IP, OUTSIDE_IP, type Lab } from './network-lab.js';
 
 const BUSYBOX = join(rootfs, 'bin', 'busybox');
-const HOST_IP = '198.51.100.1';
-const OUTSIDE_IP = '198.51.100.2';
 
 const realForward = readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8');
 const realTables = nftTables();
+let lab: Lab;
 let host: NetworkNamespace;
 let outside: NetworkNamespace;
 let stateDir: string;
@@ -60,15 +60,8 @@ function hostLinks(): string[] {
 
 beforeAll(async () => {
   [stateDir, cleanState] = tempDir();
-  host = await NetworkNamespace.create(`ctk-host-${process.pid}`);
-  outside = await NetworkNamespace.create(`ctk-out-${process.pid}`);
-  using rt = Rtnetlink.open({ netns: host });
-  rt.createVeth({ name: 'ctkup', peer: { name: 'ctkout', netns: outside } });
-  rt.addAddress('ctkup', `${HOST_IP}/24`);
-  rt.setLink('ctkup', { up: true });
-  using ro = Rtnetlink.open({ netns: outside });
-  ro.addAddress('ctkout', `${OUTSIDE_IP}/24`);
-  ro.setLink('ctkout', { up: true });
+  lab = await createLab('');
+  ({ host, outside } = lab);
   echo = createServer((req, res) => res.end(`${req.socket.remoteAddress?.replace(/^::ffff:/, '')}\n`));
   // listen() without a host makes its socket synchronously: inside the outside world.
   outside.runSync(() => echo.listen(9000));
@@ -76,8 +69,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   echo?.close();
-  await outside?.delete();
-  await host?.delete();
+  await lab?.dispose();
   cleanState?.();
 });
 
