@@ -145,10 +145,10 @@ describe('the rootfs is entered safely', () => {
   });
 
   it('a minimal /dev: exactly the standard nodes and links', async () => {
-    const r = await output({ command: ['sh', '-c', 'ls /dev; ls -l /dev/null /dev/zero /dev/urandom | cut -c1'] });
+    const r = await output({ command: ['sh', '-c', 'ls /dev; ls -l /dev/null /dev/zero /dev/urandom | cut -c1-10'] });
     const [ls, types] = [r.out.trim().split('\n').slice(0, -3), r.out.trim().split('\n').slice(-3)];
-    expect(ls.sort()).toEqual(['core', 'fd', 'full', 'mqueue', 'null', 'ptmx', 'pts', 'random', 'shm', 'stderr', 'stdin', 'stdout', 'tty', 'urandom', 'zero'].sort());
-    expect(types).toEqual(['c', 'c', 'c']);
+    expect(ls.sort()).toEqual(['core', 'fd', 'full', 'mqueue', 'null', 'ptmx', 'pts', 'random', 'shm', 'stderr', 'stdin', 'stdout', 'urandom', 'zero'].sort());
+    expect(types).toEqual(['crw-rw-rw-', 'crw-rw-rw-', 'crw-rw-rw-']); // writable by any user inside
   });
 
   it('sysfs is read-only', async () => {

@@ -4,7 +4,8 @@ import { capabilityNumbers, type Capability } from './capabilities.js';
 import { NamespaceRef } from './handle.js';
 import type { NamespacedProcess } from './process.js';
 import { spawnInNamespaces, type SpawnHook, type StdioOption } from './spawn.js';
-import { checkCommand, envList } from './validate.js';
+import { checkCommand, checkUser, envList } from './validate.js';
+import { checkTtyOptions } from './pty.js';
 import { buildSeccompFilter, type SeccompProfile } from './seccomp.js';
 import { NAMESPACES, normalizeNamespaces, type NamespaceType } from './types.js';
 import { DEFAULT_PATH } from './init/config.js';
@@ -25,8 +26,23 @@ export interface NsenterOptions {
   readonly cwd?: string;
   /** Environment of the command. @defaultValue a standard PATH only */
   readonly env?: Readonly<Record<string, string>>;
-  /** stdin, stdout, stderr. @defaultValue `'pipe'` */
+  /** stdin, stdout, stderr; ignored with `tty`. @defaultValue `'pipe'` */
   readonly stdio?: StdioOption | readonly [StdioOption, StdioOption, StdioOption];
+  /**
+   * Allocate a pseudo-terminal inside the container's own devpts instance; the command gets
+   * its slave as stdin/stdout/stderr and controlling terminal; the caller gets the master as
+   * `process.tty`. `stdio` is then ignored: `stdin`, `stdout` and `stderr` are null. The
+   * target's /dev/tty is used as it is (a container started without a tty has none).
+   *
+   * The pty comes from the devpts mounted at /dev/pts in the command's root: the container's
+   * own instance with a `rootfs` (or a target that has one); without one, the host's.
+   * @defaultValue false
+   */
+  readonly tty?: boolean;
+  /** With `tty`: the terminal's initial size. @defaultValue 0 columns, 0 rows (the kernel's) */
+  readonly ttySize?: { readonly cols: number; readonly rows: number };
+  /** The user the command runs as (ids as the target's user namespace sees them). @defaultValue root */
+  readonly user?: { readonly uid: number; readonly gid: number; readonly groups?: readonly number[] };
   /** Capabilities the command keeps, or `'all'`. @defaultValue `'all'` */
   readonly capabilities?: readonly Capability[] | 'all';
   /** Set no_new_privs. @defaultValue false */
@@ -70,6 +86,7 @@ export async function nsenter(options: NsenterOptions): Promise<NamespacedProces
   const cwd = options.cwd ?? '/';
   if (!isAbsolute(cwd)) throw new InvalidOptionError('cwd', `must be an absolute path, got "${cwd}"`);
   const stdio = options.stdio ?? 'pipe';
+  const ttySize = checkTtyOptions(options.tty, options.ttySize);
   return spawnInNamespaces({
     config: {
       mode: 'join',
@@ -81,12 +98,15 @@ export async function nsenter(options: NsenterOptions): Promise<NamespacedProces
       mountProc: false,
       capabilities: options.capabilities === undefined || options.capabilities === 'all' ? null : capabilityNumbers(options.capabilities),
       noNewPrivileges: options.noNewPrivileges ?? false,
+      user: checkUser(options.user),
       seccomp: buildSeccompFilter(options.seccomp ?? 'unconfined',
         options.capabilities === undefined || options.capabilities === 'all' || options.capabilities.includes('SYS_ADMIN'))?.toString('base64'),
       userns: false,
+      tty: options.tty ?? false,
     },
     join: { target, namespaces: join },
     stdio: typeof stdio === 'object' ? stdio : [stdio, stdio, stdio],
+    ttySize,
     hook: options.onNamespaces,
     signal: options.signal,
   });

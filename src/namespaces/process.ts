@@ -1,7 +1,9 @@
-import type { Readable, Writable } from 'node:stream';
+import type { Duplex, Readable, Writable } from 'node:stream';
 import { constants } from 'node:os';
 import { close, pidfdSendSignal } from '../sys/libc.js';
 import type { NamespaceRef } from './handle.js';
+import { checkTtySize } from './pty.js';
+import type { PtyMaster } from './pty-stream.js';
 import type { NamespaceType } from './types.js';
 
 /** How a containerized process ended: exactly one of the two is set. */
@@ -20,6 +22,7 @@ export interface ProcessParts {
   stdin: Writable | null;
   stdout: Readable | null;
   stderr: Readable | null;
+  tty: PtyMaster | null;
   exited: Promise<ExitStatus>;
 }
 
@@ -41,9 +44,19 @@ export class NamespacedProcess implements AsyncDisposable {
   readonly stdout: Readable | null;
   /** The command's stderr, when it was given `'pipe'`. */
   readonly stderr: Readable | null;
+  /**
+   * The master side of the command's pseudo-terminal, when it was started with `tty: true`:
+   * read what the program writes to its terminal, write its keyboard input (bytes as typed:
+   * `\r` for Enter, `\x03` for Ctrl-C). The stream ends, without an error, once the last
+   * process holding the terminal has closed it and its output has been read (a process the
+   * command left behind holding it is given 100 ms after the command's exit); input written
+   * after that is dropped. Destroying it, or disposing of this object, closes the master.
+   */
+  readonly tty: Duplex | null;
   /** Settles when the command has exited and been reaped. Never rejects. */
   readonly exited: Promise<ExitStatus>;
   private readonly pidfd: number;
+  private readonly terminal: PtyMaster | null;
   private done = false;
 
   /** @internal */
@@ -54,10 +67,26 @@ export class NamespacedProcess implements AsyncDisposable {
     this.stdin = parts.stdin;
     this.stdout = parts.stdout;
     this.stderr = parts.stderr;
+    this.terminal = parts.tty;
+    this.tty = parts.tty;
     this.exited = parts.exited.finally(() => {
       this.done = true;
       close(this.pidfd);
+      this.terminal?.processExited();
     });
+  }
+
+  /**
+   * Sets the size of the command's terminal (TIOCSWINSZ on the master); the kernel sends
+   * SIGWINCH to the terminal's foreground process group. A no-op without a tty, or once the
+   * terminal has hung up.
+   * @param cols - columns, 0 to 65535
+   * @param rows - rows, 0 to 65535
+   */
+  resize(cols: number, rows: number): void {
+    const size = { cols, rows };
+    checkTtySize(size, 'resize');
+    this.terminal?.resize(size);
   }
 
   /**
@@ -79,9 +108,13 @@ export class NamespacedProcess implements AsyncDisposable {
     return this.exited;
   }
 
-  /** Kills the command (SIGKILL: with a PID namespace, every process in it) and waits for it. */
+  /**
+   * Kills the command (SIGKILL: with a PID namespace, every process in it), waits for it,
+   * and closes its terminal, if it has one.
+   */
   async [Symbol.asyncDispose](): Promise<void> {
     this.kill('SIGKILL');
     await this.exited;
+    this.terminal?.destroy();
   }
 }

@@ -10,6 +10,9 @@
  *                      ◄── pid {hostPid, execFd}  namespaces exist, nothing is mounted yet
  *  (opens /proc/PID/fd/execFd; the spawn hook runs: cgroups, network ...)
  *  go ──►
+ *                      ◄── tty               (only with a tty: /dev/pts is the container's now)
+ *  (opens /proc/PID/root/dev/pts/ptmx, unlocks it, sets its size)
+ *  tty {n} ──►                               (the stage opens /dev/pts/N as its terminal)
  *                      ◄── exec {namespaces} about to execve
  *                      ◄── error {step,...}  at any point instead; the stage then exits
  * ```
@@ -25,7 +28,7 @@ import type { StageConfig } from './init/config.js';
 /** The setup step the stage was in. Shown in {@link InitError}. */
 export type InitStep =
   | 'start' | 'maps' | 'join' | 'config' | 'sync' | 'cgroupns' | 'propagation' | 'overlay' | 'rootfs' | 'proc' | 'dev' | 'sys'
-  | 'mask' | 'binds' | 'netns' | 'hostname' | 'loopback' | 'pivot-root' | 'cwd' | 'lookup' | 'seccomp' | 'capabilities' | 'user' | 'fds' | 'signals' | 'exec';
+  | 'mask' | 'binds' | 'netns' | 'hostname' | 'loopback' | 'pivot-root' | 'session' | 'tty' | 'cwd' | 'lookup' | 'seccomp' | 'capabilities' | 'user' | 'fds' | 'signals' | 'exec';
 
 /** An error as it crosses the process boundary. @internal */
 export interface WireError {
@@ -41,12 +44,16 @@ export interface WireError {
 export type ParentMessage =
   | { readonly t: 'maps' }
   | { readonly t: 'config'; readonly config: StageConfig }
-  | { readonly t: 'go' };
+  | { readonly t: 'go' }
+  /** The pseudo-terminal the parent allocated for the stage: `/dev/pts/<n>` inside the container. */
+  | { readonly t: 'tty'; readonly n: number };
 
 /** Stage → parent. @internal */
 export type StageMessage =
   | { readonly t: 'userns' }
   | { readonly t: 'pid'; readonly pid: number; readonly execFd: number }
+  /** The container's /dev/pts is in place (mounted, pivoted into or joined): allocate the pty now. */
+  | { readonly t: 'tty' }
   | { readonly t: 'exec'; readonly namespaces: Partial<Record<NamespaceType, number>> }
   | { readonly t: 'error'; readonly step: InitStep; readonly error: WireError };
 

@@ -25,6 +25,8 @@ import { NamespaceRef } from './handle.js';
 import { writeIdMaps, type IdMapping } from './idmap.js';
 import type { StageConfig } from './init/config.js';
 import { NamespacedProcess, type ExitStatus } from './process.js';
+import { allocatePty, type AllocatedPty, type TtySize } from './pty.js';
+import { PtyMaster } from './pty-stream.js';
 import type { InitStep, StageMessage } from './protocol.js';
 import { NAMESPACES, type NamespaceType } from './types.js';
 
@@ -55,6 +57,8 @@ export interface SpawnRequest {
   readonly gidMap?: readonly IdMapping[] | undefined;
   readonly timeOffsets?: { readonly monotonic?: number | undefined; readonly boottime?: number | undefined } | undefined;
   readonly stdio: readonly [StdioOption, StdioOption, StdioOption];
+  /** With `config.tty`: the terminal's initial size (else the kernel's 0x0). */
+  readonly ttySize?: TtySize | undefined;
   readonly hook?: SpawnHook | undefined;
   readonly signal?: AbortSignal | undefined;
   /** Enter the namespaces of an existing process with nsenter(1) instead of creating new ones. */
@@ -189,6 +193,15 @@ function watchExecPipe(pid: number, fd: number): ExecPipe {
   return { outcome, close: () => sock.destroy() };
 }
 
+/** Allocates the container's pty in the devpts instance the stage now sees at /dev/pts. */
+function openPty(stagePid: number, size: TtySize | undefined): AllocatedPty {
+  try {
+    return allocatePty(stagePid, size);
+  } catch (e) {
+    throw new SpawnError(`cannot allocate the container's pseudo-terminal: ${(e as Error).message}`, e);
+  }
+}
+
 /** The spawn failed outside the stage: unshare(1) missing, the process could not start. */
 export class SpawnError extends CtrkitError {
   /** @internal */
@@ -205,7 +218,8 @@ export class SpawnError extends CtrkitError {
 export async function spawnInNamespaces(req: SpawnRequest): Promise<NamespacedProcess> {
   if (req.signal?.aborted) throw new AbortError(req.signal.reason);
   const argv0 = req.config.argv[0]!;
-  const plan = planStdio(req.stdio);
+  // With a terminal, the command's 0-2 are its slave: the launcher gets /dev/null.
+  const plan = planStdio(req.config.tty ? ['ignore', 'ignore', 'ignore'] : req.stdio);
   const [launcher, args] = launcherArgs(req);
   log('%s %o', launcher, args);
   let child: ChildProcess;
@@ -232,6 +246,7 @@ export async function spawnInNamespaces(req: SpawnRequest): Promise<NamespacedPr
   let step: InitStep = 'start';
   let pidfd = -1;
   let execPipe: ExecPipe = { outcome: Promise.resolve(true), close: () => undefined };
+  let pty: AllocatedPty | undefined;
   const abort = new AbortController();
   const onAbort = () => abort.abort(req.signal?.reason);
   req.signal?.addEventListener('abort', onAbort, { once: true });
@@ -248,6 +263,7 @@ export async function spawnInNamespaces(req: SpawnRequest): Promise<NamespacedPr
       child.kill('SIGKILL'); // --kill-child takes the stage along
     }
     await closed;
+    if (pty) close(pty.fd);
     channel.destroy();
     plan.stdin?.destroy();
     plan.stdout?.destroy();
@@ -300,6 +316,12 @@ export async function spawnInNamespaces(req: SpawnRequest): Promise<NamespacedPr
     if (req.hook) await req.hook({ pid, signal: abort.signal });
     if (abort.signal.aborted) throw new AbortError(abort.signal.reason);
     channel.send({ t: 'go' });
+    if (req.config.tty) {
+      step = 'tty';
+      if (!(await expect('tty'))) return await died();
+      pty = openPty(pid, req.ttySize);
+      channel.send({ t: 'tty', n: pty.n });
+    }
     step = 'exec';
     if (!(await unlessAborted(execPipe.outcome))) {
       // A byte on the exec pipe: the stage failed, and its error is on the socket (after
@@ -316,7 +338,10 @@ export async function spawnInNamespaces(req: SpawnRequest): Promise<NamespacedPr
       const ino = ready.namespaces[type];
       if (ino !== undefined) namespaces[type] = new NamespaceRef(type, ino, `/proc/${pid}/ns/${type}`);
     }
-    const proc = new NamespacedProcess({ pid, pidfd, namespaces, stdin: plan.stdin, stdout: plan.stdout, stderr: plan.stderr, exited });
+    const masterFd = pty?.fd;
+    pty = undefined; // owned by the stream from here, which closes it even if it cannot be made
+    const tty = masterFd === undefined ? null : new PtyMaster(masterFd);
+    const proc = new NamespacedProcess({ pid, pidfd, namespaces, stdin: plan.stdin, stdout: plan.stdout, stderr: plan.stderr, tty, exited });
     pidfd = -1; // owned by the handle now
     req.signal?.removeEventListener('abort', onAbort);
     if (req.signal) {

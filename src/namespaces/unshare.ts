@@ -6,7 +6,8 @@ import { currentCaller, defaultIdMaps, validateIdMap, type IdMapping } from './i
 import type { RootfsConfig, StageConfig } from './init/config.js';
 import { detectCgroupLayoutSync } from '../cgroups/detect.js';
 import type { NamespacedProcess } from './process.js';
-import { checkCommand, envList } from './validate.js';
+import { checkCommand, checkUser, envList } from './validate.js';
+import { checkTtyOptions } from './pty.js';
 import { buildSeccompFilter, type SeccompProfile } from './seccomp.js';
 import { spawnInNamespaces, type SpawnHook, type StdioOption } from './spawn.js';
 import { normalizeNamespaces, type NamespaceType } from './types.js';
@@ -22,14 +23,6 @@ export interface BindMount {
   readonly readonly?: boolean;
   /** Skip it, instead of failing, when its mount point cannot be created in the rootfs. @defaultValue false */
   readonly optional?: boolean;
-}
-
-function checkUser(user: UnshareOptions['user']): StageConfig['user'] {
-  if (user === undefined) return undefined;
-  for (const [k, v] of [['uid', user.uid], ['gid', user.gid], ...(user.groups ?? []).map((g, i) => [`groups[${i}]`, g] as const)] as const) {
-    if (!Number.isInteger(v) || (v as number) < 0 || (v as number) >= 0xffffffff) throw new InvalidOptionError(`user.${k}`, `must be an id from 0 to 4294967294, got ${String(v)}`);
-  }
-  return { uid: user.uid, gid: user.gid, groups: user.groups ?? [user.gid] };
 }
 
 async function checkBinds(binds: readonly BindMount[]): Promise<RootfsConfig['binds']> {
@@ -79,8 +72,21 @@ export interface UnshareOptions {
   readonly cwd?: string;
   /** Environment of the command. @defaultValue with a rootfs a standard PATH only, else the caller's environment */
   readonly env?: Readonly<Record<string, string>>;
-  /** stdin, stdout, stderr: one value for all three or one each. @defaultValue `'pipe'` */
+  /** stdin, stdout, stderr: one value for all three or one each; ignored with `tty`. @defaultValue `'pipe'` */
   readonly stdio?: StdioOption | readonly [StdioOption, StdioOption, StdioOption];
+  /**
+   * Allocate a pseudo-terminal inside the container's own devpts instance; the command gets
+   * its slave as stdin/stdout/stderr and controlling terminal; the caller gets the master as
+   * `process.tty`. `stdio` is then ignored: `stdin`, `stdout` and `stderr` are null. Only
+   * then does the container have a /dev/tty.
+   *
+   * The pty comes from the devpts mounted at /dev/pts in the command's root: the container's
+   * own instance with a `rootfs` (or a target that has one); without one, the host's.
+   * @defaultValue false
+   */
+  readonly tty?: boolean;
+  /** With `tty`: the terminal's initial size. @defaultValue 0 columns, 0 rows (the kernel's) */
+  readonly ttySize?: { readonly cols: number; readonly rows: number };
   /** Capabilities the command keeps, or `'all'` to leave them alone. @defaultValue `'all'` */
   readonly capabilities?: readonly Capability[] | 'all';
   /** Set no_new_privs, so setuid binaries grant nothing. @defaultValue false */
@@ -224,6 +230,7 @@ export async function unshare(options: UnshareOptions): Promise<NamespacedProces
   const env = envList(options.env ?? (rootfs ? { PATH: DEFAULT_PATH } : (process.env as Record<string, string>)));
 
   const stdio = options.stdio ?? 'pipe';
+  const ttySize = checkTtyOptions(options.tty, options.ttySize);
   const config: StageConfig = {
     mode: 'create',
     joinNetOf: options.joinNetworkOf,
@@ -241,6 +248,7 @@ export async function unshare(options: UnshareOptions): Promise<NamespacedProces
     seccomp: buildSeccompFilter(options.seccomp ?? 'unconfined',
       options.capabilities === undefined || options.capabilities === 'all' || options.capabilities.includes('SYS_ADMIN'))?.toString('base64'),
     userns,
+    tty: options.tty ?? false,
   };
   return spawnInNamespaces({
     config,
@@ -248,6 +256,7 @@ export async function unshare(options: UnshareOptions): Promise<NamespacedProces
     gidMap,
     timeOffsets: options.timeOffsets,
     stdio: typeof stdio === 'object' ? stdio : [stdio, stdio, stdio],
+    ttySize,
     hook: options.onNamespaces,
     signal: options.signal,
   });

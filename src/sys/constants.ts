@@ -35,6 +35,7 @@ export const F_GETFD = 1;
 export const F_SETFD = 2;
 export const F_GETFL = 3;
 export const F_SETFL = 4;
+export const F_DUPFD_CLOEXEC = 1030;
 export const O_NONBLOCK = 0o4000;
 export const O_RDONLY = 0;
 export const O_DIRECTORY = 0o200000;
@@ -45,11 +46,13 @@ export const O_PATH = 0o10000000;
 export const CLOSE_RANGE_CLOEXEC = 1 << 2;
 
 export const RESOLVE_NO_MAGICLINKS = 0x02;
+export const RESOLVE_BENEATH = 0x08;
 export const RESOLVE_IN_ROOT = 0x10;
 
 export const AT_FDCWD = -100;
 
 export const S_IFCHR = 0o020000;
+export const S_IFIFO = 0o010000;
 
 export const SIG_SETMASK = 2;
 
@@ -65,3 +68,12 @@ export const LINUX_CAPABILITY_VERSION_3 = 0x20080522;
 export const O_WRONLY = 0o1;
 export const O_CREAT = 0o100;
 export const O_EXCL = 0o200;
+export const O_RDWR = 0o2;
+export const O_NOCTTY = 0o400;
+
+/* Terminal ioctls (asm-generic, shared by x86_64 and arm64). */
+export const TIOCSCTTY = 0x540e;
+export const TIOCSWINSZ = 0x5414;
+export const TIOCGPTN = 0x80045430;
+export const TIOCSPTLCK = 0x40045431;
+export const TIOCGPTPEER = 0x5441;

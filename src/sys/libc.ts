@@ -21,6 +21,7 @@ interface Bound {
   prctl: Fn; fcntl: Fn; ioctl: Fn; close_range: Fn; close: Fn; execve: Fn; signal: Fn;
   pthread_sigmask: Fn; umask: Fn; chdir: Fn; socket: Fn; mkdirat: Fn; mknodat: Fn;
   symlinkat: Fn; openat: Fn; fchmod: Fn; syscall: Fn; getpid: Fn; dup3: Fn; pipe2: Fn; setresuid: Fn; setresgid: Fn; setgroups: Fn;
+  setsid: Fn; fchown: Fn; ioctlInt: Fn;
 }
 
 let bound: Bound | undefined;
@@ -59,6 +60,10 @@ function lib(): Bound {
     setresuid: c.func('int setresuid(uint32_t r, uint32_t e, uint32_t s)'),
     setresgid: c.func('int setresgid(uint32_t r, uint32_t e, uint32_t s)'),
     setgroups: c.func('int setgroups(size_t n, const uint32_t *list)'),
+    setsid: c.func('int setsid()'),
+    fchown: c.func('int fchown(int fd, uint32_t owner, uint32_t group)'),
+    // The same symbol again, for the requests whose argument is an integer, not a pointer.
+    ioctlInt: c.func('int ioctl(int fd, unsigned long req, long arg)'),
   };
   return bound;
 }
@@ -116,6 +121,11 @@ export function fcntl(fd: number, cmd: number, arg = 0): number {
 /** ioctl(2) with a buffer argument. @internal */
 export function ioctl(fd: number, request: number, arg: Buffer): void {
   check(lib().ioctl(fd, request, arg), `ioctl(0x${request.toString(16)})`);
+}
+
+/** ioctl(2) whose argument is an integer passed by value; returns the call's result. @internal */
+export function ioctlInt(fd: number, request: number, arg: number): number {
+  return check(lib().ioctlInt(fd, request, arg), `ioctl(0x${request.toString(16)})`);
 }
 
 /** close_range(2). @internal */
@@ -263,6 +273,20 @@ export function setresuid(uid: number): void {
 /** setresgid(2) (glibc applies it to every thread). @internal */
 export function setresgid(gid: number): void {
   check(lib().setresgid(gid, gid, gid), 'setresgid', `gid ${gid}`);
+}
+
+/**
+ * setsid(2): a new session and process group led by the caller, with no controlling
+ * terminal. Returns the new session ID.
+ * @internal
+ */
+export function setsid(): number {
+  return check(lib().setsid(), 'setsid');
+}
+
+/** fchown(2); `-1` leaves that id unchanged. @internal */
+export function fchown(fd: number, uid: number, gid: number, shownAs?: string): void {
+  check(lib().fchown(fd, uid >>> 0, gid >>> 0), 'fchown', shownAs ?? `fd ${fd}`);
 }
 
 /** setgroups(2) with the given supplementary groups. @internal */

@@ -41,6 +41,12 @@ export interface StageConfig {
   readonly noNewPrivileges: boolean;
   /** Whether the stage runs inside a new user namespace (devices are then bind-mounted). */
   readonly userns: boolean;
+  /**
+   * Give the command a pseudo-terminal, which the parent allocates in the devpts at /dev/pts
+   * once the stage stands in the container's root (see ../protocol.ts). Without one, the
+   * container has no /dev/tty either.
+   */
+  readonly tty: boolean;
 }
 
 /** @internal */

@@ -8,7 +8,7 @@ import {
   CLOSE_RANGE_CLOEXEC, F_GETFL, F_SETFD, F_SETFL, O_NONBLOCK, PR_CAPBSET_DROP, PR_CAP_AMBIENT,
   PR_CAP_AMBIENT_CLEAR_ALL, PR_SET_NO_NEW_PRIVS,
 } from '../../sys/constants.js';
-import { capset, closeRange, dup3, fcntl, prctl, resetSignal, umask, unblockAllSignals } from '../../sys/libc.js';
+import { capset, close, closeRange, dup3, fcntl, prctl, resetSignal, umask, unblockAllSignals } from '../../sys/libc.js';
 import { SysError } from '../../sys/sys-error.js';
 import { DEFAULT_PATH, STDERR_FD } from './config.js';
 
@@ -66,12 +66,18 @@ export function setNoNewPrivileges(): void {
 
 /**
  * fd 0 and 1 are the command's; fd 2 is the stage's diagnostics pipe and is replaced by the
- * command's real stderr (fd 4). Node marks 0-2 close-on-exec and may leave them
- * non-blocking: undo both. Everything from 3 up is closed on exec (the sync socket included,
- * which is how the parent learns the exec happened).
+ * command's real stderr (fd 4). With a terminal, its slave replaces all three instead.
+ * Node marks 0-2 close-on-exec and may leave them non-blocking: undo both. Everything from 3
+ * up is closed on exec (the sync socket included, which is how the parent learns the exec
+ * happened).
+ * @param terminal - the open slave of the command's terminal, or null
  */
-export function prepareFds(): void {
-  dup3(STDERR_FD, 2);
+export function prepareFds(terminal: number | null): void {
+  if (terminal === null) dup3(STDERR_FD, 2);
+  else {
+    for (const fd of [0, 1, 2]) dup3(terminal, fd);
+    close(terminal);
+  }
   for (const fd of [0, 1, 2]) {
     try {
       fcntl(fd, F_SETFD, 0);

@@ -9,7 +9,7 @@ import {
   MS_STRICTATIME, O_CLOEXEC, O_DIRECTORY, O_PATH, S_IFCHR,
 } from '../../sys/constants.js';
 import { statSync } from 'node:fs';
-import { chdir, close, mknodat, mount, openat, pivotRoot, symlinkat, umount2 } from '../../sys/libc.js';
+import { chdir, close, mknodat, mount, openat, pivotRoot, symlinkat, umask, umount2 } from '../../sys/libc.js';
 import { SysError } from '../../sys/sys-error.js';
 import type { RootfsConfig, StageConfig } from './config.js';
 import type { InitStep } from '../protocol.js';
@@ -20,8 +20,13 @@ import { mountOverlaySync } from '../../overlay/mount-sync.js';
 export type StepTracker = (step: InitStep) => void;
 
 const DEVICES: ReadonlyArray<readonly [string, number, number]> = [
-  ['null', 1, 3], ['zero', 1, 5], ['full', 1, 7], ['random', 1, 8], ['urandom', 1, 9], ['tty', 5, 0],
+  ['null', 1, 3], ['zero', 1, 5], ['full', 1, 7], ['random', 1, 8], ['urandom', 1, 9],
 ];
+/**
+ * /dev/tty names the opener's controlling terminal. Only a container given a terminal of its
+ * own has one; without, the node is left out rather than offered to fail with ENXIO.
+ */
+const TTY_DEVICE = ['tty', 5, 0] as const;
 
 const DEV_LINKS: ReadonlyArray<readonly [string, string]> = [
   ['fd', '/proc/self/fd'], ['stdin', '/proc/self/fd/0'], ['stdout', '/proc/self/fd/1'],
@@ -61,10 +66,17 @@ function mountDev(rootFd: number, cfg: StageConfig): void {
   // Re-open: the fd above names the directory under the new tmpfs, not the tmpfs itself.
   const dev = openInRoot(rootFd, '/dev', '/dev', true);
   try {
-    for (const [name, major, minor] of DEVICES) {
+    for (const [name, major, minor] of cfg.tty ? [...DEVICES, TTY_DEVICE] : DEVICES) {
       const shown = `/dev/${name}`;
       if (!cfg.userns) {
-        mknodat(dev, name, S_IFCHR | 0o666, makedev(major, minor), shown);
+        // Node's umask (022) would leave the nodes 0644: an unprivileged user inside could
+        // not write to /dev/null. The mode is given exactly, as runc and Docker do.
+        const old = umask(0);
+        try {
+          mknodat(dev, name, S_IFCHR | 0o666, makedev(major, minor), shown);
+        } finally {
+          umask(old);
+        }
       } else {
         // mknod is refused inside a user namespace: bind the host's node onto an empty file.
         const target = touchAt(dev, name, shown);

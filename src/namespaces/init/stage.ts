@@ -20,6 +20,7 @@ import { SysError } from '../../sys/sys-error.js';
 import { enterRootfs, makeRootPrivate, remountProc } from './rootfs.js';
 import { clearAmbientCapabilities, lastCapability, lookupCommand, prepareFds, resetSignals, restrictCapabilities, setNoNewPrivileges } from './exec.js';
 import { bringLoopbackUp } from './loopback.js';
+import { newSession, openTerminal } from './terminal.js';
 
 const channel = new StageChannel();
 let execPipe = -1;
@@ -144,6 +145,14 @@ function main(): never {
     namespaces = ownNamespaces();
     setUpNewNamespaces(config);
   }
+  // Now that /dev/pts is the container's (mounted and pivoted into, or joined).
+  setStep('session');
+  newSession();
+  let terminal: number | null = null;
+  if (config.tty) {
+    setStep('tty');
+    terminal = openTerminal(channel, config);
+  }
   setStep('cwd');
   chdir(config.cwd);
   setStep('lookup');
@@ -167,7 +176,7 @@ function main(): never {
   }
   if (config.noNewPrivileges) setNoNewPrivileges();
   setStep('fds');
-  prepareFds();
+  prepareFds(terminal);
   setStep('signals');
   resetSignals();
   setStep('exec');

@@ -1,0 +1,115 @@
+/**
+ * The owner's side of a container it started in this process: the init process, the
+ * resources made for it, its log drain, and the ordered release when it ends.
+ * @internal
+ */
+import type { Readable } from 'node:stream';
+import type { Cgroup, CgroupStats } from '../cgroups/index.js';
+import { logger } from '../log.js';
+import type { ExitStatus, NamespacedProcess } from '../namespaces/index.js';
+import type { NetworkAttachment } from '../network/index.js';
+import type { EtcFiles } from './etc-files.js';
+import type { LogWriter } from './logs/index.js';
+import type { ContainerRecord } from './state/record.js';
+import type { StateStore } from './state/store.js';
+import type { ContainerLayer, WritableRoot } from './writable-root.js';
+
+const log = logger('ctrkit:container');
+
+/** How a container ended. */
+export interface ContainerExit extends ExitStatus {
+  /** True when the kernel's OOM killer killed a process of the container. */
+  readonly oomKilled: boolean;
+  /** The cgroup's last statistics, read just before it was removed (containers with a cgroup in this process). */
+  readonly stats: CgroupStats | undefined;
+  /** The kept writable layer (with `keepLayer`). */
+  readonly layer: ContainerLayer | undefined;
+}
+
+/** What a started container holds, released in reverse order when it ends. @internal */
+export interface ContainerParts {
+  cgroup: Cgroup | undefined;
+  root: WritableRoot | undefined;
+  etc: EtcFiles | undefined;
+  network: NetworkAttachment | undefined;
+  log: LogWriter | undefined;
+}
+
+/** Releases what exists of `parts` after a failed start, in reverse order of creation. @internal */
+export async function undoParts(parts: ContainerParts): Promise<void> {
+  const undo = async (what: string, p: Promise<unknown> | undefined) => {
+    await p?.catch((e: unknown) => log('undoing %s after a failed start: %s', what, (e as Error).message));
+  };
+  parts.log?.close();
+  await undo('the network', parts.network?.detach());
+  await undo('the cgroup', parts.cgroup?.remove());
+  await undo('the /etc files', parts.etc?.dispose());
+  await undo('the writable layer', parts.root?.dispose());
+}
+
+/** Pipes stdout and stderr into the log; resolves once both reached their end. */
+function drain(writer: LogWriter, stdout: Readable | null, stderr: Readable | null): Promise<void> {
+  const one = (s: Readable | null, stream: 'stdout' | 'stderr') => new Promise<void>((resolve) => {
+    if (!s) return resolve();
+    s.on('data', (chunk: Buffer) => writer.write(stream, chunk));
+    s.once('end', resolve);
+    s.once('close', resolve);
+    s.once('error', () => resolve());
+  });
+  return Promise.all([one(stdout, 'stdout'), one(stderr, 'stderr')]).then(() => undefined);
+}
+
+/** A container this process started and owns. @internal */
+export class LocalContainer {
+  readonly process: NamespacedProcess;
+  readonly parts: ContainerParts;
+  /** Settles once the container ended and its resources were released (its record says so). */
+  readonly exited: Promise<ContainerExit>;
+
+  constructor(process: NamespacedProcess, parts: ContainerParts, store: StateStore, record: () => ContainerRecord,
+    setRecord: (r: ContainerRecord) => void, logged: { stdout: Readable | null; stderr: Readable | null }) {
+    this.process = process;
+    this.parts = parts;
+    const drained = parts.log ? drain(parts.log, logged.stdout, logged.stderr) : Promise.resolve();
+    this.exited = process.exited.then(async (status) => {
+      const exit = await this.release(status, drained, record().resources.keepLayer);
+      const r = record();
+      const done: ContainerRecord = {
+        ...r, status: 'exited', finishedAt: new Date().toISOString(), exitCode: exit.exitCode, signal: exit.signal, oomKilled: exit.oomKilled,
+      };
+      setRecord(done);
+      await store.write(done).catch((e: unknown) => log('recording the exit of %s: %s', r.id, (e as Error).message));
+      return exit;
+    });
+  }
+
+  private async release(status: ExitStatus, drained: Promise<void>, keepLayer: boolean): Promise<ContainerExit> {
+    const { cgroup, root, etc, network } = this.parts;
+    const step = async (what: string, f: () => Promise<unknown> | undefined) => {
+      try {
+        await f();
+      } catch (e) {
+        log('releasing %s of %d failed: %s', what, this.process.pid, (e as Error).message);
+      }
+    };
+    // First end every process: without a PID namespace of its own, a container's init can
+    // exit and leave others running, and those may still write to the layer.
+    if (cgroup && !this.process.namespaces.pid) await step('the processes', () => cgroup.kill());
+    // Whatever the processes wrote before they ended goes into the log, then it is closed.
+    await Promise.race([drained, new Promise((r) => setTimeout(r, 1000).unref())]);
+    this.parts.log?.close();
+    await step('the network', () => network?.detach());
+    await step('the /etc files', () => etc?.dispose());
+    // The overlay was mounted in the container's own mount namespace, gone with its last
+    // process: only the directories are left to delete.
+    await step('the writable layer', () => root?.dispose());
+    let stats: CgroupStats | undefined;
+    if (cgroup) {
+      await step('the cgroup', async () => {
+        stats = await cgroup.stats();
+        await cgroup.remove();
+      });
+    }
+    return { ...status, oomKilled: (stats?.memory?.oomKills ?? 0) > 0, stats, layer: keepLayer ? root?.layer : undefined };
+  }
+}

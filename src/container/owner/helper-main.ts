@@ -1,0 +1,80 @@
+/**
+ * The owner helper: one per process that owns containers (see ./client.ts). It does two jobs.
+ * - Reaper: when the IPC channel to its owner closes (the owner ended, however), it kills and
+ *   releases every container the owner held under the state roots it was told to watch.
+ * - Host of detached containers: it starts them on the owner's request and is their parent,
+ *   so they outlive the owner; it drains their output into their logs and records their exit.
+ * It exits once its owner is gone and no detached container of its runs.
+ * @internal
+ */
+import { logger } from '../../log.js';
+import { identify, type ProcessIdentity } from '../../sys/liveness.js';
+import { becomeHelper } from './client.js';
+import type { FromHelper, ToHelper } from './protocol.js';
+
+const log = logger('ctrkit:helper');
+becomeHelper();
+
+// From the command line, not from process.ppid: the owner may be gone before we get here.
+const [ownerPid, ownerStart] = (process.argv[2] ?? '').split(':').map(Number);
+const owner: ProcessIdentity | undefined = ownerPid && ownerStart !== undefined ? { pid: ownerPid, start: ownerStart } : undefined;
+const roots = new Set<string>();
+let running = 0;
+let ownerGone = false;
+
+function reply(m: FromHelper): void {
+  if (process.connected) process.send?.(m);
+}
+
+function maybeExit(): void {
+  if (ownerGone && running === 0) process.exit(0);
+}
+
+async function reap(): Promise<void> {
+  ownerGone = true;
+  if (owner) {
+    const { StateStore } = await import('../state/store.js');
+    const { releaseRecord } = await import('../state/release.js');
+    for (const root of roots) {
+      const store = new StateStore(root);
+      const mine = (await store.list()).filter((r) => !r.detached && r.owner.pid === owner.pid && r.owner.start === owner.start);
+      // In parallel: each release is mostly waiting (processes dying, netlink, rm).
+      await Promise.all(mine.map((r) => releaseRecord(store, r, { removeRecord: true }).catch((e: unknown) => log('releasing %s: %s', r.id, (e as Error).message))));
+      log('owner %d gone: released %d containers under %s', owner.pid, mine.length, root);
+    }
+  }
+  maybeExit();
+}
+
+async function startDetached(m: Extract<ToHelper, { t: 'start' }>): Promise<void> {
+  running++;
+  try {
+    const { startOwnedByHelper } = await import('../container.js');
+    const c = await startOwnedByHelper(m.start);
+    reply({ t: 'started', req: m.req, id: c.id, root: c.stateRoot });
+    void c.wait().finally(async () => {
+      if (m.start.autoRemove) await c.remove().catch(() => undefined);
+      running--;
+      maybeExit();
+    });
+  } catch (e) {
+    running--;
+    const err = e as Error & { code?: string; option?: string };
+    reply({ t: 'failed', req: m.req, error: { name: err.name, code: err.code, message: err.message, option: err.option } });
+    maybeExit();
+  }
+}
+
+process.on('message', (m: ToHelper) => {
+  if (m.t === 'watch') roots.add(m.root);
+  else if (m.t === 'start') void startDetached(m);
+});
+process.on('disconnect', () => void reap());
+// Not ours to die of: the owner's terminal and process group are not ours anymore (setsid),
+// but a stray signal must not leave the owner's containers behind.
+for (const sig of ['SIGINT', 'SIGHUP', 'SIGPIPE'] as const) process.on(sig, () => log('ignoring %s', sig));
+process.on('uncaughtException', (e) => log('uncaught: %s', e.stack ?? e.message));
+process.on('unhandledRejection', (e) => log('unhandled rejection: %s', (e as Error)?.stack ?? String(e)));
+
+if (!process.connected) void reap(); // the owner was gone before we even started
+else if (owner) reply({ t: 'ready', helper: identify(process.pid)! });

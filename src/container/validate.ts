@@ -1,0 +1,75 @@
+import { accessSync, constants as fsConstants, statSync } from 'node:fs';
+import { constants } from 'node:os';
+import { InvalidOptionError } from '../errors.js';
+import { validateIdMap } from '../namespaces/idmap.js';
+import { cgroupFor, hasLimits } from './limits.js';
+import type { RunOptions } from './options.js';
+import { checkContainerName } from './state/ids.js';
+
+/** Where Debian's `tini` package puts its static build (the container may have no libc). */
+export const DEFAULT_INIT = '/usr/bin/tini-static';
+
+/** The init binary to bind in, or undefined without `init`. @internal */
+export function initBinary(init: RunOptions['init']): string | undefined {
+  if (init === undefined || init === false) return undefined;
+  const path = init === true ? DEFAULT_INIT : init;
+  try {
+    if (!statSync(path).isFile()) throw new Error('not a file');
+    accessSync(path, fsConstants.X_OK);
+  } catch {
+    throw new InvalidOptionError('init', init === true
+      ? `${DEFAULT_INIT} is missing: install Debian's tini package (it ships the static tini-static), or give the path of a static init`
+      : `${path} is not an executable file`);
+  }
+  return path;
+}
+
+/** The network mode named by the `network` option. @internal */
+export function networkMode(options: RunOptions): 'none' | 'host' | 'bridge' | 'cni' | 'container' {
+  const n = options.network ?? 'none';
+  return typeof n === 'object' ? 'container' : n;
+}
+
+/**
+ * Checks every option that can be checked without touching anything, so a bad one is refused
+ * before an image is pulled, a directory is made, or a cgroup exists.
+ * @internal
+ */
+export async function validateOptions(options: RunOptions): Promise<void> {
+  if (options.name !== undefined) checkContainerName(options.name);
+  if (options.uidMap) validateIdMap(options.uidMap, 'uid');
+  if (options.gidMap) validateIdMap(options.gidMap, 'gid');
+  const mode = networkMode(options);
+  if (!['none', 'host', 'bridge', 'cni', 'container'].includes(mode)) {
+    throw new InvalidOptionError('network', `unknown mode "${String(mode)}" (none, host, bridge, cni, or { container })`);
+  }
+  if (options.ports?.length) {
+    if (mode !== 'bridge' && mode !== 'cni') throw new InvalidOptionError('ports', `ports need bridge or cni networking, not "${mode}"`);
+    const { parsePortMapping } = await import('../network/ports.js');
+    options.ports.forEach(parsePortMapping);
+  }
+  if (mode === 'cni' && !options.cni) throw new InvalidOptionError('cni', 'network "cni" needs a CniNetwork');
+  if (hasLimits(options)) cgroupFor('ctk-validate', options); // the setters refuse bad values; nothing is created
+  initBinary(options.init);
+  if (options.stopSignal !== undefined && constants.signals[options.stopSignal] === undefined) {
+    throw new InvalidOptionError('stopSignal', `unknown signal "${String(options.stopSignal)}"`);
+  }
+  if (options.timeout !== undefined && !(options.timeout >= 0)) throw new InvalidOptionError('timeout', 'must be a number of milliseconds');
+  const s = options.stdio;
+  const stdin = s === undefined ? undefined : typeof s === 'object' ? s[0] : s;
+  if (options.input !== undefined && stdin !== undefined && stdin !== 'pipe') {
+    throw new InvalidOptionError('input', `needs stdin to be a pipe, but stdio gives it "${String(stdin)}"`);
+  }
+  for (const k of ['maxSize', 'maxFiles'] as const) {
+    const v = options.log?.[k];
+    if (v !== undefined && !(Number.isInteger(v) && v > 0)) throw new InvalidOptionError(`log.${k}`, 'must be a positive integer');
+  }
+  if (options.autoRemove && !options.detach) throw new InvalidOptionError('autoRemove', 'applies to detached containers (an owned one is removed with its handle)');
+}
+
+/** The signal a stop sends first, by number. @internal */
+export function signalNumber(option: string, signal: NodeJS.Signals | number): number {
+  const n = typeof signal === 'number' ? signal : constants.signals[signal];
+  if (n === undefined || !Number.isInteger(n) || n <= 0 || n > 64) throw new InvalidOptionError(option, `unknown signal "${String(signal)}"`);
+  return n;
+}
