@@ -17,3 +17,26 @@ export class ContainerError extends CtrkitError {
     super(code, message, options);
   }
 }
+
+/** Why a copy into or out of a container failed. */
+export type CopyErrorReason = 'not-found' | 'not-a-directory' | 'unsafe-entry' | 'overwrite' | 'container-gone' | 'unreadable' | 'io';
+
+/** A copy into or out of a container that was refused or failed. `code` is `ERR_COPY`. */
+export class CopyError extends CtrkitError {
+  /** What went wrong; see {@link CopyErrorReason}. */
+  readonly reason: CopyErrorReason;
+  /** The path or tar entry concerned, as the caller named it. */
+  readonly path: string;
+
+  /**
+   * @param reason - what went wrong
+   * @param path - the path or tar entry concerned
+   * @param message - why, in words
+   * @param cause - the underlying error
+   */
+  constructor(reason: CopyErrorReason, path: string, message: string, cause?: unknown) {
+    super('ERR_COPY', `${path}: ${message}`, { cause });
+    this.reason = reason;
+    this.path = path;
+  }
+}
