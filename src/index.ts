@@ -8,7 +8,9 @@
  */
 export {
   Container, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, RunningContainer, type RunOptions, type RunResult, type ContainerExit, type ExecOptions,
-  type ResourceLimits, type DeviceRate, type ContainerLayer, defaultStateDir, type PruneOptions, type PruneResult,
+  type ExecResult, type LogsOptions, type ContainerInfo, type LookupOptions, type ResourceLimits, type DeviceRate, type ContainerLayer,
+  defaultStateDir, defaultStateRoot, type PruneOptions, type PruneResult, ContainerError, type ContainerErrorCode, type ContainerStatus,
+  type LogLine, type LogStream, type ReadLogsOptions, CopyError, type CopyErrorReason, type CopyToOptions, type CopyFromOptions,
 } from './container/index.js';
 export { CtrkitError, InvalidOptionError, AbortError } from './errors.js';
 export { SysError } from './sys/sys-error.js';

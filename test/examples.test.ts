@@ -19,6 +19,16 @@ describe("the chapter's experiments, as examples", () => {
     expect(host).toBeGreaterThan(inside.length);
   });
 
+  it('5.1.3: orphans stay zombies under a PID 1 that never waits, and init reaps them', () => {
+    const out = example('5.1.3-orphan-reaping.mjs');
+    const [without, withInit] = out.split('init: true');
+    expect(without).toMatch(/^\s+1\s+0 S\s+sleep$/m);
+    expect(without).toMatch(/^\s+\d+\s+1 Z\s+sleep$/m); // re-parented to PID 1, never reaped
+    expect(without).toMatch(/zombies: 1\n.*docker stop: SIGKILL/);
+    expect(withInit).toMatch(/^\s+1\s+0 S\s+init$/m);
+    expect(withInit).toMatch(/zombies: 0\n.*docker stop: exit 143/); // tini passed SIGTERM on
+  });
+
   it('5.1.4: a new network namespace shows only lo, also through ip netns', () => {
     const out = example('5.1.4-net-namespace.mjs');
     expect(out).toMatch(/^interfaces seen by ctrkit inside: lo$/m);

@@ -1,44 +1,86 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Container, defaultStateDir } from 'ctrkit';
+import { Container } from 'ctrkit';
 import { alive, eventually, rootfs, tempDir } from './helpers.js';
 
-describe('prune: what a crashed caller left', () => {
-  it('keeps a container that outlived its parent, and removes its cgroup and layer once it is gone', async () => {
+/** The owner helper serving `ownerPid` (its command line names the owner's pid). */
+function helperOf(ownerPid: number): number | undefined {
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    const cmd = (() => { try { return readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0'); } catch { return []; } })();
+    if (cmd.some((a) => a.endsWith('helper-main.js')) && cmd.some((a) => a.startsWith(`${ownerPid}:`))) return Number(d);
+  }
+  return undefined;
+}
+
+describe('prune: what a crashed owner left', () => {
+  it('ends a container whose owner and owner helper were both killed, and releases what it held', async () => {
     const [dir, cleanup] = tempDir();
     try {
       mkdirSync(join(dir, 'node_modules'));
+      mkdirSync(join(dir, 'layers'));
       symlinkSync(process.cwd(), join(dir, 'node_modules', 'ctrkit'));
-      const pidFile = join(dir, 'pid');
+      const stateRoot = join(dir, 'root');
+      const out = join(dir, 'out');
       writeFileSync(join(dir, 'parent.mjs'), `
         import { writeFileSync } from 'node:fs';
         import { Container } from 'ctrkit';
-        const c = await Container.start({ rootfs: ${JSON.stringify(rootfs)}, command: ['sleep', '60'], memory: '64m', stdio: 'ignore' });
-        writeFileSync(${JSON.stringify(pidFile)}, JSON.stringify({ pid: c.pid, cgroup: c.cgroup.path }));
-        process.kill(process.pid, 'SIGKILL');
+        const c = await Container.start({ rootfs: ${JSON.stringify(rootfs)}, command: ['sleep', '60'], memory: '64m', stdio: 'ignore',
+          stateRoot: ${JSON.stringify(stateRoot)}, stateDir: ${JSON.stringify(join(dir, 'layers'))} });
+        writeFileSync(${JSON.stringify(out)}, JSON.stringify({ pid: c.pid, id: c.id, cgroup: c.cgroup.path }));
+        setInterval(() => {}, 1000);
       `);
       const parent = spawn(process.execPath, [join(dir, 'parent.mjs')], { stdio: 'inherit' });
-      expect(await new Promise((r) => parent.on('exit', (_c, s) => r(s)))).toBe('SIGKILL');
-      const { pid, cgroup } = JSON.parse(readFileSync(pidFile, 'utf8')) as { pid: number; cgroup: string };
-      const layers = () => readdirSync(defaultStateDir()).filter((e) => e.startsWith('ctk-'));
+      expect(await eventually(() => existsSync(out), 20_000)).toBe(true);
+      const { pid, id, cgroup } = JSON.parse(readFileSync(out, 'utf8')) as { pid: number; id: string; cgroup: string };
+      // Only a killed helper lets a container outlive its owner: kill it first, then the owner.
+      const helper = helperOf(parent.pid!);
+      expect(helper).toBeDefined();
+      process.kill(helper!, 'SIGKILL');
+      await eventually(() => !alive(helper!), 2000);
+      parent.kill('SIGKILL');
+      await new Promise((r) => parent.once('exit', r));
       expect(alive(pid)).toBe(true);
-      expect(layers()).toHaveLength(1);
+      // Still running, but nobody owns it anymore.
+      const info = await (await Container.get(id, { stateRoot })).inspect();
+      expect(info.status).toBe('running');
+      expect(alive(info.ownerPid)).toBe(false);
 
-      // The container still runs: nothing of it may go.
-      const early = await Container.prune();
-      expect(early).toEqual({ cgroups: [], layers: [] });
-      expect(existsSync(`/sys/fs/cgroup/memory/${cgroup}`) || existsSync(`/sys/fs/cgroup/${cgroup}`)).toBe(true);
-
-      process.kill(pid, 'SIGKILL');
-      expect(await eventually(() => !alive(pid), 5000)).toBe(true);
-      const late = await Container.prune();
-      expect(late.cgroups).toEqual([cgroup]);
-      expect(late.layers).toHaveLength(1);
-      expect(layers()).toEqual([]);
+      const r = await Container.prune({ stateRoot, stateDir: join(dir, 'layers') });
+      expect(r.containers).toEqual([id]);
+      expect(await eventually(() => !alive(pid), 2000)).toBe(true);
+      expect(readdirSync(join(dir, 'layers'))).toEqual([]);
       expect(existsSync(`/sys/fs/cgroup/memory/${cgroup}`) || existsSync(`/sys/fs/cgroup/${cgroup}`)).toBe(false);
+      await expect(Container.get(id, { stateRoot })).rejects.toMatchObject({ code: 'ERR_NO_SUCH_CONTAINER' });
     } finally {
+      cleanup();
+    }
+  });
+
+  it('removes an empty cgroup of ctrkit\'s that no record names, and a layer whose creator is gone; keeps live ones', async () => {
+    const [dir, cleanup] = tempDir();
+    const stray = `ctk-${randomBytes(32).toString('hex')}`;
+    const cgdir = `/sys/fs/cgroup/pids/${stray}`;
+    try {
+      mkdirSync(cgdir);
+      const layers = join(dir, 'layers');
+      mkdirSync(join(layers, 'ctk-dead'), { recursive: true });
+      writeFileSync(join(layers, 'ctk-dead', 'owner.json'), JSON.stringify({ pid: 999_999_999, start: 1 }));
+      mkdirSync(join(layers, 'ctk-live'));
+      writeFileSync(join(layers, 'ctk-live', 'owner.json'), JSON.stringify({ pid: process.pid, start: Number(readFileSync(`/proc/${process.pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[19]) }));
+      await using live = await Container.start({ rootfs, command: ['sleep', '30'], pids: 32, stdio: 'ignore', stateRoot: join(dir, 'root') });
+      const r = await Container.prune({ stateRoot: join(dir, 'root'), stateDir: layers });
+      expect(r.cgroups).toContain(stray);
+      expect(r.cgroups).not.toContain(live.cgroup!.path);
+      expect(r.layers).toEqual([join(layers, 'ctk-dead')]);
+      expect(r.containers).toEqual([]);
+      expect(existsSync(cgdir)).toBe(false);
+      expect(existsSync(join(layers, 'ctk-live'))).toBe(true);
+    } finally {
+      if (existsSync(cgdir)) rmdirSync(cgdir);
       cleanup();
     }
   });

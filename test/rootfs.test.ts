@@ -409,7 +409,7 @@ describe('defaultRootfs', () => {
     const cache = await tempDir();
     await withCacheDir(cache, async () => {
       const first = await defaultRootfs();
-      expect(first).toBe(join(cache, 'ctrkit', `rootfs-v2-${process.arch}`));
+      expect(first).toBe(join(cache, 'ctrkit', `rootfs-v3-${process.arch}`));
       const m1 = (await readManifest(first)) as RootfsManifest;
       expect(m1).not.toBeNull();
       await new Promise((r) => setTimeout(r, 5));
@@ -446,7 +446,7 @@ describe('defaultRootfs', () => {
     const env = { ...process.env, CTRKIT_CACHE_DIR: cache };
     const run = () => execFileP(process.execPath, ['--input-type=module', '-e', script], { env });
     const [a, b] = await Promise.all([run(), run()]);
-    expect(a.stdout).toBe(join(cache, 'ctrkit', `rootfs-v2-${process.arch}`));
+    expect(a.stdout).toBe(join(cache, 'ctrkit', `rootfs-v3-${process.arch}`));
     expect(b.stdout).toBe(a.stdout);
     expect(await readManifest(a.stdout)).not.toBeNull();
     expect(await tmpLeftovers(join(cache, 'ctrkit'))).toEqual([]);

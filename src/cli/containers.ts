@@ -175,14 +175,14 @@ export async function stats(argv: string[]): Promise<number> {
 
 const EXEC_TAKES_VALUE = new Set(['-u', '--user', '-e', '--env', '-w', '--workdir']);
 
-/** `ctrkit exec [-i] [-u UID[:GID]] [-e K=V]... [-w DIR] CONTAINER COMMAND...`. */
+/** `ctrkit exec [-i] [-t] [-u UID[:GID]] [-e K=V]... [-w DIR] CONTAINER COMMAND...`. */
 export async function exec(argv: string[]): Promise<number> {
   let i = 0;
   while (i < argv.length && argv[i]!.startsWith('-')) i += EXEC_TAKES_VALUE.has(argv[i]!) ? 2 : 1;
   const { values } = parseArgs({
     args: argv.slice(0, i),
-    options: { interactive: { type: 'boolean', short: 'i' }, user: { type: 'string', short: 'u' }, env: { type: 'string', short: 'e', multiple: true },
-      workdir: { type: 'string', short: 'w' } },
+    options: { interactive: { type: 'boolean', short: 'i' }, tty: { type: 'boolean', short: 't' }, user: { type: 'string', short: 'u' },
+      env: { type: 'string', short: 'e', multiple: true }, workdir: { type: 'string', short: 'w' } },
   });
   const [name, ...command] = argv.slice(i);
   if (!name || command.length === 0) throw Object.assign(new Error('exec needs a CONTAINER and a COMMAND'), { code: 'ERR_PARSE_ARGS_USAGE' });
@@ -194,7 +194,11 @@ export async function exec(argv: string[]): Promise<number> {
   }
   const [uid, gid] = (values.user ?? '').split(':').map(Number);
   const user = values.user === undefined ? undefined : { uid: uid!, gid: gid ?? uid! };
-  const p = await c.execStream({ command, env, cwd: values.workdir, user, stdio: [values.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'] });
+  const p = await c.execStream({
+    command, env, cwd: values.workdir, user, tty: values.tty, stdio: [values.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'],
+    ttySize: values.tty && process.stdout.isTTY ? { cols: process.stdout.columns, rows: process.stdout.rows } : undefined,
+  });
+  if (p.tty) await attachTerminal(p.tty, (cols, rows) => p.resize(cols, rows), values.interactive ?? false);
   const st = await p.exited;
   return st.exitCode ?? 128 + (st.signal ? (await import('node:os')).constants.signals[st.signal] : 0);
 }
@@ -232,4 +236,32 @@ export async function cp(argv: string[]): Promise<number> {
     return 0;
   }
   throw Object.assign(new Error('cp: exactly one of SRC and DST must be CONTAINER:PATH'), { code: 'ERR_PARSE_ARGS_USAGE' });
+}
+
+/**
+ * Connects this terminal to a container's (`-it`): raw keystrokes in, the screen out, the
+ * window size followed. Resolves once the container's side ended.
+ */
+export async function attachTerminal(tty: import('node:stream').Duplex, resize: (cols: number, rows: number) => void, interactive: boolean): Promise<void> {
+  const stdin = process.stdin;
+  const raw = interactive && stdin.isTTY;
+  const onResize = () => resize(process.stdout.columns || 80, process.stdout.rows || 24);
+  if (process.stdout.isTTY) {
+    onResize();
+    process.stdout.on('resize', onResize);
+  }
+  if (raw) stdin.setRawMode(true);
+  if (interactive) stdin.pipe(tty);
+  tty.pipe(process.stdout, { end: false });
+  try {
+    await new Promise<void>((resolve) => {
+      tty.once('end', resolve);
+      tty.once('close', resolve);
+    });
+  } finally {
+    if (interactive) stdin.unpipe(tty);
+    if (raw) stdin.setRawMode(false);
+    stdin.pause();
+    process.stdout.off('resize', onResize);
+  }
 }

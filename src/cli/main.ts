@@ -7,17 +7,35 @@ import { parseArgs } from 'node:util';
 import { constants } from 'node:os';
 import { Container, CtrkitError, defaultRootfs, type NamespaceTypeName } from './api.js';
 import { images, progressPrinter, pull, rmi } from './images.js';
+import { attachTerminal, cp, exec, inspect, kill, logs, ps, rm, stats, stop, wait } from './containers.js';
 
 const USAGE = `Usage:
   ctrkit run [options] (IMAGE | --rootfs DIR) [--] [COMMAND [ARG...]]
   ctrkit pull [--insecure] [--platform OS/ARCH] [-u USER:PASS] IMAGE
   ctrkit images
   ctrkit rmi IMAGE...
+  ctrkit ps [-a] [-q]
+  ctrkit logs [-f] [--tail N] [-t] [--since T] CONTAINER
+  ctrkit stop [-t SECONDS] CONTAINER...      stop signal, then SIGKILL after the grace period (10 s)
+  ctrkit kill [-s SIGNAL] CONTAINER...
+  ctrkit rm [-f] CONTAINER...
+  ctrkit exec [-i] [-t] [-u UID[:GID]] [-e K=V] [-w DIR] CONTAINER COMMAND...
+  ctrkit inspect CONTAINER...
+  ctrkit stats [--no-stream] [CONTAINER...]
+  ctrkit wait CONTAINER...
+  ctrkit cp CONTAINER:PATH HOSTPATH|-   |   ctrkit cp HOSTPATH|- CONTAINER:PATH
   ctrkit demo
   ctrkit rootfs            print (and build if needed) the default rootfs
-  ctrkit prune             remove what containers of crashed callers left (cgroups, writable layers)
+  ctrkit prune             end containers whose owner is gone, remove exited ones and what crashed callers left
+
+CONTAINER is an id, a unique id prefix or a name. Containers live under $CTRKIT_STATE_ROOT
+(default /run/ctrkit as root, $XDG_RUNTIME_DIR/ctrkit otherwise).
 
 Options of run:
+  -d, --detach             run in the background: it outlives this command; its output goes to its log
+      --name NAME          a unique name for the container
+      --init               run tini as PID 1 (reaps orphans, passes signals on)
+      --stop-signal SIG    the signal stop sends first (default: the image's, else SIGTERM)
   --rootfs DIR             root filesystem instead of an image ("builtin": ctrkit's built-in busybox rootfs)
       --insecure           pull the image over plain HTTP (loopback registries need no flag)
   -u, --user UID[:GID]     run as this user (or a name from the image's /etc/passwd)
@@ -26,6 +44,7 @@ Options of run:
   -e, --env KEY=VALUE      set an environment variable (repeatable)
   -w, --workdir DIR        working directory inside (default: /)
   -i, --interactive        pass stdin to the container
+  -t, --tty                give it a terminal of its own (-it: an interactive shell, window size followed)
       --namespaces LIST    comma-separated namespaces to create (default: pid,mnt,uts,ipc,net,cgroup)
       --privileged         keep all capabilities, no masked paths
   -m, --memory SIZE        memory limit, like 512m
@@ -40,7 +59,7 @@ Options of run:
   -v, --volume SRC:DST[:ro]  bind a host file or directory (repeatable)
       --device-read-bps DEV:RATE    read limit, like /dev/sda:10mb (repeatable)
       --device-write-bps DEV:RATE   write limit (repeatable)
-      --rm                 accepted for Docker compatibility (ctrkit keeps no container state)
+      --rm                 remove a detached container once it exited (a foreground one always is)
       --help               show this help
 
 The exit status is the container's; 128+N when signal N ended it; 125 when ctrkit failed.`;
@@ -57,7 +76,7 @@ function exitStatus(code: number | null, signal: NodeJS.Signals | null): number 
 
 const TAKES_VALUE = new Set(['--rootfs', '-h', '--hostname', '-e', '--env', '-w', '--workdir', '--namespaces', '-m', '--memory',
   '--memory-swap', '--cpus', '--cpu-shares', '--cpuset-cpus', '--pids-limit', '--device', '--device-read-bps', '--device-write-bps',
-  '--network', '-p', '--publish', '-v', '--volume', '-u', '--user', '--entrypoint', '--store']);
+  '--network', '-p', '--publish', '-v', '--volume', '-u', '--user', '--entrypoint', '--store', '--name', '--stop-signal']);
 
 /**
  * Splits `run`'s arguments into ctrkit's options and the command, which starts at the first
@@ -86,10 +105,15 @@ async function run(argv: string[]): Promise<number> {
       env: { type: 'string', short: 'e', multiple: true },
       workdir: { type: 'string', short: 'w' },
       interactive: { type: 'boolean', short: 'i' },
+      tty: { type: 'boolean', short: 't' },
       namespaces: { type: 'string' },
       privileged: { type: 'boolean' },
       rm: { type: 'boolean' },
       help: { type: 'boolean' },
+      detach: { type: 'boolean', short: 'd' },
+      name: { type: 'string' },
+      init: { type: 'boolean' },
+      'stop-signal': { type: 'string' },
       memory: { type: 'string', short: 'm' },
       'memory-swap': { type: 'string' },
       cpus: { type: 'string' },
@@ -123,20 +147,11 @@ async function run(argv: string[]): Promise<number> {
     if (eq <= 0) fail(`-e ${kv}: expected KEY=VALUE`);
     env[kv.slice(0, eq)] = kv.slice(eq + 1);
   }
-  const abort = new AbortController();
-  const forward = (sig: NodeJS.Signals) => {
-    proc?.kill(sig);
-    if (!proc) abort.abort(new Error(`received ${sig}`));
-  };
-  let proc: Awaited<ReturnType<typeof Container.start>> | undefined;
-  process.on('SIGINT', () => forward('SIGINT'));
-  process.on('SIGTERM', () => forward('SIGTERM'));
-  proc = await Container.start({
+  const common = {
     command: command.length ? command : undefined,
     rootfs,
     image,
     store: values.store,
-    pullOptions: { insecure: values.insecure, onProgress: image ? progressPrinter() : undefined },
     user: values.user,
     entrypoint: values.entrypoint === undefined ? undefined : [values.entrypoint],
     hostname: values.hostname,
@@ -156,10 +171,35 @@ async function run(argv: string[]): Promise<number> {
     network: networkOf(values.network),
     ports: values.publish,
     binds: values.volume?.map(volumeOf),
-    stdio: [values.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'],
+    name: values.name,
+    init: values.init,
+    stopSignal: values['stop-signal'] as NodeJS.Signals | undefined,
+  };
+  if (values.detach) {
+    if (values.interactive) fail('-d and -i do not go together: a detached container has no stdin', 2);
+    const c = await Container.start({ ...common, detach: true, autoRemove: values.rm, pullOptions: { insecure: values.insecure } });
+    process.stdout.write(`${c.id}\n`);
+    return 0;
+  }
+  const abort = new AbortController();
+  const forward = (sig: NodeJS.Signals) => {
+    proc?.kill(sig);
+    if (!proc) abort.abort(new Error(`received ${sig}`));
+  };
+  let proc: Awaited<ReturnType<typeof Container.start>> | undefined;
+  process.on('SIGINT', () => forward('SIGINT'));
+  process.on('SIGTERM', () => forward('SIGTERM'));
+  proc = await Container.start({
+    ...common,
+    pullOptions: { insecure: values.insecure, onProgress: image ? progressPrinter() : undefined },
+    ...(values.tty
+      ? { tty: true, ttySize: process.stdout.isTTY ? { cols: process.stdout.columns, rows: process.stdout.rows } : undefined }
+      : { stdio: [values.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'] as ['inherit' | 'ignore', 'inherit', 'inherit'] }),
     signal: abort.signal,
   });
-  const st = await proc.exited;
+  if (proc.tty) await attachTerminal(proc.tty, (cols, rows) => proc?.resize(cols, rows), values.interactive ?? false);
+  const st = await proc.wait();
+  await proc.remove();
   if (st.oomKilled) process.stderr.write('ctrkit: the container was killed by the OOM killer (memory limit reached)\n');
   return exitStatus(st.exitCode, st.signal);
 }
@@ -214,8 +254,29 @@ async function main(): Promise<number> {
       return images(rest);
     case 'rmi':
       return rmi(rest);
+    case 'ps':
+      return ps(rest);
+    case 'logs':
+      return logs(rest);
+    case 'stop':
+      return stop(rest);
+    case 'kill':
+      return kill(rest);
+    case 'rm':
+      return rm(rest);
+    case 'exec':
+      return exec(rest);
+    case 'inspect':
+      return inspect(rest);
+    case 'stats':
+      return stats(rest);
+    case 'wait':
+      return wait(rest);
+    case 'cp':
+      return cp(rest);
     case 'prune': {
       const r = await Container.prune();
+      for (const c of r.containers) process.stdout.write(`removed container ${c}\n`);
       for (const c of r.cgroups) process.stdout.write(`removed cgroup ${c}\n`);
       for (const l of r.layers) process.stdout.write(`removed layer ${l}\n`);
       return 0;

@@ -1,59 +1,75 @@
 import { logger } from '../log.js';
 import { AbortError, InvalidOptionError } from '../errors.js';
 import {
-  DEFAULT_CAPABILITIES, DEFAULT_NAMESPACES, DEFAULT_PATH, unshare, type NamespacedProcess, type StdioOption, type UnshareOptions,
+  DEFAULT_CAPABILITIES, DEFAULT_NAMESPACES, DEFAULT_PATH, unshare, type StdioOption, type UnshareOptions,
 } from '../namespaces/index.js';
-import { validateIdMap } from '../namespaces/idmap.js';
+import { identify } from '../sys/liveness.js';
 import { collect } from './output.js';
 import { cgroupFor, hasLimits } from './limits.js';
 import { RunningContainer } from './running.js';
-import { prepareEtcFiles, type EtcFiles } from './etc-files.js';
-import type { NetworkAttachment } from '../network/index.js';
+import { prepareEtcFiles } from './etc-files.js';
 import { prune, type PruneOptions, type PruneResult } from './prune.js';
-import { defaultStateDir, prepareWritableRoot, type WritableRoot } from './writable-root.js';
+import { defaultStateDir, prepareWritableRoot } from './writable-root.js';
 import type { RunOptions, RunResult } from './options.js';
 import { resolveRootSource, type RootSource } from './root-source.js';
 import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from './security.js';
+import { LocalContainer, undoParts, type ContainerParts } from './local.js';
+import { initBinary, networkMode, validateOptions } from './validate.js';
+import { newContainerId } from './state/ids.js';
+import { StateStore } from './state/store.js';
+import type { ContainerRecord, NetworkRecord } from './state/record.js';
+import { isHelper, ownerHelper } from './owner/client.js';
+import { fromDetachable, toDetachable } from './owner/detachable.js';
+import type { DetachedStart } from './owner/protocol.js';
+import { liveStatus } from './running.js';
+import { parsePortMapping } from '../network/ports.js';
 
 const log = logger('ctrkit:container');
 const MAX_BUFFER = 64 * 1024 * 1024;
+const LOG_FILE = 'container.log';
 
-function stdioOf(options: RunOptions): readonly [StdioOption, StdioOption, StdioOption] {
+type Stdio3 = [StdioOption, StdioOption, StdioOption];
+
+/** The streams as the spawn gets them, and which of stdout/stderr go to the log. */
+function stdioOf(options: RunOptions, captureByDefault: boolean): { stdio: Stdio3; logged: boolean } {
   const s = options.stdio;
-  if (s === undefined) return [options.input !== undefined ? 'pipe' : 'ignore', 'pipe', 'pipe'];
-  return typeof s === 'object' ? s : [s, s, s];
+  const given: (StdioOption | undefined)[] = s === undefined ? [undefined, undefined, undefined] : typeof s === 'object' ? [...s] : [s, s, s];
+  const stdin = given[0] ?? (options.input !== undefined ? 'pipe' : 'ignore');
+  if (given[1] !== undefined || given[2] !== undefined || captureByDefault) {
+    return { stdio: [stdin, given[1] ?? 'pipe', given[2] ?? 'pipe'], logged: false };
+  }
+  return { stdio: [stdin, 'pipe', 'pipe'], logged: true };
 }
 
-async function toUnshareOptions(options: RunOptions, source: RootSource): Promise<UnshareOptions & { command: readonly string[] }> {
+function toUnshareOptions(options: RunOptions, source: RootSource, init: string | undefined): UnshareOptions & { command: readonly string[] } {
   const privileged = options.privileged ?? false;
   const hostname = options.hostname ?? source.hostname ?? 'container';
   if (!source.command?.length) throw new InvalidOptionError('command', 'nothing to run: give a command (the image or bundle names none)');
-  if (options.uidMap) validateIdMap(options.uidMap, 'uid');
-  if (options.gidMap) validateIdMap(options.gidMap, 'gid');
   if (source.lower.length > 1 && options.overlay === false) throw new InvalidOptionError('overlay', 'several layers need the copy-on-write root');
+  const namespaces = options.namespaces ?? DEFAULT_NAMESPACES;
   return {
-    command: source.command,
-    namespaces: options.namespaces ?? DEFAULT_NAMESPACES,
+    // With an init, it is PID 1 and the command its child: `--` ends tini's own options.
+    command: init ? ['/dev/init', '--', ...source.command] : source.command,
+    namespaces,
     uidMap: options.uidMap,
     gidMap: options.gidMap,
-    hostname: (options.namespaces ?? DEFAULT_NAMESPACES).includes('uts') ? hostname : undefined,
+    hostname: namespaces.includes('uts') ? hostname : undefined,
     rootfs: source.lower[0],
     cwd: source.cwd ?? '/',
     env: { PATH: DEFAULT_PATH, HOSTNAME: hostname, HOME: '/root', ...source.env, ...options.env },
     user: source.user,
-    stdio: stdioOf(options),
     capabilities: privileged ? 'all' : (options.capabilities ?? DEFAULT_CAPABILITIES),
     noNewPrivileges: options.noNewPrivileges ?? !privileged,
     seccomp: options.seccomp ?? (privileged ? 'unconfined' : 'default'),
     maskedPaths: privileged ? [] : (options.maskedPaths ?? DEFAULT_MASKED_PATHS),
     readonlyPaths: privileged ? [] : (options.readonlyPaths ?? DEFAULT_READONLY_PATHS),
     devices: options.devices,
+    tty: options.tty,
+    ttySize: options.ttySize,
     mountCgroups: true,
     signal: options.signal,
   };
 }
-
-let sequence = 0;
 
 /** The host ids that root inside maps to, when explicit maps move it away from the caller. */
 function remappedRoot(options: RunOptions): { uid: number; gid: number } | undefined {
@@ -66,10 +82,154 @@ function remappedRoot(options: RunOptions): { uid: number; gid: number } | undef
   return { uid: outside(options.uidMap, process.getuid?.() ?? 0), gid: outside(options.gidMap, process.getgid?.() ?? 0) };
 }
 
+function networkRecord(net: NonNullable<ContainerParts['network']>): NetworkRecord {
+  const att = net.bridge;
+  const ports = (att?.ports ?? net.ports.map(parsePortMapping)).map((p) => ({ hostIp: p.hostIp, hostPort: p.hostPort, containerPort: p.containerPort, protocol: p.protocol }));
+  return {
+    mode: net.mode === 'cni' ? 'cni' : 'bridge',
+    address: net.address,
+    bridge: att && {
+      name: att.bridge, subnet: att.subnetCidr, gateway: att.gateway, netns: att.hostNetnsPath, stateDir: att.stateDir,
+      hostIfname: att.hostIfname, leaseOwner: att.leaseOwner,
+    },
+    ports,
+  };
+}
+
+/** How a container is owned. @internal */
+interface Ownership {
+  readonly detached: boolean;
+  readonly autoRemove: boolean;
+}
+
 /**
- * A container: a command in its own namespaces, on a copy-on-write root, optionally in a
+ * Starts a container owned by this process (or, inside the owner helper, a detached one).
+ * Every option is checked before anything is made; whatever was made is released if a
+ * later step fails.
+ */
+async function startContainer(options: RunOptions, how: Ownership, captureByDefault: boolean): Promise<RunningContainer> {
+  await validateOptions(options);
+  const init = initBinary(options.init);
+  const source = await resolveRootSource(options);
+  const spawnOptions = toUnshareOptions(options, source, init);
+  const { stdio, logged } = stdioOf(options, captureByDefault);
+  const store = new StateStore(options.stateRoot);
+  const owner = identify(process.pid)!;
+  // Before anything exists: were we to die from here on, the helper releases it all.
+  if (!isHelper()) ownerHelper().watch(store.root);
+  const id = newContainerId();
+  const mode = networkMode(options);
+  const network = options.network ?? 'none';
+  const hostname = spawnOptions.hostname ?? 'container';
+  const stateDir = options.stateDir ?? defaultStateDir();
+  const keepLayer = options.keepLayer ?? false;
+  const user = spawnOptions.user;
+  let record: ContainerRecord = {
+    version: 1, id, name: options.name, created: new Date().toISOString(), owner, detached: how.detached, autoRemove: how.autoRemove,
+    status: 'creating', init: undefined, startedAt: undefined, finishedAt: undefined, exitCode: undefined, signal: undefined, oomKilled: undefined,
+    command: source.command ?? [], image: options.image, hostname,
+    stopSignal: options.stopSignal ?? source.stopSignal ?? 'SIGTERM',
+    process: {
+      env: spawnOptions.env ?? {}, cwd: spawnOptions.cwd ?? '/',
+      user: user && { uid: user.uid, gid: user.gid, groups: user.groups },
+      capabilities: spawnOptions.capabilities ?? 'all', noNewPrivileges: spawnOptions.noNewPrivileges ?? false,
+      seccomp: spawnOptions.seccomp ?? 'unconfined', tty: options.tty ?? false,
+    },
+    resources: { cgroup: undefined, layerDir: undefined, keepLayer, etcDir: undefined, network: undefined },
+    log: logged ? { path: `${store.dirOf(id)}/${LOG_FILE}`, maxSize: options.log?.maxSize ?? 8 * 1024 * 1024, maxFiles: options.log?.maxFiles ?? 2 } : undefined,
+  };
+  await store.create(record);
+  const parts: ContainerParts = { cgroup: undefined, root: undefined, etc: undefined, network: undefined, log: undefined };
+  let handle: RunningContainer | undefined;
+  try {
+    const network$ = mode === 'bridge' || mode === 'cni' ? await import('../network/connect.js') : undefined;
+    if (options.overlay !== false) parts.root = await prepareWritableRoot(source.lower, stateDir, keepLayer, remappedRoot(options), options.signal);
+    // /etc/hosts, /etc/hostname and /etc/resolv.conf, bound in; rewritten once the address is known.
+    parts.etc = await prepareEtcFiles(parts.root?.layer.dir, stateDir, hostname, mode === 'host');
+    if (hasLimits(options)) {
+      const cgroup = cgroupFor(`ctk-${id}`, options);
+      record = { ...record, resources: { ...record.resources, cgroup: { version: cgroup.version, path: cgroup.path } } };
+      await cgroup.create();
+      parts.cgroup = cgroup;
+    }
+    if (record.log) {
+      const { LogWriter } = await import('./logs/index.js');
+      parts.log = LogWriter.open(record.log.path, { maxSize: record.log.maxSize, maxFiles: record.log.maxFiles });
+      if (options.onLog) parts.log.subscribe(options.onLog);
+    }
+    record = { ...record, resources: { ...record.resources, layerDir: parts.root?.layer.dir, etcDir: parts.etc.dir } };
+    await store.write(record);
+    const binds = [...(options.binds ?? []), ...parts.etc.binds, ...(init ? [{ source: init, target: '/dev/init', readonly: true }] : [])];
+    const proc = await unshare({
+      ...spawnOptions,
+      stdio,
+      namespaces: mode === 'host' ? spawnOptions.namespaces && [...spawnOptions.namespaces].filter((n) => n !== 'net') : spawnOptions.namespaces,
+      joinNetworkOf: typeof network === 'object' ? (typeof network.container === 'number' ? network.container : network.container.pid) : undefined,
+      rootfs: parts.root?.rootfs ?? spawnOptions.rootfs,
+      rootfsOverlay: parts.root?.overlay,
+      binds,
+      onNamespaces: async (ctx) => {
+        // Race-free: the init joins the cgroup before anything of the user's runs, and
+        // before it creates its cgroup namespace, which is then rooted here.
+        if (parts.cgroup) await parts.cgroup.addProcess(ctx.pid);
+        record = { ...record, status: 'running', init: identify(ctx.pid), startedAt: new Date().toISOString() };
+        await parts.root?.recordContainer(ctx.pid);
+        if (network$) {
+          parts.network = await network$.connectContainer({
+            pid: ctx.pid, mode: mode as 'bridge' | 'cni', bridge: options.bridge, cni: options.cni, ports: options.ports, containerId: id, signal: ctx.signal,
+          });
+          record = { ...record, resources: { ...record.resources, network: networkRecord(parts.network) } };
+          await parts.etc!.write(parts.network.address);
+        }
+        await store.write(record);
+        await options.onNamespaces?.(ctx);
+      },
+    });
+    if (options.input !== undefined) proc.stdin?.end(options.input);
+    const local = new LocalContainer(proc, parts, store, () => record, (r) => {
+      record = r;
+      handle?.setRecord(r);
+    }, { stdout: proc.tty ?? proc.stdout, stderr: proc.tty ? null : proc.stderr });
+    handle = new RunningContainer(store, record, local);
+    log('container %s runs as pid %d', id, proc.pid);
+    return handle;
+  } catch (e) {
+    await undoParts(parts);
+    await store.remove(id, options.name).catch(() => undefined);
+    throw e;
+  }
+}
+
+/** Starts a detached container in this process's owner helper, and returns a handle to it. */
+async function startDetached(options: RunOptions): Promise<RunningContainer> {
+  await validateOptions(options);
+  if (options.signal?.aborted) throw new AbortError(options.signal.reason);
+  const start: DetachedStart = { options: toDetachable(options), autoRemove: options.autoRemove ?? false };
+  const { id, root } = await ownerHelper().start(start);
+  return Container.get(id, { stateRoot: root });
+}
+
+/** Runs a detached start inside the owner helper (see owner/helper-main.ts). @internal */
+export async function startOwnedByHelper(start: DetachedStart): Promise<RunningContainer> {
+  return startContainer(await fromDetachable(start.options), { detached: true, autoRemove: start.autoRemove }, false);
+}
+
+/** Options of {@link Container.list} and {@link Container.get}. */
+export interface LookupOptions {
+  /** The state root to look in. @defaultValue `/run/ctrkit` as root, `$XDG_RUNTIME_DIR/ctrkit` otherwise */
+  readonly stateRoot?: string;
+  /** {@link Container.list}: include exited (and dead) containers, like `docker ps -a`. @defaultValue false */
+  readonly all?: boolean;
+}
+
+/**
+ * Containers: a command in its own namespaces, on a copy-on-write root, optionally in a
  * cgroup with limits, with a secure default profile (dropped capabilities, a seccomp filter,
  * no_new_privs, masked and read-only /proc paths, a minimal /dev).
+ *
+ * A container belongs to the process that created it: however that process ends (SIGKILL
+ * included), its containers are killed and what they held is released, by one small helper
+ * process per owner. `detach: true` makes one that outlives its creator instead.
  *
  * @example
  * ```ts
@@ -82,94 +242,29 @@ export class Container {
   private constructor() {}
 
   /**
-   * Starts a container and resolves once its command is running, with the streams of
-   * whatever `stdio` was `'pipe'`. With resource limits, the container's cgroup is created
-   * first and the init joins it before its command starts; it is removed when the
-   * container ends. Dispose the handle (`await using`) to kill it.
+   * Starts a container and resolves once its command is running. Its stdout and stderr go
+   * to its log (`logs()`, `followLogs()`, `onLog`) unless `stdio` says otherwise. With
+   * resource limits, its cgroup is created first and the init joins it before its command
+   * starts. Dispose the handle (`await using`) to kill and remove it.
    */
   static async start(options: RunOptions): Promise<RunningContainer> {
-    const source = await resolveRootSource(options);
-    const spawnOptions = await toUnshareOptions(options, source);
-    const id = `ctk-${process.pid}-${++sequence}`;
-    const cgroup = hasLimits(options) ? cgroupFor(id, options) : undefined;
-    const keepLayer = options.keepLayer ?? false;
-    const network = options.network ?? 'none';
-    const mode = typeof network === 'object' ? 'container' : network;
-    const hostname = spawnOptions.hostname ?? 'container';
-    if (options.ports?.length && mode !== 'bridge' && mode !== 'cni') {
-      throw new InvalidOptionError('ports', `ports need bridge or cni networking, not "${mode}"`);
-    }
-    // The network block is loaded only for containers that use it.
-    const network$ = mode === 'bridge' || mode === 'cni' ? await import('../network/connect.js') : undefined;
-    if (options.ports?.length) {
-      const { parsePortMapping } = await import('../network/ports.js');
-      options.ports.forEach(parsePortMapping);
-    }
-    let root: WritableRoot | undefined;
-    let etc: EtcFiles | undefined;
-    let net: NetworkAttachment | undefined;
-    try {
-      if (options.overlay !== false) {
-        root = await prepareWritableRoot(source.lower, options.stateDir ?? defaultStateDir(), keepLayer, remappedRoot(options), options.signal);
-      }
-      // /etc/hosts, /etc/hostname and /etc/resolv.conf, bound in; rewritten once the address is known.
-      etc = await prepareEtcFiles(root?.layer.dir, options.stateDir ?? defaultStateDir(), hostname, mode === 'host');
-      if (cgroup) await cgroup.create();
-      const proc = await unshare({
-        ...spawnOptions,
-        namespaces: mode === 'host' ? spawnOptions.namespaces && [...spawnOptions.namespaces].filter((n) => n !== 'net') : spawnOptions.namespaces,
-        joinNetworkOf: typeof network === 'object' ? (typeof network.container === 'number' ? network.container : network.container.pid) : undefined,
-        rootfs: root?.rootfs ?? spawnOptions.rootfs,
-        rootfsOverlay: root?.overlay,
-        binds: [...(options.binds ?? []), ...etc.binds],
-        onNamespaces: async (ctx) => {
-          // Race-free: the init joins the cgroup before anything of the user's runs, and
-          // before it creates its cgroup namespace, which is then rooted here.
-          if (cgroup) await cgroup.addProcess(ctx.pid);
-          await root?.recordContainer(ctx.pid);
-          if (mode === 'bridge' || mode === 'cni') {
-            net = await network$!.connectContainer({ pid: ctx.pid, mode, bridge: options.bridge, cni: options.cni, ports: options.ports, containerId: id, signal: ctx.signal });
-            await etc!.write(net.address);
-          }
-          await options.onNamespaces?.(ctx);
-        },
-      });
-      if (options.input !== undefined && proc.stdin) proc.stdin.end(options.input);
-      return new RunningContainer(proc, { command: spawnOptions.command, cgroup, root, etc, network: net }, keepLayer, {
-        capabilities: spawnOptions.capabilities ?? 'all',
-        noNewPrivileges: spawnOptions.noNewPrivileges ?? false,
-        seccomp: spawnOptions.seccomp ?? 'unconfined',
-      });
-    } catch (e) {
-      // Reverse order of creation: network, cgroup, /etc files, writable layer.
-      const undo = (what: string, p: Promise<unknown> | undefined) => p?.catch((err: unknown) => log('undoing %s after a failed start: %s', what, (err as Error).message));
-      await undo('the network', net?.detach());
-      await undo('the cgroup', cgroup?.remove());
-      await undo('the /etc files', etc?.dispose());
-      await undo('the writable layer', root?.dispose());
-      throw e;
-    }
+    if (options.detach) return startDetached(options);
+    return startContainer(options, { detached: false, autoRemove: false }, false);
   }
 
   /**
-   * Removes what containers of crashed callers left: cgroups whose creator is gone and that
-   * hold no process, writable layers whose creator and container are both gone.
-   */
-  static prune(options?: PruneOptions): Promise<PruneResult> {
-    return prune(options);
-  }
-
-  /**
-   * Runs a container to completion and returns its exit status and captured output.
-   * Setup failures throw typed errors (`InvalidOptionError`, `InitError`,
-   * `CommandNotFoundError` ...) and leave nothing behind; the command's own failure is
-   * reported in the result.
+   * Runs a container to completion and returns its exit status and captured output; nothing
+   * of it remains afterwards. Setup failures throw typed errors (`InvalidOptionError`,
+   * `InitError`, `CommandNotFoundError` ...) and leave nothing behind; the command's own
+   * failure is reported in the result.
    */
   static async run(options: RunOptions): Promise<RunResult> {
+    if (options.detach) throw new InvalidOptionError('detach', 'run waits for the container: use start({ detach: true })');
     const started = performance.now();
-    const proc = await Container.start(options);
+    const c = await startContainer(options, { detached: false, autoRemove: false }, true);
+    const proc = c.process!;
     const max = options.maxBuffer ?? MAX_BUFFER;
-    const out = collect(proc.stdout, max);
+    const out = collect(proc.tty ?? proc.stdout, max);
     const err = collect(proc.stderr, max);
     let timedOut = false;
     let timer: NodeJS.Timeout | undefined;
@@ -180,9 +275,9 @@ export class Container {
       }, options.timeout);
     }
     try {
-      const status = await proc.exited;
+      const status = await c.wait();
       const [o, e] = await Promise.all([out, err]);
-      log('container %d exited %o', proc.pid, status);
+      log('container %s exited %o', c.id, status);
       if (options.signal?.aborted && !timedOut) throw new AbortError(options.signal.reason);
       return {
         exitCode: status.exitCode,
@@ -192,15 +287,37 @@ export class Container {
         oomKilled: status.oomKilled,
         stats: status.stats,
         layer: status.layer,
-        address: proc.network?.address,
+        address: c.address,
         timedOut,
         truncated: o.truncated || e.truncated,
-        command: proc.command,
-        pid: proc.pid,
+        command: c.command,
+        pid: c.pid,
         durationMs: performance.now() - started,
       };
     } finally {
       if (timer) clearTimeout(timer);
+      await c.remove({ force: true }).catch((e: unknown) => log('removing %s: %s', c.id, (e as Error).message));
     }
+  }
+
+  /** The containers under a state root (running ones, or all with `all`), from any process. */
+  static async list(options: LookupOptions = {}): Promise<RunningContainer[]> {
+    const store = new StateStore(options.stateRoot);
+    const records = await store.list();
+    return records.filter((r) => options.all || liveStatus(r) === 'running').map((r) => new RunningContainer(store, r));
+  }
+
+  /** A container by id, unique id prefix, or name, from any process. */
+  static async get(idOrName: string, options: LookupOptions = {}): Promise<RunningContainer> {
+    const store = new StateStore(options.stateRoot);
+    return new RunningContainer(store, await store.find(idOrName));
+  }
+
+  /**
+   * Ends containers whose owner is gone and releases what they held, then removes what
+   * containers of crashed callers left without a record: cgroups, writable layers.
+   */
+  static prune(options?: PruneOptions): Promise<PruneResult> {
+    return prune(options);
   }
 }

@@ -6,6 +6,8 @@ import type { BindMount } from '../namespaces/index.js';
 
 /** The container's /etc/hosts, /etc/hostname and /etc/resolv.conf, kept outside its root. @internal */
 export interface EtcFiles {
+  /** Their own directory, when they are not inside a writable layer. */
+  readonly dir: string | undefined;
   /** The binds that put them in place. */
   readonly binds: readonly BindMount[];
   /** Rewrites them once the container's address is known. */
@@ -33,6 +35,7 @@ export async function prepareEtcFiles(layerDir: string | undefined, stateDir: st
   };
   await write(undefined);
   return {
+    dir: own,
     binds: [
       { source: join(dir, 'hosts'), target: '/etc/hosts', optional: true },
       { source: join(dir, 'hostname'), target: '/etc/hostname', optional: true },

@@ -5,6 +5,7 @@ import type { ImageStore, PullOptions } from '../oci/index.js';
 import type { ResourceLimits } from './limits.js';
 import type { CgroupStats } from '../cgroups/index.js';
 import type { ContainerLayer } from './writable-root.js';
+import type { LogLine } from './logs/index.js';
 
 /** Options of {@link Container.run} and {@link Container.start}. */
 export interface RunOptions extends ResourceLimits {
@@ -60,12 +61,25 @@ export interface RunOptions extends ResourceLimits {
   /** gid map of a user namespace (implies `user`). */
   readonly gidMap?: readonly IdMapping[];
   /**
-   * stdin, stdout, stderr. `'pipe'` captures stdout/stderr into the result (and, for
-   * {@link Container.start}, exposes the streams); `'inherit'` passes the caller's.
-   * @defaultValue `['ignore', 'pipe', 'pipe']`, or a stdin pipe when `input` is given
+   * stdin, stdout, stderr. By default {@link Container.start} drains stdout and stderr into
+   * the container's log (never blocking the container; read it with `logs()` or `onLog`),
+   * and {@link Container.run} captures them into its result. `'pipe'` gives the raw streams
+   * instead (then reading them is the caller's job: an unread pipe stalls the container once
+   * full); `'inherit'` passes the caller's own.
+   * @defaultValue `['ignore', log, log]` for start, `['ignore', 'pipe', 'pipe']` for run; stdin is a pipe when `input` is given
    */
   readonly stdio?: StdioOption | readonly [StdioOption, StdioOption, StdioOption];
-  /** Written to the command's stdin, which is then closed. */
+  /**
+   * Give the command a pseudo-terminal of the container's own (`docker run -t`): its stdin,
+   * stdout and stderr, and its controlling terminal. The handle's `tty` is the other end
+   * (write keystrokes, read the screen; `resize()` for the window size); what the command
+   * prints is also logged as stdout. `stdio` does not apply then.
+   * @defaultValue false
+   */
+  readonly tty?: boolean;
+  /** The terminal's first window size, with `tty`. @defaultValue 80×24 */
+  readonly ttySize?: { readonly cols: number; readonly rows: number };
+  /** Written to the command's stdin, which is then closed (stdin must be a pipe: the default when `input` is given). */
   readonly input?: string | Uint8Array;
   /** Capabilities kept. @defaultValue `DEFAULT_CAPABILITIES` from `ctrkit/namespaces` (Docker's set) */
   readonly capabilities?: readonly Capability[] | 'all';
@@ -99,6 +113,39 @@ export interface RunOptions extends ResourceLimits {
   readonly devices?: readonly string[];
   /** Runs with the container's host PID before its command starts (after it joined its cgroup). */
   readonly onNamespaces?: SpawnHook;
+  /**
+   * A unique name: `Container.get(name)` finds the container from any process, and a second
+   * container cannot take it while the first one's record exists.
+   */
+  readonly name?: string;
+  /**
+   * Let the container outlive this process. By default a container belongs to the process
+   * that created it: however that process ends (SIGKILL included), the container is killed
+   * and everything it held is released. A detached container is run by this process's owner
+   * helper instead; find it again with `Container.list()` / `Container.get()`, end it with
+   * `stop()` and `remove()`. Its output goes to its log. Options that are code or live
+   * objects (`onNamespaces`, `onLog`, `signal` after the start, a `cni` network, `input`) cannot be
+   * handed over and are refused.
+   * @defaultValue false
+   */
+  readonly detach?: boolean;
+  /** Remove the container's record and log as soon as it exited (`docker run --rm`); detached containers. @defaultValue false */
+  readonly autoRemove?: boolean;
+  /**
+   * Run a real init as PID 1 (`docker run --init`): it reaps orphaned processes and passes
+   * signals on to the command. `true` uses the static tini of Debian's `tini` package
+   * (`/usr/bin/tini-static`), bound read-only at `/dev/init`; a string names another static init binary.
+   * @defaultValue false
+   */
+  readonly init?: boolean | string;
+  /** The signal `stop()` sends before SIGKILL. @defaultValue the image's `StopSignal`, else `'SIGTERM'` */
+  readonly stopSignal?: NodeJS.Signals;
+  /** Where container records and logs live. @defaultValue `/run/ctrkit` as root, `$XDG_RUNTIME_DIR/ctrkit` otherwise */
+  readonly stateRoot?: string;
+  /** Called with every line the container writes to stdout or stderr (when they are logged, the default of `start`). */
+  readonly onLog?: (line: LogLine) => void;
+  /** Bounds of the container's log: bytes per file and files kept (the current one included). @defaultValue `{ maxSize: 8 MiB, maxFiles: 2 }` */
+  readonly log?: { readonly maxSize?: number; readonly maxFiles?: number };
   /** Kill the container (SIGKILL) after this many milliseconds; the result says `timedOut`. */
   readonly timeout?: number;
   /** Most bytes of stdout and of stderr kept in the result. @defaultValue 64 MiB */

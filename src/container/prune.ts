@@ -4,11 +4,16 @@ import { Cgroup, detectCgroupLayout } from '../cgroups/index.js';
 import { logger } from '../log.js';
 import { isAlive, type ProcessIdentity } from '../sys/liveness.js';
 import { defaultStateDir } from './writable-root.js';
+import { StateStore } from './state/store.js';
+import { releaseRecord } from './state/release.js';
+import { liveStatus } from './running.js';
 
 const log = logger('ctrkit:prune');
 
 /** What `Container.prune` removed. */
 export interface PruneResult {
+  /** Ids of containers that were ended (their owner was gone) or had exited, and were removed. */
+  readonly containers: readonly string[];
   /** Cgroup paths (below each hierarchy root) that were removed. */
   readonly cgroups: readonly string[];
   /** Writable-layer directories that were removed. */
@@ -17,8 +22,10 @@ export interface PruneResult {
 
 /** Options of `Container.prune`. */
 export interface PruneOptions {
-  /** The state directory to sweep. @defaultValue {@link defaultStateDir} */
+  /** The directory of writable layers to sweep. @defaultValue {@link defaultStateDir} */
   readonly stateDir?: string;
+  /** The state root of container records. @defaultValue `/run/ctrkit` as root, `$XDG_RUNTIME_DIR/ctrkit` otherwise */
+  readonly stateRoot?: string;
 }
 
 async function readIdentity(file: string): Promise<ProcessIdentity | undefined> {
@@ -30,22 +37,51 @@ async function readIdentity(file: string): Promise<ProcessIdentity | undefined> 
 }
 
 /**
- * Removes what containers of crashed callers left behind: cgroups named `ctk-PID-N` whose
- * creating process is gone and which hold no process, and writable layers in the state
- * directory whose creator and container are both gone. A container that still runs (its
- * parent died, it did not) is left alone.
+ * Ends and removes the containers whose owner is gone (an owner helper that was killed
+ * itself cannot have released them), and removes the records of exited containers, like
+ * `docker container prune`. A container whose owner lives is left alone.
+ */
+async function pruneRecords(root: string | undefined): Promise<{ containers: string[]; known: Set<string> }> {
+  const store = new StateStore(root);
+  const containers: string[] = [];
+  const known = new Set<string>();
+  for (const r of await store.list()) {
+    const status = liveStatus(r);
+    if (status === 'running' && isAlive(r.owner)) {
+      known.add(r.id);
+      continue;
+    }
+    if (status === 'creating') {
+      known.add(r.id); // its owner is still making it
+      continue;
+    }
+    await releaseRecord(store, r, { removeRecord: true });
+    containers.push(r.id);
+    log('pruned container %s (%s)', r.id, status);
+  }
+  return { containers, known };
+}
+
+/**
+ * Removes what containers of crashed callers left behind: containers whose owner is gone
+ * (see above), cgroups of ctrkit's whose container has no record and which hold no process,
+ * and writable layers in the state directory whose creator and container are both gone.
  */
 export async function prune(options: PruneOptions = {}): Promise<PruneResult> {
+  const { containers, known } = await pruneRecords(options.stateRoot);
   const cgroups: string[] = [];
   const layout = await detectCgroupLayout();
   const names = new Set<string>();
   for (const m of layout.mounts) {
     if (m.version === 1 && m.controllers.every((c) => c.startsWith('name='))) continue;
-    for (const e of await readdir(m.path).catch(() => [] as string[])) if (/^ctk-\d+-\d+$/.test(e)) names.add(e);
+    for (const e of await readdir(m.path).catch(() => [] as string[])) if (/^ctk-(\d+-\d+|[0-9a-f]{64})$/.test(e)) names.add(e);
   }
   for (const name of names) {
-    const owner = Number(name.split('-')[1]);
-    if (await readFile(`/proc/${owner}/stat`).then(() => true, () => false)) continue; // its creator lives
+    if (/^ctk-\d+-\d+$/.test(name)) {
+      // Named by an earlier version after its creator's PID.
+      const owner = Number(name.split('-')[1]);
+      if (await readFile(`/proc/${owner}/stat`).then(() => true, () => false)) continue; // its creator lives
+    } else if (known.has(name.slice(4))) continue; // a container that still runs
     for (const cg of layout.mode === 'v2' ? [Cgroup.v2(name)] : [Cgroup.v1(name), ...(layout.unified ? [Cgroup.v2(name)] : [])]) {
       try {
         if (!(await cg.exists())) continue;
@@ -74,5 +110,5 @@ export async function prune(options: PruneOptions = {}): Promise<PruneResult> {
     layers.push(dir);
     log('pruned layer %s', dir);
   }
-  return { cgroups: [...new Set(cgroups)], layers };
+  return { containers, cgroups: [...new Set(cgroups)], layers };
 }

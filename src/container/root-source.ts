@@ -13,6 +13,8 @@ export interface RootSource {
   readonly cwd: string | undefined;
   readonly user: { readonly uid: number; readonly gid: number; readonly groups?: readonly number[] } | undefined;
   readonly hostname: string | undefined;
+  /** The image's `StopSignal`, when it names one. */
+  readonly stopSignal?: string | undefined;
 }
 
 function numericUser(user: RunOptions['user']): { uid: number; gid: number } | undefined {
@@ -43,7 +45,10 @@ export async function resolveRootSource(options: RunOptions): Promise<RootSource
       command: options.command, entrypoint: options.entrypoint, env: options.env, cwd: options.cwd,
       user: typeof options.user === 'object' ? `${options.user.uid}:${options.user.gid}` : options.user, signal: options.signal,
     });
-    return { lower: run.lowers, command: run.command, env: run.env, cwd: run.cwd, user: { uid: run.uid, gid: run.gid }, hostname: undefined };
+    return {
+      lower: run.lowers, command: run.command, env: run.env, cwd: run.cwd, user: { uid: run.uid, gid: run.gid }, hostname: undefined,
+      stopSignal: run.image.config.config?.StopSignal,
+    };
   }
   if (options.bundle !== undefined) {
     const { readBundle } = await import('../oci/index.js');

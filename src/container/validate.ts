@@ -64,6 +64,9 @@ export async function validateOptions(options: RunOptions): Promise<void> {
     const v = options.log?.[k];
     if (v !== undefined && !(Number.isInteger(v) && v > 0)) throw new InvalidOptionError(`log.${k}`, 'must be a positive integer');
   }
+  if (options.tty && (options.stdio !== undefined || options.input !== undefined)) {
+    throw new InvalidOptionError('tty', 'the terminal is the command\'s stdin, stdout and stderr: leave out stdio and input');
+  }
   if (options.autoRemove && !options.detach) throw new InvalidOptionError('autoRemove', 'applies to detached containers (an owned one is removed with its handle)');
 }
 

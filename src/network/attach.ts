@@ -61,6 +61,26 @@ export class BridgeAttachment implements AsyncDisposable {
     this.ports = ports;
   }
 
+  /** The bridge's subnet, e.g. `10.88.0.0/16`. */
+  get subnetCidr(): string {
+    return this.owner.subnet.cidr;
+  }
+
+  /** The path of the host network namespace the bridge lives in, when it has a name there (`/run/netns/...`). */
+  get hostNetnsPath(): string | undefined {
+    return this.owner.netns.path.startsWith('/run/netns/') ? this.owner.netns.path : undefined;
+  }
+
+  /** The directory of the bridge's IPAM and NAT state. */
+  get stateDir(): string {
+    return this.owner.stateDir;
+  }
+
+  /** Who holds the address lease and the port rules: the container's init (PID and start time). */
+  get leaseOwner(): LeaseOwner {
+    return this.lease.owner;
+  }
+
   /** `10.88.0.2/24`. */
   get cidr(): string {
     return `${this.address}/${this.prefix}`;

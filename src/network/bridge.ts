@@ -8,7 +8,7 @@ import { formatIpv4, parseIpv4, parseSubnet, subnetsOverlap, inSubnet, type Ipv4
 import { addBridgeNat, removeBridgeNat } from './nat.js';
 import { NetworkNamespace } from './netns.js';
 import { checkIfname, Rtnetlink } from './rtnetlink.js';
-import { DEFAULT_NETWORK_STATE_DIR, withFileLock } from './state-lock.js';
+import { networkStateDir, withFileLock } from './state-lock.js';
 
 const log = logger('ctrkit:network');
 
@@ -87,7 +87,7 @@ export class Bridge implements AsyncDisposable {
     const gatewayN = options.gateway ? parseIpv4(options.gateway, 'gateway') : subnet.network + 1;
     const gateway = formatIpv4(gatewayN);
     const netns = options.netns ?? NetworkNamespace.current();
-    const stateDir = options.stateDir ?? DEFAULT_NETWORK_STATE_DIR;
+    const stateDir = options.stateDir ?? networkStateDir();
     const ipam = Ipam.open({ name: `${name}-${netns.inode}`, subnet: subnet.cidr, gateway, stateDir });
     if (!inSubnet(gatewayN, subnet)) throw new NetworkError('ERR_NETWORK_BRIDGE', `gateway ${gateway} is not in ${subnet.cidr}`);
     const bridge = new Bridge({ name, subnet, gateway, netns, ipam, stateDir, mtu: options.mtu, masquerade: options.masquerade ?? true });

@@ -4,7 +4,7 @@ import { InvalidOptionError } from '../errors.js';
 import { logger } from '../log.js';
 import { NetworkError } from './errors.js';
 import { formatIpv4, inSubnet, parseIpv4, parseSubnet, type Ipv4Subnet } from './ipv4.js';
-import { DEFAULT_NETWORK_STATE_DIR, withFileLock } from './state-lock.js';
+import { networkStateDir, withFileLock } from './state-lock.js';
 
 const log = logger('ctrkit:network');
 
@@ -85,7 +85,7 @@ export class Ipam {
     this.gatewayNumber = options.gateway ? parseIpv4(options.gateway, 'gateway') : this.subnet.network + 1;
     if (!inSubnet(this.gatewayNumber, this.subnet)) throw new InvalidOptionError('gateway', `${options.gateway} is not in ${this.subnet.cidr}`);
     this.gateway = formatIpv4(this.gatewayNumber);
-    const dir = join(options.stateDir ?? DEFAULT_NETWORK_STATE_DIR, 'ipam');
+    const dir = join(options.stateDir ?? networkStateDir(), 'ipam');
     this.stateFile = join(dir, `${options.name}.json`);
     this.lockFile = join(dir, `${options.name}.lock`);
   }

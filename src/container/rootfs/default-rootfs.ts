@@ -46,7 +46,7 @@ export type RootfsKind = 'busybox' | 'host-binaries';
 export interface DefaultRootfsOptions {
   /**
    * Where the rootfs lives. Defaults to
-   * `$CTRKIT_CACHE_DIR/ctrkit/rootfs-v2-<arch>`, or under `$XDG_CACHE_HOME` (else `~/.cache`)
+   * `$CTRKIT_CACHE_DIR/ctrkit/rootfs-v3-<arch>`, or under `$XDG_CACHE_HOME` (else `~/.cache`)
    * when `CTRKIT_CACHE_DIR` is unset.
    */
   dir?: string;
@@ -84,7 +84,7 @@ const BUSYBOX_APPLETS = [
   'pwd', 'mkdir', 'rm', 'cp', 'mv', 'ln', 'touch', 'grep', 'sed', 'awk', 'head', 'tail', 'wc', 'printf', 'test', '[',
   'kill', 'stat', 'readlink', 'uname', 'dd', 'yes', 'seq', 'sort', 'uniq', 'cut', 'tr', 'date', 'find', 'xargs',
   'chmod', 'chown', 'ip', 'ping', 'wget', 'nc', 'vi', 'less', 'tee', 'du', 'df', 'free', 'top', 'dmesg', 'sync',
-  'realpath', 'basename', 'dirname', 'whoami', 'nproc',
+  'realpath', 'basename', 'dirname', 'whoami', 'nproc', 'httpd', 'stty', 'tty', 'fold',
 ];
 
 /** The host commands copied when there is no static busybox; `sh` is the only one required. */
@@ -199,7 +199,7 @@ export function defaultRootfsDir(): string {
   // must still reach its rootfs: root's cache lives in the world-traversable /var/cache.
   const xdg = env.XDG_CACHE_HOME && isAbsolute(env.XDG_CACHE_HOME) ? env.XDG_CACHE_HOME
     : process.getuid?.() === 0 ? '/var/cache' : join(homedir(), '.cache');
-  return join(env.CTRKIT_CACHE_DIR || xdg, 'ctrkit', `rootfs-v2-${process.arch}`);
+  return join(env.CTRKIT_CACHE_DIR || xdg, 'ctrkit', `rootfs-v3-${process.arch}`);
 }
 
 /**

@@ -4,7 +4,7 @@ import { logger } from '../../log.js';
 import { CniError } from '../errors.js';
 import { NetworkNamespace } from '../netns.js';
 import type { PortMapping } from '../ports.js';
-import { DEFAULT_NETWORK_STATE_DIR } from '../state-lock.js';
+import { networkStateDir } from '../state-lock.js';
 import { execPlugin, findPlugin, type CniInvocation } from './exec-plugin.js';
 import type { CniConfigList, CniPluginConfig, CniResult, CniVersionInfo } from './types.js';
 
@@ -75,7 +75,7 @@ export class CniNetwork {
   private constructor(config: CniConfigList, options: CniNetworkOptions) {
     this.config = config;
     this.binDirs = options.binDirs ?? DEFAULT_CNI_BIN_DIRS;
-    this.cacheDir = options.cacheDir ?? join(DEFAULT_NETWORK_STATE_DIR, 'cni');
+    this.cacheDir = options.cacheDir ?? join(networkStateDir(), 'cni');
     this.netns = options.netns ?? NetworkNamespace.current();
   }
 
