@@ -1,7 +1,9 @@
 import { mkdir, readdir, rmdir, stat } from 'node:fs/promises';
+import type { Dirent } from 'node:fs';
 import { join, posix } from 'node:path';
 import { logger } from '../log.js';
 import { blockDevice } from './devices.js';
+import { DEFAULT_DEVICE_RULES, checkDeviceRule, reduceDeviceRules } from './device-rules.js';
 import { CgroupError, CgroupValueError } from './errors.js';
 import { readOptional } from './fs.js';
 import type { CgroupResources, DeviceRule, DeviceThrottle } from './resources.js';
@@ -213,10 +215,41 @@ export abstract class CgroupBase implements AsyncDisposable {
     return this;
   }
 
-  /** Allows device access (v1's devices controller): `{ type: 'c', major: 1, minor: 3, access: 'rwm' }`. */
+  /**
+   * Allows access to a device class: `{ type: 'c', major: 1, minor: 3, access: 'rwm' }`.
+   *
+   * The first device rule makes the cgroup deny every device; rules then apply in order, with
+   * the v1 devices controller's meaning on both versions (v1: devices.deny `a`, then
+   * devices.allow / devices.deny per rule; v2: an eBPF device program generated from the same
+   * list and attached to the cgroup). Without any device rule, devices are not restricted.
+   */
   devicesAllow(rule: DeviceRule): this {
-    if (!/^[rwm]{1,3}$/.test(rule.access)) throw new CgroupValueError('devices.allow', rule.access, 'a combination of r, w and m');
-    (this.resources.devices ??= []).push(rule);
+    return this.deviceRule(rule, true);
+  }
+
+  /**
+   * Denies access to a device class. After `devicesAllow({ type: 'a', ... })` this makes a
+   * deny-list; otherwise it narrows an earlier allow rule with exactly the same numbers. A
+   * rule that would cut into a wider earlier rule (`allow c *:* m`, then `deny c 1:3 m`) is a
+   * `CgroupValueError`: v1 silently ignores it, and ctrkit does not pretend it holds.
+   */
+  devicesDeny(rule: DeviceRule): this {
+    return this.deviceRule(rule, false);
+  }
+
+  /**
+   * Allows the devices every runc (Docker, containerd, Podman) container may use:
+   * {@link DEFAULT_DEVICE_RULES}. Add a container's own devices with `devicesAllow()`.
+   */
+  devicesDefault(): this {
+    for (const rule of DEFAULT_DEVICE_RULES) this.deviceRule(rule, true);
+    return this;
+  }
+
+  private deviceRule(rule: DeviceRule, allow: boolean): this {
+    const next = [...(this.resources.devices ?? []), checkDeviceRule(rule, allow)];
+    reduceDeviceRules(next); // refuses, now, a list the kernel would misread
+    this.resources.devices = next;
     return this;
   }
 
@@ -356,7 +389,7 @@ export abstract class CgroupBase implements AsyncDisposable {
 /** Child cgroup directories below `dir`, deepest first. @internal */
 export async function descendants(dir: string): Promise<string[]> {
   const out: string[] = [];
-  let entries;
+  let entries: Dirent[];
   try {
     entries = await readdir(dir, { withFileTypes: true });
   } catch {

@@ -19,16 +19,25 @@ export interface DeviceThrottle {
   readonly wiops?: number;
 }
 
-/** A v1 device-access rule, as written to devices.allow / devices.deny: `c 1:3 rwm`. */
+/**
+ * A device-access rule in the devices controller's words (`c 1:3 rwm`): on cgroup v1 it is
+ * written to devices.allow / devices.deny, on cgroup v2 it becomes part of an eBPF program.
+ */
 export interface DeviceRule {
-  /** `a` all, `c` character, `b` block. */
+  /** `a` all devices (with `*:*` and `rwm` only), `c` character, `b` block. */
   readonly type: 'a' | 'c' | 'b';
-  /** Major number or `*`. */
+  /** Major number (0..4095) or `*`. */
   readonly major: number | '*';
-  /** Minor number or `*`. */
+  /** Minor number (0..1048575) or `*`. */
   readonly minor: number | '*';
   /** Any of r (read), w (write), m (mknod). */
   readonly access: string;
+}
+
+/** A {@link DeviceRule} with its verdict, as `devicesAllow()` / `devicesDeny()` record it. */
+export interface DeviceCgroupRule extends DeviceRule {
+  /** true: the access is allowed (devices.allow); false: it is denied (devices.deny). */
+  readonly allow: boolean;
 }
 
 /** Everything a cgroup can be asked to enforce. */
@@ -61,6 +70,9 @@ export interface CgroupResources {
   pidsMax?: number | 'max';
   /** Huge page limits by page size (`2MB`, `1GB`) in bytes. */
   hugetlb?: Record<string, number | 'max'>;
-  /** v1 device access rules, applied in order after denying everything (v1 only). */
-  devices?: DeviceRule[];
+  /**
+   * Device access rules, applied in order after denying everything (v1: devices.allow and
+   * devices.deny; v2: an eBPF program of type BPF_PROG_TYPE_CGROUP_DEVICE). None: no restriction.
+   */
+  devices?: DeviceCgroupRule[];
 }

@@ -6,6 +6,7 @@ import { close } from '../sys/libc.js';
 import { eventfd, watchEventfd } from '../sys/eventfd.js';
 import { CgroupBase, descendants, hasProcesses, sleep, type CgroupOptions } from './base.js';
 import { detectCgroupLayoutSync, parseCgroupLayout } from './detect.js';
+import { formatDeviceRule } from './device-rules.js';
 import { CgroupError, ControllerUnavailableError } from './errors.js';
 import { parseKeyValues, readCgroupFile, readOptional, writeCgroupFile } from './fs.js';
 import type { CgroupEvent, CgroupPressure, CgroupStats, DeviceIoStats } from './stats.js';
@@ -166,8 +167,16 @@ export class CgroupV1 extends CgroupBase {
     for (const [size, limit] of Object.entries(r.hugetlb ?? {})) await w('hugetlb', `hugetlb.${size}.limit_in_bytes`, limit === 'max' ? -1 : limit);
     if (r.devices?.length) {
       await w('devices', 'devices.deny', 'a');
-      for (const d of r.devices) await w('devices', 'devices.allow', `${d.type} ${d.major}:${d.minor} ${d.access}`);
+      for (const d of r.devices) await w('devices', d.allow ? 'devices.allow' : 'devices.deny', formatDeviceRule(d));
     }
+  }
+
+  /**
+   * The `tasks` files of the hierarchies this cgroup spans: a thread that writes `0` to each
+   * joins the cgroup itself, without the RCU grace period that moving another process costs.
+   */
+  taskFiles(): string[] {
+    return this.directories().map((d) => join(d, 'tasks'));
   }
 
   async addProcess(pid: number): Promise<void> {

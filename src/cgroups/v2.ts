@@ -4,6 +4,7 @@ import { logger } from '../log.js';
 import { AbortError } from '../errors.js';
 import { CgroupBase, descendants, sleep, type CgroupOptions } from './base.js';
 import { detectCgroupLayoutSync } from './detect.js';
+import { attachDeviceFilter, deviceFilterIds } from './device-filter.js';
 import { CgroupError, ControllerUnavailableError } from './errors.js';
 import { parseKeyValues, readCgroupFile, readOptional, writeCgroupFile } from './fs.js';
 import type { CgroupResources } from './resources.js';
@@ -36,6 +37,11 @@ export class CgroupV2 extends CgroupBase {
   readonly root: string;
   /** The cgroup's directory. */
   readonly dir: string;
+  /**
+   * Device rules (`devicesAllow()` ...) are enforced here, by an eBPF device program: lets a
+   * caller tell this from older ctrkit versions, whose v2 backend refused them.
+   */
+  readonly supportsDevices = true as const;
 
   /** @internal */
   constructor(path: string, options: CgroupOptions = {}) {
@@ -51,10 +57,6 @@ export class CgroupV2 extends CgroupBase {
   }
 
   async create(): Promise<this> {
-    if (this.resources.devices?.length) {
-      throw new ControllerUnavailableError('devices', 'cgroup v2 controls device access with an eBPF program (BPF_PROG_TYPE_CGROUP_DEVICE) ' +
-        'attached to the cgroup, not with files; ctrkit does not load one. Restrict devices through the container\'s /dev instead, or use Cgroup.v1 on a v1 host');
-    }
     const need = controllersFor(this.resources);
     const available = (await readCgroupFile(this.root, 'cgroup.controllers')).split(/\s+/).filter(Boolean);
     for (const c of need) {
@@ -126,6 +128,17 @@ export class CgroupV2 extends CgroupBase {
     if (ioWeight !== undefined) await w('io.weight', `default ${ioWeight}`);
     if (r.pidsMax !== undefined) await w('pids.max', max(r.pidsMax));
     for (const [size, limit] of Object.entries(r.hugetlb ?? {})) await w(`hugetlb.${size}.max`, max(limit));
+    // v2 has no devices files: access is decided by an eBPF program attached to the cgroup
+    // (any cgroup2 directory takes one, with or without controllers).
+    if (r.devices?.length) attachDeviceFilter(this.dir, r.devices);
+  }
+
+  /**
+   * The ids of the device programs attached to this cgroup (`bpftool prog show id N`): one
+   * after `create()` or `apply()` with device rules, none without.
+   */
+  async devicePrograms(): Promise<number[]> {
+    return deviceFilterIds(this.dir);
   }
 
   async addProcess(pid: number): Promise<void> {

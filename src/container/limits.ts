@@ -1,4 +1,6 @@
-import { Cgroup, CgroupV1, CgroupV2, parseBytes, type ByteSize, type Rate } from '../cgroups/index.js';
+import { statSync } from 'node:fs';
+import { Cgroup, type CgroupV1, type CgroupV2, parseBytes, type ByteSize, type DeviceRule, type Rate } from '../cgroups/index.js';
+import { DEFAULT_PIDS_LIMIT } from './security.js';
 import { InvalidOptionError } from '../errors.js';
 
 /** A per-device rate: `'/dev/sda:10mb'` (Docker's form) or an object. */
@@ -18,7 +20,7 @@ export interface ResourceLimits {
   readonly cpuWeight?: number;
   /** CPUs to run on (`--cpuset-cpus 0-1`). */
   readonly cpusetCpus?: string;
-  /** Maximum number of tasks (`--pids-limit`). */
+  /** Maximum number of tasks (`--pids-limit`); 0 or less: no limit. @defaultValue {@link DEFAULT_PIDS_LIMIT} */
   readonly pids?: number;
   /** Read bandwidth per device (`--device-read-bps /dev/sda:10mb`). */
   readonly deviceReadBps?: readonly DeviceRate[];
@@ -74,5 +76,34 @@ export function cgroupFor(path: string, limits: ResourceLimits): CgroupV1 | Cgro
   for (const d of limits.deviceReadIops ?? []) { const [p, r] = deviceRate('deviceReadIops', d); cg.ioReadIops(p, Number(r)); }
   for (const d of limits.deviceWriteIops ?? []) { const [p, r] = deviceRate('deviceWriteIops', d); cg.ioWriteIops(p, Number(r)); }
   if (limits.blkioWeight !== undefined) cg.blkioWeight(limits.blkioWeight);
+  return cg;
+}
+
+/** The device rule giving a container a host device node (`devices: ['/dev/loop3']`). */
+function hostDeviceRule(path: string): DeviceRule {
+  const st = statSync(path);
+  const rdev = st.rdev;
+  // glibc's major()/minor() split of a 64-bit dev_t.
+  const major = ((rdev >>> 8) & 0xfff) | (Math.floor(rdev / 2 ** 32) & ~0xfff);
+  const minor = (rdev & 0xff) | ((rdev >>> 12) & ~0xff);
+  return { type: st.isBlockDevice() ? 'b' : 'c', major, minor, access: 'rwm' };
+}
+
+/**
+ * The cgroup every container gets, limits or not: its own place in the hierarchy (so it can
+ * be frozen, counted and killed as a whole, and its cgroup namespace shows nothing else), a
+ * task limit ({@link DEFAULT_PIDS_LIMIT} unless `pids` says otherwise; 0 or less: none), and,
+ * unless privileged, the default device allow-list plus the devices it was given.
+ * @internal
+ */
+export function containerCgroup(path: string, options: ResourceLimits & { readonly privileged?: boolean; readonly devices?: readonly string[] }): CgroupV1 | CgroupV2 {
+  const pids = options.pids === undefined ? DEFAULT_PIDS_LIMIT : options.pids > 0 ? options.pids : undefined;
+  const cg = cgroupFor(path, { ...options, pids });
+  // runc's allow-list (DEFAULT_DEVICE_RULES of ctrkit/cgroups): the v1 devices controller, or
+  // on v2 a BPF device program, which only root may load (runc skips it rootless too).
+  if (!options.privileged && process.getuid?.() === 0) {
+    cg.devicesDefault();
+    for (const rule of (options.devices ?? []).map(hostDeviceRule)) cg.devicesAllow(rule);
+  }
   return cg;
 }

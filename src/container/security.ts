@@ -15,3 +15,9 @@ export const DEFAULT_MASKED_PATHS: readonly string[] = Object.freeze([
 export const DEFAULT_READONLY_PATHS: readonly string[] = Object.freeze([
   '/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger',
 ]);
+
+/**
+ * The task limit a container gets unless `pids` says otherwise (Podman's default): a fork
+ * bomb inside ends at it instead of exhausting the host's PIDs.
+ */
+export const DEFAULT_PIDS_LIMIT = 2048;

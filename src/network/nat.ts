@@ -15,15 +15,24 @@ import type { PortMapping } from './ports.js';
 import { ownerAlive, type LeaseOwner } from './ipam.js';
 import { withFileLock } from './state-lock.js';
 import { writeNetSysctl } from './sysctl.js';
+import { enableForwarding, restoreForwarding } from './forwarding.js';
 
 /** The nftables table ctrkit owns (family ip). */
 export const NFT_TABLE = 'ctk';
+
+/**
+ * A filter chain at raw priority (-300): before conntrack undoes NAT on replies, so a
+ * legitimate reply to a DNATed 127.0.0.1 connection still carries the bridge's address there,
+ * and only packets a container addressed to 127.0.0.0/8 itself are seen with it.
+ */
+const GUARD: NatChain = { name: 'guard', hook: 'prerouting', priority: -300, type: 'filter' };
 
 /** dstnat is -100 and srcnat 100, as `nft` names them. */
 const CHAINS: readonly NatChain[] = [
   { name: 'prerouting', hook: 'prerouting', priority: -100 },
   { name: 'output', hook: 'output', priority: -100 },
   { name: 'postrouting', hook: 'postrouting', priority: 100 },
+  GUARD,
 ];
 const ADD_TABLE: NftOperation = { op: 'addNatTable', table: NFT_TABLE, chains: CHAINS };
 
@@ -36,7 +45,7 @@ interface PortTag { bridge: string; protocol: string; hostPort: number; owner: L
 
 function parsePortTag(comment: string | undefined): PortTag | undefined {
   const f = comment?.split(':');
-  if (!f || f.length !== 7 || f[0] !== 'ctk' || f[1] !== 'port') return undefined;
+  if (f?.length !== 7 || f[0] !== 'ctk' || f[1] !== 'port') return undefined;
   const [pid, startTime] = f[6]!.split('.').map(Number);
   return { bridge: f[2]!, protocol: f[3]!, hostPort: Number(f[5]), owner: { pid: pid!, startTime: startTime! } };
 }
@@ -48,7 +57,7 @@ export async function addBridgeNat(netns: NetworkNamespace, bridge: string, subn
     const listed = nft.rules(NFT_TABLE);
     if (listed?.some((r) => r.comment === tag)) return;
     // Forwarding is only needed once a bridge NATs; it is per namespace, and only this one changes.
-    writeNetSysctl(netns, 'ipv4/ip_forward', '1');
+    enableForwarding(netns, stateDir);
     nft.apply([
       ...(listed ? [] : [ADD_TABLE]),
       { op: 'addRule', table: NFT_TABLE, chain: 'postrouting', matches: [{ saddr: subnet }, { oifname: bridge, not: true }], action: { masquerade: true }, comment: tag },
@@ -66,6 +75,12 @@ export async function addBridgeNat(netns: NetworkNamespace, bridge: string, subn
 function publishingRules(bridge: string, subnet: string): NftOperation[] {
   const tag = bridgeTag(bridge);
   return [
+    // route_localnet=1 on the bridge (for 127.0.0.1:PORT) would also let a container reach the
+    // host's loopback-only services by addressing 127.0.0.1 to the gateway (CVE-2020-8558's
+    // class): such packets are dropped, as kube-proxy does. A table made by an older ctrkit
+    // lacks the chain: adding it again is a no-op otherwise.
+    { op: 'addNatTable', table: NFT_TABLE, chains: [GUARD] },
+    { op: 'addRule', table: NFT_TABLE, chain: 'guard', matches: [{ iifname: bridge }, { daddr: '127.0.0.0/8' }], action: { drop: true }, comment: tag },
     { op: 'addRule', table: NFT_TABLE, chain: 'postrouting', matches: [{ oifname: bridge }, { saddr: '127.0.0.0/8' }], action: { masquerade: true }, comment: tag },
     { op: 'addRule', table: NFT_TABLE, chain: 'postrouting', matches: [{ oifname: bridge }, { saddr: subnet }, { ctStatusDnat: true }], action: { masquerade: true }, comment: tag },
   ];
@@ -73,15 +88,18 @@ function publishingRules(bridge: string, subnet: string): NftOperation[] {
 
 /** Removes a bridge's NAT rules and every port it still publishes (no-op when there are none). */
 export async function removeBridgeNat(netns: NetworkNamespace, bridge: string, stateDir: string, signal?: AbortSignal): Promise<void> {
-  await locked(netns, stateDir, signal, (nft) => deleteTagged(nft, (c) => c === bridgeTag(bridge) || parsePortTag(c)?.bridge === bridge));
+  await locked(netns, stateDir, signal, (nft) => {
+    if (deleteTagged(nft, (c) => c === bridgeTag(bridge) || parsePortTag(c)?.bridge === bridge)) restoreForwarding(netns, stateDir);
+  });
 }
 
 /**
  * Publishes ports of a container at `address` on `bridge`. Refuses (and adds nothing) when
- * any host port is already mapped by ctrkit or listened on in `netns`.
+ * any host port is already mapped by ctrkit or listened on in `netns` — except the ports in
+ * `held` (`tcp:PORT`), which the caller itself holds open for this mapping (random ports).
  */
 export async function addPortMappings(netns: NetworkNamespace, bridge: string, subnet: string, address: string, mappings: readonly PortMapping[],
-  owner: LeaseOwner, stateDir: string, signal?: AbortSignal): Promise<void> {
+  owner: LeaseOwner, stateDir: string, signal?: AbortSignal, held: ReadonlySet<string> = new Set()): Promise<void> {
   if (mappings.length === 0) return;
   const seen = new Set<string>();
   for (const m of mappings) {
@@ -100,9 +118,9 @@ export async function addPortMappings(netns: NetworkNamespace, bridge: string, s
     for (const m of mappings) {
       const clash = existing.find((r) => { const t = parsePortTag(r.comment); return t?.protocol === m.protocol && t.hostPort === m.hostPort; });
       if (clash) throw new NetworkError('ERR_NETWORK_PORT_IN_USE', `host port ${m.hostPort}/${m.protocol} is already published (${clash.comment})`);
-      if (listening[m.protocol].has(m.hostPort)) throw new NetworkError('ERR_NETWORK_PORT_IN_USE', `host port ${m.hostPort}/${m.protocol} is in use by a listening socket`);
+      if (listening[m.protocol].has(m.hostPort) && !held.has(`${m.protocol}:${m.hostPort}`)) throw new NetworkError('ERR_NETWORK_PORT_IN_USE', `host port ${m.hostPort}/${m.protocol} is in use by a listening socket`);
     }
-    writeNetSysctl(netns, 'ipv4/ip_forward', '1');
+    enableForwarding(netns, stateDir);
     // 127.0.0.1:PORT is DNATed to the bridge only when the bridge accepts loopback sources.
     writeNetSysctl(netns, `ipv4/conf/${bridge}/route_localnet`, '1');
     // Re-adding existing base chains costs the kernel a hook update: only for a new table.
@@ -123,18 +141,24 @@ export async function removePortMappings(netns: NetworkNamespace, bridge: string
   stateDir: string, signal?: AbortSignal): Promise<void> {
   if (mappings.length === 0) return;
   const tags = new Set(mappings.map((m) => portTag(bridge, m, owner)));
-  await locked(netns, stateDir, signal, (nft) => deleteTagged(nft, (c) => tags.has(c)));
+  await locked(netns, stateDir, signal, (nft) => {
+    if (deleteTagged(nft, (c) => tags.has(c))) restoreForwarding(netns, stateDir);
+  });
 }
 
 const deleteRule = (r: NftRule): NftOperation => ({ op: 'deleteRule', table: NFT_TABLE, chain: r.chain, handle: r.handle });
 
-/** Deletes the rules whose comment matches, and the table when nothing of ctrkit's is left in it. */
-function deleteTagged(nft: Nftables, match: (comment: string) => boolean): void {
+/** Deletes the rules whose comment matches, and the table when nothing of ctrkit's is left in it; true when the table went. */
+function deleteTagged(nft: Nftables, match: (comment: string) => boolean): boolean {
   const rules = nft.rules(NFT_TABLE);
-  if (!rules) return;
+  if (!rules) return false;
   const doomed = rules.filter((r) => r.comment !== undefined && match(r.comment));
-  if (doomed.length === rules.length) nft.apply([{ op: 'deleteTable', table: NFT_TABLE }]);
-  else nft.apply(doomed.map(deleteRule));
+  if (doomed.length === rules.length) {
+    nft.apply([{ op: 'deleteTable', table: NFT_TABLE }]);
+    return true;
+  }
+  nft.apply(doomed.map(deleteRule));
+  return false;
 }
 
 /**

@@ -6,36 +6,36 @@
  */
 import {
   AT_FDCWD, MNT_DETACH, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC, MS_REMOUNT, MS_SLAVE,
-  MS_STRICTATIME, O_CLOEXEC, O_DIRECTORY, O_PATH, S_IFCHR,
+  MS_STRICTATIME, O_CLOEXEC, O_DIRECTORY, O_PATH,
 } from '../../sys/constants.js';
 import { statSync } from 'node:fs';
-import { chdir, close, mknodat, mount, openat, pivotRoot, symlinkat, umask, umount2 } from '../../sys/libc.js';
+import { chdir, close, mount, openat, pivotRoot, symlinkat, umount2 } from '../../sys/libc.js';
 import { SysError } from '../../sys/sys-error.js';
 import type { RootfsConfig, StageConfig } from './config.js';
 import type { InitStep } from '../protocol.js';
 import { fdPath, mkdirInRoot, openInRoot, touchAt } from './inroot.js';
 import { mountOverlaySync } from '../../overlay/mount-sync.js';
+import { MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY, mountSetattr } from '../../sys/mountapi.js';
 
 /** Records which step is running, for the error message. */
 export type StepTracker = (step: InitStep) => void;
 
-const DEVICES: ReadonlyArray<readonly [string, number, number]> = [
-  ['null', 1, 3], ['zero', 1, 5], ['full', 1, 7], ['random', 1, 8], ['urandom', 1, 9],
-];
+/**
+ * The standard nodes, bound from the host's /dev (never mknod'ed: the /dev tmpfs is nodev, and
+ * a user namespace may not mknod anyway). The devices cgroup allows exactly these (1:3 1:5
+ * 1:7 1:8 1:9, 5:0, ptys).
+ */
+const DEVICES: readonly string[] = ['null', 'zero', 'full', 'random', 'urandom'];
 /**
  * /dev/tty names the opener's controlling terminal. Only a container given a terminal of its
  * own has one; without, the node is left out rather than offered to fail with ENXIO.
  */
-const TTY_DEVICE = ['tty', 5, 0] as const;
+const TTY_DEVICE = 'tty';
 
 const DEV_LINKS: ReadonlyArray<readonly [string, string]> = [
   ['fd', '/proc/self/fd'], ['stdin', '/proc/self/fd/0'], ['stdout', '/proc/self/fd/1'],
   ['stderr', '/proc/self/fd/2'], ['ptmx', 'pts/ptmx'], ['core', '/proc/kcore'],
 ];
-
-function makedev(major: number, minor: number): bigint {
-  return BigInt(((major & 0xfff) << 8) | (minor & 0xff) | ((minor & ~0xff) << 12));
-}
 
 /** Mounts onto an fd-resolved destination inside the root, then closes the fd. */
 function mountAt(fd: number, source: string | null, fstype: string | null, flags: number, data: string | null, shown: string): void {
@@ -62,34 +62,27 @@ function mountProc(rootFd: number, cfg: StageConfig): void {
 
 function mountDev(rootFd: number, cfg: StageConfig): void {
   const fd = mkdirInRoot(rootFd, '/dev', '/dev');
-  mountAt(fd, 'tmpfs', 'tmpfs', MS_NOSUID | MS_STRICTATIME, 'mode=755,size=65536k', '/dev');
+  // nodev: a device node a container creates here (CAP_MKNOD is in Docker's default set)
+  // cannot be opened. The standard nodes are binds of the host's own, which are their own
+  // mounts and keep working.
+  mountAt(fd, 'tmpfs', 'tmpfs', MS_NOSUID | MS_NODEV | MS_STRICTATIME, 'mode=755,size=65536k', '/dev');
   // Re-open: the fd above names the directory under the new tmpfs, not the tmpfs itself.
   const dev = openInRoot(rootFd, '/dev', '/dev', true);
   try {
-    for (const [name, major, minor] of cfg.tty ? [...DEVICES, TTY_DEVICE] : DEVICES) {
+    for (const name of cfg.tty ? [...DEVICES, TTY_DEVICE] : DEVICES) {
       const shown = `/dev/${name}`;
-      if (!cfg.userns) {
-        // Node's umask (022) would leave the nodes 0644: an unprivileged user inside could
-        // not write to /dev/null. The mode is given exactly, as runc and Docker do.
-        const old = umask(0);
-        try {
-          mknodat(dev, name, S_IFCHR | 0o666, makedev(major, minor), shown);
-        } finally {
-          umask(old);
-        }
-      } else {
-        // mknod is refused inside a user namespace: bind the host's node onto an empty file.
-        const target = touchAt(dev, name, shown);
-        mountAt(target, `/dev/${name}`, null, MS_BIND, null, shown);
-      }
+      mountAt(touchAt(dev, name, shown), `/dev/${name}`, null, MS_BIND, null, shown);
     }
     const pts = mkdirInRoot(rootFd, '/dev/pts', '/dev/pts');
     const ptsOpts = 'newinstance,ptmxmode=0666,mode=0620';
     try {
       mount('devpts', fdPath(pts), 'devpts', MS_NOSUID | MS_NOEXEC, `${ptsOpts},gid=5`);
     } catch (e) {
-      // gid 5 (tty) may not be mapped in a user namespace.
-      if (!(e instanceof SysError) || e.code !== 'EINVAL') throw new SysError('mount(devpts)', (e as SysError).errno, '/dev/pts');
+      // gid 5 (tty) may not be mapped in a user namespace: EINVAL, retried without it. Any
+      // other failure keeps its syscall and errno, shown on /dev/pts rather than the fd path;
+      // what is not a SysError (a bug, not the kernel) goes up unchanged.
+      if (!(e instanceof SysError)) throw e;
+      if (e.code !== 'EINVAL') throw new SysError(e.syscall, e.errno, '/dev/pts');
       mountAt(openInRoot(rootFd, '/dev/pts', '/dev/pts', true), 'devpts', 'devpts', MS_NOSUID | MS_NOEXEC, ptsOpts, '/dev/pts');
     } finally {
       close(pts);
@@ -118,11 +111,26 @@ function mountSys(rootFd: number, cfg: StageConfig): void {
     mountAt(fd, 'sysfs', 'sysfs', flags, null, '/sys');
     return;
   }
-  // sysfs may only be mounted by the owner of the network namespace: bind the host's
-  // read-only instead (what runc does for a container that shares the host network).
+  if (!cfg.userns) {
+    // The host's network namespace: root may still mount a fresh sysfs for it, which has
+    // none of the host's submounts (tracefs, debugfs, bpffs, efivarfs ...). Docker's way.
+    mountAt(fd, 'sysfs', 'sysfs', flags, null, '/sys');
+    return;
+  }
+  // A user namespace may mount sysfs only for a network namespace it owns: bind the host's
+  // instead, read-only all the way down (a read-only top alone leaves its submounts writable).
   mountAt(fd, '/sys', null, MS_BIND | MS_REC, null, '/sys');
-  const again = openInRoot(rootFd, '/sys', '/sys', true);
-  mountAt(again, null, null, MS_BIND | MS_REMOUNT | flags, null, '/sys');
+  readOnlyTree(rootFd, '/sys');
+}
+
+/** Makes the mount at `path` and every mount below it read-only, nosuid, nodev, noexec, keeping locked flags. */
+function readOnlyTree(rootFd: number, path: string): void {
+  const fd = openInRoot(rootFd, path, path); // a file (/proc/sysrq-trigger) as well as a directory
+  try {
+    mountSetattr(fd, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, 0, true, path);
+  } finally {
+    close(fd);
+  }
 }
 
 function mountCgroups(rootFd: number, rootfs: RootfsConfig): void {
@@ -160,8 +168,7 @@ function maskPaths(rootFd: number, rootfs: RootfsConfig): void {
     const fd = openInRoot(rootFd, path, path);
     if (fd < 0) continue;
     mountAt(fd, fdPath(fd), null, MS_BIND | MS_REC, null, path);
-    const again = openInRoot(rootFd, path, path);
-    mountAt(again, null, null, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, null, path);
+    readOnlyTree(rootFd, path);
   }
 }
 
@@ -179,7 +186,14 @@ function bindPaths(rootFd: number, rootfs: RootfsConfig): void {
     }
     mountAt(fd, b.source, null, MS_BIND | MS_REC, null, b.target);
     if (b.readonly) {
-      mountAt(openInRoot(rootFd, b.target, b.target), null, null, MS_BIND | MS_REMOUNT | MS_RDONLY, null, b.target);
+      // Recursive, and only the read-only flag: a remount would drop the source's locked
+      // nosuid/nodev/noexec (EPERM in a user namespace) and leave its submounts writable.
+      const ro = openInRoot(rootFd, b.target, b.target);
+      try {
+        mountSetattr(ro, MOUNT_ATTR_RDONLY, 0, true, b.target);
+      } finally {
+        close(ro);
+      }
     }
   }
 }

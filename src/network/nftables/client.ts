@@ -13,11 +13,13 @@ import { commentOf, commentUserdata, ruleExpressions, type Action, type Match } 
 
 const NLM_F_APPEND = 0x800;
 
-/** A NAT base chain. @internal */
+/** A base chain of ctrkit's table: NAT chains, and a filter chain for what must be dropped. @internal */
 export interface NatChain {
   readonly name: string;
   readonly hook: 'prerouting' | 'output' | 'postrouting';
   readonly priority: number;
+  /** @defaultValue `'nat'` */
+  readonly type?: 'nat' | 'filter';
 }
 
 /** One change of a batch. @internal */
@@ -73,7 +75,7 @@ export class Nftables implements Disposable {
     try {
       this.socket.request(N.NFT_MSG_GETTABLE, 0, body([str(N.NFTA_TABLE_NAME, table)]), `nft get table ip ${table}`);
     } catch (e) {
-      if (e instanceof NetlinkError && e.errno === 'ENOENT') return undefined;
+      if (e instanceof NetlinkError && e.errnoName === 'ENOENT') return undefined;
       throw e;
     }
     return this.socket.dump(N.NFT_MSG_GETRULE, body([str(N.NFTA_RULE_TABLE, table)]), `nft list table ip ${table}`)
@@ -119,9 +121,9 @@ function encode(o: NftOperation): BatchMessage[] {
           body: body([
             str(N.NFTA_CHAIN_TABLE, o.table), str(N.NFTA_CHAIN_NAME, c.name),
             nested(N.NFTA_CHAIN_HOOK, [be32(N.NFTA_HOOK_HOOKNUM, HOOKS[c.hook]), be32(N.NFTA_HOOK_PRIORITY, c.priority)]),
-            be32(N.NFTA_CHAIN_POLICY, N.NF_ACCEPT), str(N.NFTA_CHAIN_TYPE, 'nat'),
+            be32(N.NFTA_CHAIN_POLICY, N.NF_ACCEPT), str(N.NFTA_CHAIN_TYPE, c.type ?? 'nat'),
           ]),
-          operation: `nft add chain ip ${o.table} ${c.name} (nat, ${c.hook}, priority ${c.priority})`,
+          operation: `nft add chain ip ${o.table} ${c.name} (${c.type ?? 'nat'}, ${c.hook}, priority ${c.priority})`,
         })),
       ];
     case 'addRule':

@@ -32,6 +32,10 @@ export const NFTA_LIST_ELEM = 1;
 export const NFTA_EXPR_NAME = 1;
 export const NFTA_EXPR_DATA = 2;
 export const NFTA_DATA_VALUE = 1;
+export const NFTA_DATA_VERDICT = 2;
+export const NFTA_VERDICT_CODE = 1;
+export const NF_DROP = 0;
+export const NFT_REG_VERDICT = 0;
 
 export const NF_INET_PRE_ROUTING = 0;
 export const NF_INET_LOCAL_OUT = 3;
@@ -62,6 +66,7 @@ export const NFTA_BITWISE_XOR = 5;
 
 export const NFTA_META_DREG = 1;
 export const NFTA_META_KEY = 2;
+export const NFT_META_IIFNAME = 6;
 export const NFT_META_OIFNAME = 7;
 export const NFT_META_L4PROTO = 16;
 

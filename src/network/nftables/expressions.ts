@@ -38,28 +38,41 @@ function bitwise(mask: Buffer): Attr {
 /** A condition of a rule. @internal */
 export type Match =
   | { readonly saddr: string } // CIDR
-  | { readonly daddr: string } // address
+  | { readonly daddr: string } // address or CIDR
   | { readonly oifname: string; readonly not?: boolean }
+  | { readonly iifname: string }
   | { readonly fibDaddrLocal: true }
   | { readonly l4proto: 'tcp' | 'udp'; readonly dport: number }
   | { readonly ctStatusDnat: true };
 
 /** What a rule does. @internal */
-export type Action = { readonly masquerade: true } | { readonly dnat: { readonly address: string; readonly port: number } };
+export type Action = { readonly masquerade: true } | { readonly dnat: { readonly address: string; readonly port: number } } | { readonly drop: true };
+
+/** `ip saddr|daddr ADDRESS[/PREFIX]`: the address field at `offset` of the IPv4 header. */
+function addressMatch(offset: number, cidr: string): Attr[] {
+  const s = parseSubnet(cidr.includes('/') ? cidr : `${formatSubnetAddress(cidr)}/32`);
+  const load = payload(N.NFT_PAYLOAD_NETWORK_HEADER, offset, 4);
+  if (s.prefix === 32) return [load, cmp(N.NFT_CMP_EQ, ipv4Bytes(s.network))];
+  return [load, bitwise(ipv4Bytes(maskOf(s.prefix))), cmp(N.NFT_CMP_EQ, ipv4Bytes(s.network))];
+}
+
+const formatSubnetAddress = (address: string) => {
+  parseIpv4(address); // refuses what is not an address
+  return address;
+};
+
+/** `iifname|oifname [!=] NAME`. */
+function interfaceMatch(key: number, name: string, not: boolean): Attr[] {
+  const b = Buffer.alloc(16); // IFNAMSIZ, NUL-padded: the register holds the whole name
+  b.write(name, 'latin1');
+  return [expr('meta', [be32(N.NFTA_META_DREG, N.NFT_REG_1), be32(N.NFTA_META_KEY, key)]), cmp(not ? N.NFT_CMP_NEQ : N.NFT_CMP_EQ, b)];
+}
 
 function encodeMatch(m: Match): Attr[] {
-  if ('saddr' in m) {
-    const s = parseSubnet(m.saddr);
-    const load = payload(N.NFT_PAYLOAD_NETWORK_HEADER, 12, 4);
-    if (s.prefix === 32) return [load, cmp(N.NFT_CMP_EQ, ipv4Bytes(s.network))];
-    return [load, bitwise(ipv4Bytes(maskOf(s.prefix))), cmp(N.NFT_CMP_EQ, ipv4Bytes(s.network))];
-  }
-  if ('daddr' in m) return [payload(N.NFT_PAYLOAD_NETWORK_HEADER, 16, 4), cmp(N.NFT_CMP_EQ, ipv4Bytes(parseIpv4(m.daddr)))];
-  if ('oifname' in m) {
-    const name = Buffer.alloc(16); // IFNAMSIZ, NUL-padded: the register holds the whole name
-    name.write(m.oifname, 'latin1');
-    return [expr('meta', [be32(N.NFTA_META_DREG, N.NFT_REG_1), be32(N.NFTA_META_KEY, N.NFT_META_OIFNAME)]), cmp(m.not ? N.NFT_CMP_NEQ : N.NFT_CMP_EQ, name)];
-  }
+  if ('saddr' in m) return addressMatch(12, m.saddr);
+  if ('daddr' in m) return addressMatch(16, m.daddr);
+  if ('oifname' in m) return interfaceMatch(N.NFT_META_OIFNAME, m.oifname, m.not ?? false);
+  if ('iifname' in m) return interfaceMatch(N.NFT_META_IIFNAME, m.iifname, false);
   if ('fibDaddrLocal' in m) {
     return [
       expr('fib', [be32(N.NFTA_FIB_DREG, N.NFT_REG_1), be32(N.NFTA_FIB_RESULT, N.NFT_FIB_RESULT_ADDRTYPE), be32(N.NFTA_FIB_FLAGS, N.NFTA_FIB_F_DADDR)]),
@@ -85,6 +98,12 @@ function encodeMatch(m: Match): Attr[] {
 
 function encodeAction(a: Action): Attr[] {
   if ('masquerade' in a) return [expr('masq', [])];
+  if ('drop' in a) {
+    return [expr('immediate', [
+      be32(N.NFTA_IMMEDIATE_DREG, N.NFT_REG_VERDICT),
+      nested(N.NFTA_IMMEDIATE_DATA, [nested(N.NFTA_DATA_VERDICT, [be32(N.NFTA_VERDICT_CODE, N.NF_DROP)])]),
+    ])];
+  }
   const port = Buffer.alloc(2);
   port.writeUInt16BE(a.dnat.port, 0);
   return [
