@@ -10,8 +10,10 @@ export interface EtcFiles {
   readonly dir: string | undefined;
   /** The binds that put them in place. */
   readonly binds: readonly BindMount[];
-  /** Rewrites them once the container's address is known. */
-  write(address: string | undefined): Promise<void>;
+  /** The hosts file on the host (a named network rewrites it in place as members come and go). */
+  readonly hostsFile: string;
+  /** Rewrites them once the container's address is known (`dns`: its name servers, when not the host's). */
+  write(address: string | undefined, dns?: readonly string[]): Promise<void>;
   /** Removes them (unless they live in a kept writable layer, which goes with it). */
   dispose(): Promise<void>;
 }
@@ -21,7 +23,8 @@ export interface EtcFiles {
  * directory (they then share its fate), else into a directory of their own in `stateDir`.
  * @internal
  */
-export async function prepareEtcFiles(layerDir: string | undefined, stateDir: string, hostname: string, hostNetwork: boolean): Promise<EtcFiles> {
+export async function prepareEtcFiles(layerDir: string | undefined, stateDir: string, hostname: string, hostNetwork: boolean,
+  extraHosts: Readonly<Record<string, string>> = {}): Promise<EtcFiles> {
   let own: string | undefined;
   if (layerDir === undefined) {
     await mkdir(stateDir, { recursive: true, mode: 0o711 });
@@ -30,8 +33,8 @@ export async function prepareEtcFiles(layerDir: string | undefined, stateDir: st
     await writeFile(join(own, 'owner.json'), JSON.stringify(identify(process.pid))); // for prune
   }
   const dir = own ?? join(layerDir!, 'etc');
-  const write = async (address: string | undefined) => {
-    await writeNetworkFiles(dir, { hostname, address, keepLoopbackDns: hostNetwork });
+  const write = async (address: string | undefined, dns?: readonly string[]) => {
+    await writeNetworkFiles(dir, { hostname, address, keepLoopbackDns: hostNetwork, extraHosts, dns });
   };
   await write(undefined);
   return {
@@ -41,6 +44,7 @@ export async function prepareEtcFiles(layerDir: string | undefined, stateDir: st
       { source: join(dir, 'hostname'), target: '/etc/hostname', optional: true },
       { source: join(dir, 'resolv.conf'), target: '/etc/resolv.conf', optional: true },
     ],
+    hostsFile: join(dir, 'hosts'),
     write,
     dispose: async () => {
       if (own) await rm(own, { recursive: true, force: true });

@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { AbortError } from '../errors.js';
 import { logger } from '../log.js';
-import type { Bridge } from './bridge.js';
 import { NetworkError } from './errors.js';
-import { ownerAlive, ownerOf, type Lease, type LeaseOwner } from './ipam.js';
+import { ownerAlive, ownerOf, type Ipam, type Lease, type LeaseOwner } from './ipam.js';
+import type { Ipv4Subnet } from './ipv4.js';
 import { addPortMappings, removePortMappings } from './nat.js';
 import { NetworkNamespace } from './netns.js';
 import { parsePortMapping, type PortMapping, type PortSpec } from './ports.js';
+import { reservePorts, type PortReservation } from './port-reservation.js';
 import { checkIfname, Rtnetlink } from './rtnetlink.js';
 
 const log = logger('ctrkit:network');
@@ -20,12 +21,40 @@ export interface AttachOptions {
   readonly ifname?: string;
   /** A specific address instead of the next free one. */
   readonly address?: string;
-  /** Published ports: `hostPort:containerPort[/tcp|udp]`, optionally `hostIp:` first. */
+  /**
+   * Published ports: `hostPort:containerPort[/tcp|udp]`, optionally `hostIp:` first; without
+   * a host port (`80`, `0:80`, `127.0.0.1::80`) the kernel picks a free one, held open by this
+   * process until the attachment is detached ({@link BridgeAttachment.ports} tells which).
+   */
   readonly ports?: readonly PortSpec[];
+  /** Add a default route via the bridge (`false` for a network that reaches only its own subnet). @defaultValue true */
+  readonly defaultRoute?: boolean;
   /** An id for the lease (a container id). */
   readonly id?: string;
   /** Cancels the attach; whatever it made is removed. */
   readonly signal?: AbortSignal;
+}
+
+/**
+ * What attaching needs of a bridge. `Bridge` satisfies it; attach.ts names this instead of
+ * importing `Bridge`, because bridge.ts imports attach.ts (no import cycle, not even of types).
+ * @internal
+ */
+export interface AttachableBridge {
+  /** The bridge's interface name. */
+  readonly name: string;
+  /** Its subnet. */
+  readonly subnet: Ipv4Subnet;
+  /** Its address (the containers' gateway). */
+  readonly gateway: string;
+  /** The namespace the bridge lives in. */
+  readonly netns: NetworkNamespace;
+  /** Its address allocator. */
+  readonly ipam: Ipam;
+  /** The state directory (IPAM, NAT rules, locks). */
+  readonly stateDir: string;
+  /** MTU for attached veths, when set. */
+  readonly mtu: number | undefined;
 }
 
 /** One container's connection to a {@link Bridge}. Disposing it detaches. */
@@ -42,15 +71,17 @@ export class BridgeAttachment implements AsyncDisposable {
   readonly ifname: string;
   /** The veth end on the host, enslaved to the bridge. */
   readonly hostIfname: string;
-  /** The published ports. */
+  /** The published ports, with the host ports the kernel chose for random ones. */
   readonly ports: readonly PortMapping[];
-  private readonly owner: Bridge;
+  private readonly owner: AttachableBridge;
   private readonly lease: Lease;
+  private readonly reservation: PortReservation | undefined;
   private detached = false;
 
   /** @internal */
-  constructor(owner: Bridge, lease: Lease, ifname: string, hostIfname: string, ports: readonly PortMapping[]) {
+  constructor(owner: AttachableBridge, lease: Lease, ifname: string, hostIfname: string, ports: readonly PortMapping[], reservation?: PortReservation) {
     this.owner = owner;
+    this.reservation = reservation;
     this.lease = lease;
     this.bridge = owner.name;
     this.address = lease.address;
@@ -90,7 +121,12 @@ export class BridgeAttachment implements AsyncDisposable {
   async detach(options: { readonly signal?: AbortSignal } = {}): Promise<void> {
     if (this.detached) return;
     this.detached = true;
-    await undo(this.owner, this.ports, this.hostIfname, this.lease, this.lease.owner, options.signal);
+    try {
+      await undo(this.owner, this.ports, this.hostIfname, this.lease, this.lease.owner, options.signal);
+    } finally {
+      // Only once the rules are gone: until then the port must stay ours.
+      this.reservation?.release();
+    }
   }
 
   /** Same as {@link BridgeAttachment.detach}. */
@@ -99,7 +135,7 @@ export class BridgeAttachment implements AsyncDisposable {
   }
 }
 
-async function undo(bridge: Bridge, ports: readonly PortMapping[], hostIfname: string | undefined, lease: Lease | undefined, owner: LeaseOwner,
+async function undo(bridge: AttachableBridge, ports: readonly PortMapping[], hostIfname: string | undefined, lease: Lease | undefined, owner: LeaseOwner,
   signal?: AbortSignal): Promise<void> {
   const errors: unknown[] = [];
   await removePortMappings(bridge.netns, bridge.name, ports, owner, bridge.stateDir, signal).catch((e: unknown) => errors.push(e));
@@ -121,9 +157,9 @@ function hostVethName(): string {
 }
 
 /** @internal */
-export async function attachToBridge(bridge: Bridge, target: AttachTarget, options: AttachOptions): Promise<BridgeAttachment> {
+export async function attachToBridge(bridge: AttachableBridge, target: AttachTarget, options: AttachOptions): Promise<BridgeAttachment> {
   const ifname = checkIfname(options.ifname ?? 'eth0', 'ifname');
-  const ports = (options.ports ?? []).map(parsePortMapping);
+  const requested = (options.ports ?? []).map(parsePortMapping);
   const signal = options.signal;
   const pid = target instanceof NetworkNamespace ? undefined : typeof target === 'number' ? target : target.pid;
   // The lease belongs to the container's init; for a bare namespace, to this process.
@@ -140,7 +176,8 @@ export async function attachToBridge(bridge: Bridge, target: AttachTarget, optio
 
   let lease: Lease | undefined;
   let hostIfname: string | undefined;
-  let published: PortMapping[] = [];
+  let published: readonly PortMapping[] = [];
+  let reservation: PortReservation | undefined;
   try {
     lease = await bridge.ipam.allocate({ pid: owner.pid, id: options.id, address: options.address, signal });
     hostIfname = hostVethName();
@@ -157,17 +194,20 @@ export async function attachToBridge(bridge: Bridge, target: AttachTarget, optio
       inner.setLink('lo', { up: true });
       inner.addAddress(ifname, lease.cidr);
       inner.setLink(ifname, { up: true });
-      inner.addRoute({ destination: 'default', gateway: bridge.gateway, device: ifname });
+      if (options.defaultRoute !== false) inner.addRoute({ destination: 'default', gateway: bridge.gateway, device: ifname });
     }
     if (signal?.aborted) throw new AbortError(signal.reason);
+    reservation = await reservePorts(bridge.netns, requested);
+    const ports = reservation.mappings;
     // Marked for rollback only once added: a refused mapping may name another container's port.
-    await addPortMappings(bridge.netns, bridge.name, bridge.subnet.cidr, lease.address, ports, owner, bridge.stateDir, signal);
+    await addPortMappings(bridge.netns, bridge.name, bridge.subnet.cidr, lease.address, ports, owner, bridge.stateDir, signal, reservation.held);
     published = ports;
     if (gone()) throw goneError();
     log('attached %s (%s) to %s as %s', pid ?? netns.path, hostIfname, bridge.name, lease.cidr);
-    return new BridgeAttachment(bridge, lease, ifname, hostIfname, ports);
+    return new BridgeAttachment(bridge, lease, ifname, hostIfname, ports, reservation);
   } catch (e) {
     await undo(bridge, published, hostIfname, lease, owner).catch((err: unknown) => log('rolling back a failed attach: %s', (err as Error).message));
+    reservation?.release();
     if (gone() && !(e instanceof NetworkError && e.code === 'ERR_NETWORK_CONTAINER_GONE')) throw goneError(e);
     throw e;
   }

@@ -149,6 +149,21 @@ export class Bridge implements AsyncDisposable {
   }
 
   /**
+   * Removes the bridge once no container holds an address on it (the last one detached),
+   * under the same lock that creation takes, so no other process adopts it half-removed.
+   * How the default bridge of `network: 'bridge'` goes away with its last container.
+   * @returns whether it was removed
+   */
+  async removeIfUnused(options: { readonly signal?: AbortSignal } = {}): Promise<boolean> {
+    if (this.removed) return false;
+    return withFileLock(join(this.stateDir, 'bridges.lock'), async () => {
+      if ((await this.ipam.leases()).length > 0) return false;
+      await this.remove(options);
+      return true;
+    }, options.signal);
+  }
+
+  /**
    * Removes the bridge, its NAT rules and its IPAM state. Containers still attached lose
    * their connectivity (their veths go with the bridge's ports, not with the bridge).
    */

@@ -5,8 +5,7 @@ import { Bridge, type BridgeOptions } from './bridge.js';
 import type { CniAttachment, CniNetwork } from './cni/network.js';
 import { NetworkError } from './errors.js';
 import { NetworkNamespace } from './netns.js';
-import type { PortSpec } from './ports.js';
-import { parsePortMapping } from './ports.js';
+import { parsePortMapping, type PortSpec } from './ports.js';
 import { Rtnetlink } from './rtnetlink.js';
 
 const log = logger('ctrkit:network');
@@ -37,6 +36,8 @@ export interface ConnectOptions {
   readonly ports?: readonly PortSpec[];
   /** Interface name inside. @defaultValue `eth0` */
   readonly ifname?: string;
+  /** `bridge`: add a default route via the bridge. @defaultValue true */
+  readonly defaultRoute?: boolean;
   /** The host namespace. @defaultValue the one Node's main thread is in */
   readonly netns?: NetworkNamespace;
   /** Cancels the setup; whatever it made is removed. */
@@ -45,8 +46,9 @@ export interface ConnectOptions {
 
 /**
  * The result of {@link connectContainer}: what the container got, and the way to undo it.
- * Disposing it (or `detach()`) releases the address, the veth, the port mappings, and a
- * bridge that `connectContainer` created for it is kept (other containers may use it).
+ * Disposing it (or `detach()`) releases the address, the veth and the port mappings; a bridge
+ * made from options (the default `ctk0` included) is removed with its last container, while a
+ * {@link Bridge} the caller passed stays the caller's.
  */
 export interface NetworkAttachment extends AsyncDisposable {
   /** The mode used. */
@@ -106,15 +108,22 @@ export async function connectContainer(options: ConnectOptions): Promise<Network
     case 'bridge': {
       const given = options.bridge ?? { name: 'ctk0', subnet: '10.88.0.0/16' };
       const bridge = given instanceof Bridge ? given : await Bridge.create({ netns: host, ...given, signal: options.signal });
-      const att = await bridge.attach(options.pid, { ports, ifname: options.ifname, id: options.containerId, signal: options.signal });
+      const att = await bridge.attach(options.pid, { ports, ifname: options.ifname, id: options.containerId, defaultRoute: options.defaultRoute, signal: options.signal });
       log('container %d on %s: %s', options.pid, bridge.name, att.cidr);
+      // A bridge made from options (the default `ctk0` included) goes with its last container:
+      // nothing of ctrkit's stays on the host. A Bridge the caller passed is the caller's.
+      const detach = async () => {
+        await att.detach();
+        if (!(given instanceof Bridge)) await bridge.removeIfUnused();
+      };
       return {
         mode, address: att.address, prefix: att.prefix, gateway: att.gateway, ifname: att.ifname, ports, bridge: att, cni: undefined,
-        detach: () => att.detach(), [Symbol.asyncDispose]: () => att.detach(),
+        detach, [Symbol.asyncDispose]: detach,
       };
     }
     case 'cni': {
       if (!options.cni) throw new InvalidOptionError('cni', 'mode "cni" needs a CniNetwork');
+      if (ports.some((p) => parsePortMapping(p).hostPort === 0)) throw new InvalidOptionError('ports', 'random host ports need bridge networking (a CNI portmap plugin takes fixed ports)');
       const att = await options.cni.add({
         containerId: options.containerId ?? `ctk-${options.pid}`,
         netns: `/proc/${options.pid}/ns/net`,

@@ -30,7 +30,8 @@ export async function withFileLock<T>(lockPath: string, fn: () => T, signal?: Ab
     try {
       if (tryLockExclusive(fd, lockPath)) {
         try {
-          return fn();
+          // Awaited inside: an async fn keeps the lock until it settles (the fd holds the flock).
+          return await fn();
         } finally {
           unlock(fd);
         }

@@ -3,7 +3,11 @@
  * opaque directory carries `trusted.overlay.opaque=y` (or `user.overlay.opaque=y` when
  * mounted with userxattr). A metadata-only copy-up carries `overlay.metacopy`, and a
  * renamed directory `overlay.redirect`.
- * @internal
+ *
+ * Not exported from `ctrkit/overlay`, but not marked internal either: this comment leads the
+ * first import, and with `stripInternal` a statement whose leading comments mention the
+ * internal tag is dropped from the .d.ts — the import of Stats with it, which
+ * `whiteouts.d.ts` needs through this file's declarations.
  */
 import type { BigIntStats, Stats } from 'node:fs';
 import { lgetxattr, lsetxattr, mknodat } from '../sys/libc.js';
