@@ -5,7 +5,7 @@
 // (ctk-out-PID, 198.51.100.2) is connected to it, so no packet leaves this machine's own
 // namespaces and this machine's firewall and ip_forward stay as they are.
 import { createServer } from 'node:http';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { Container, defaultRootfs } from 'ctrkit';
 import { Bridge, NetworkNamespace, Rtnetlink, connectContainer } from 'ctrkit/network';
 
@@ -49,11 +49,25 @@ try {
   const n = await start('none');
   const links = await n.ns.exec([busybox, 'ip', '-o', 'link']);
   console.log(`none: ${links.stdout.trim().split('\n').map((l) => l.split(': ')[1]).join(' ')}`);
-  // host mode: the container gets no network namespace, so it sees exactly what a program in
-  // the host namespace sees (here the lab host's; test/network.test.ts runs a real one).
-  const hostMode = await host.exec([busybox, 'ip', '-o', '-4', 'addr']);
-  console.log(`host: a host-mode container would see ${hostMode.stdout.trim().split('\n').map((l) => l.split(/\s+/)[3]).join(' ')}`);
-  process.exitCode = ping.exitCode === 0 && seen.stdout.trim() === '198.51.100.1' ? 0 : 1;
+  // host mode (`docker run --network host`): the container gets no network namespace of its
+  // own and uses the host's. "The host" here is the lab namespace, so the container joins
+  // that one (through a process holding it) instead of this machine's: it sees the lab
+  // host's interfaces, and its port 80 is the lab host's port 80.
+  const hostIfs = (await host.exec([busybox, 'ip', '-o', 'link'])).stdout.trim().split('\n').map((l) => l.split(': ')[1].split('@')[0]);
+  const holder = host.spawn('sleep', ['30'], { stdio: 'ignore' });
+  stop.push(async () => { holder.kill(); });
+  const web = await Container.start({
+    command: ['sh', '-c', 'echo "$(ip -o link | cut -d: -f2 | cut -d@ -f1 | tr -d " " | tr "\\n" " ")" > /ifs; mkdir /www; echo host-mode httpd > /www/index.html; exec httpd -f -p 80 -h /www'],
+    network: { container: holder.pid }, stdio: 'ignore',
+  });
+  stop.unshift(() => web[Symbol.asyncDispose]());
+  console.log(`host: the lab host's interfaces: ${hostIfs.join(' ')}`);
+  let answer = '';
+  for (let i = 0; i < 50 && !answer; i++) answer = (await outside.exec([busybox, 'wget', '-q', '-O', '-', 'http://198.51.100.1:80/'])).stdout.trim();
+  const seenInside = readFileSync(`/proc/${web.pid}/root/ifs`, 'utf8').trim(); // written before httpd started
+  console.log(`host: the host-mode container sees: ${seenInside}`);
+  console.log(`host: outside -> 198.51.100.1:80 (the lab host's port 80): ${answer}`);
+  process.exitCode = ping.exitCode === 0 && seen.stdout.trim() === '198.51.100.1' && answer === 'host-mode httpd' ? 0 : 1;
 } finally {
   server.close();
   for (const f of stop) await f();

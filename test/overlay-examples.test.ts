@@ -25,6 +25,26 @@ describe("the chapter's 5.3 experiments, as examples", () => {
     expect(leftovers()).toEqual([]);
   });
 
+  it('5.3.3: two lowers (lowerdir=/lower1:/lower2): both show, the top one wins, writes go to upper', () => {
+    const out = example('5.3.3-two-lowers.mjs');
+    expect(out).toMatch(/^the chapter's form: lowerdir=\/lower1:\/lower2,upperdir=\/upper,workdir=\/work$/m);
+    expect(out).toMatch(/^ls merged: only-in-lower1\.txt only-in-lower2\.txt shared\.txt$/m);
+    expect(out).toMatch(/^cat merged\/shared\.txt: from lower1$/m);
+    expect(out).toMatch(/^after a write to merged\/only-in-lower2\.txt: upper has \[only-in-lower2\.txt\], lower2 still says 2$/m);
+    expect(leftovers()).toEqual([]);
+  });
+
+  it("5.3.3: the file-operation table: read writes nothing, create and modify land in upper, delete leaves a whiteout", () => {
+    const out = example('5.3.3-file-operations.mjs');
+    const rows = Object.fromEntries(out.split('\n').slice(1, 5).map((l) => l.split('|').map((c) => c.trim())).map((r) => [r[0], r.slice(1)]));
+    expect(rows.read).toEqual(['read.txt', '"lower"', 'file "lower"', 'absent']);
+    expect(rows.create).toEqual(['create.txt', '"new"', 'absent', 'file "new"']);
+    expect(rows.modify).toEqual(['modify.txt', '"lower\\nchanged"', 'file "lower"', 'file "lower\\nchanged"']);
+    expect(rows.delete).toEqual(['delete.txt', 'ENOENT', 'file "lower"', 'char device 0:0 (whiteout)']);
+    expect(out).toMatch(/^diff: added \/create\.txt, deleted \/delete\.txt, modified \/modify\.txt$/m);
+    expect(leftovers()).toEqual([]);
+  });
+
   it('5.3.4: a deleted lower file is a 0:0 character device in the upper; a replaced directory is opaque', () => {
     const out = example('5.3.4-whiteouts.mjs');
     expect(out).toMatch(/^merged\/etc now: \[\]$/m);

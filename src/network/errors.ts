@@ -2,16 +2,18 @@ import { CtrkitError } from '../errors.js';
 import { errnoName } from '../sys/errno.js';
 
 /**
- * The kernel refused an rtnetlink request. `code` is always `ERR_NETLINK`; `errno` names the
- * kernel's reason (`EEXIST`, `ENODEV` ...), `operation` says what was asked
- * (`RTM_NEWLINK veth ctk1a2b`) and `kernelMessage` carries the kernel's own explanation
- * when it gave one (extended ack).
+ * The kernel refused an rtnetlink request. `code` is always `ERR_NETLINK`; `errno` is the
+ * kernel's reason (17) and `errnoName` its name (`EEXIST`, `ENODEV` ...), `operation` says
+ * what was asked (`RTM_NEWLINK veth ctk1a2b`) and `kernelMessage` carries the kernel's own
+ * explanation when it gave one (extended ack).
  */
 export class NetlinkError extends CtrkitError {
-  /** The errno name, e.g. `EEXIST`. */
-  readonly errno: string;
+  /** Always `ERR_NETLINK`. */
+  declare readonly code: 'ERR_NETLINK';
   /** The errno number, e.g. 17. */
-  readonly errnoNumber: number;
+  readonly errno: number;
+  /** The errno name, e.g. `EEXIST`. */
+  readonly errnoName: string;
   /** The request, e.g. `RTM_NEWADDR 10.1.1.2/24 on ctk0`. */
   readonly operation: string;
   /** The kernel's extended-ack text, when there was one. */
@@ -21,8 +23,8 @@ export class NetlinkError extends CtrkitError {
   constructor(operation: string, errno: number, kernelMessage?: string) {
     const name = errnoName(errno);
     super('ERR_NETLINK', `${operation}: ${name}${kernelMessage ? ` (${kernelMessage})` : ''}`);
-    this.errno = name;
-    this.errnoNumber = errno;
+    this.errno = errno;
+    this.errnoName = name;
     this.operation = operation;
     this.kernelMessage = kernelMessage;
   }
@@ -37,13 +39,19 @@ export type NetworkErrorCode =
   | 'ERR_NETWORK_CONTAINER_GONE'
   | 'ERR_NETWORK_NAMESPACE'
   | 'ERR_NETWORK_STATE'
-  | 'ERR_NETWORK_BRIDGE';
+  | 'ERR_NETWORK_BRIDGE'
+  | 'ERR_NETWORK_NAME_IN_USE'
+  | 'ERR_NETWORK_NOT_FOUND'
+  | 'ERR_NETWORK_IN_USE'
+  | 'ERR_NETWORK_VXLAN';
 
 /**
  * A networking operation failed for a reason ctrkit can name: an overlapping subnet, an
  * exhausted one, a port already mapped or listened on, a container that exited mid-attach. Nothing the failed call created is left behind.
  */
 export class NetworkError extends CtrkitError {
+  /** Why; see {@link NetworkErrorCode}. */
+  declare readonly code: NetworkErrorCode;
   /** @internal */
   constructor(code: NetworkErrorCode, message: string, options?: { cause?: unknown }) {
     super(code, message, options);
@@ -59,6 +67,8 @@ export type CniErrorCode = 'ERR_NETWORK_CNI_PLUGIN_NOT_FOUND' | 'ERR_NETWORK_CNI
  * §Error: code 1-99 well known, e.g. 7 invalid network config, 11 try again later).
  */
 export class CniError extends CtrkitError {
+  /** Why; see {@link CniErrorCode}. */
+  declare readonly code: CniErrorCode;
   /** The plugin that failed, e.g. `bridge`. */
   readonly plugin: string | undefined;
   /** The CNI error code the plugin returned. */

@@ -7,6 +7,8 @@ import { CLONE_NEWNET, MNT_DETACH, MS_BIND } from '../sys/constants.js';
 import { mount, setns, umount2, unshare } from '../sys/libc.js';
 import { SysError } from '../sys/sys-error.js';
 import { NetworkError } from './errors.js';
+import { setLinkUpByName } from './netlink/link.js';
+import { NetlinkSocket } from './netlink/socket.js';
 
 const log = logger('ctrkit:network');
 
@@ -41,6 +43,10 @@ export interface NetnsExecOptions {
   readonly signal?: AbortSignal;
   /** Kills the program after this many milliseconds. */
   readonly timeoutMs?: number;
+  /** Environment of the program. @defaultValue this process's */
+  readonly env?: NodeJS.ProcessEnv;
+  /** Working directory of the program. @defaultValue this process's */
+  readonly cwd?: string;
 }
 
 const NAME_RE = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -111,10 +117,13 @@ export class NetworkNamespace implements AsyncDisposable {
     log('created netns %s', path);
     if (options.loopbackUp ?? true) {
       try {
-        // Imported here: rtnetlink.ts imports this module.
-        const { Rtnetlink } = await import('./rtnetlink.js');
-        using rt = Rtnetlink.open({ netns: ns });
-        rt.setLink('lo', { up: true });
+        // A bare request rather than Rtnetlink: rtnetlink.ts imports this module.
+        const socket = ns.runSync(() => new NetlinkSocket());
+        try {
+          setLinkUpByName(socket, 'lo');
+        } finally {
+          socket.close();
+        }
       } catch (e) {
         await ns.delete();
         throw e;
@@ -171,7 +180,9 @@ export class NetworkNamespace implements AsyncDisposable {
   exec(command: readonly string[], options: NetnsExecOptions = {}): Promise<NetnsExecResult> {
     const [file, ...args] = command;
     if (!file) throw new InvalidOptionError('command', 'must not be empty');
-    const child = this.spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'], signal: options.signal, timeout: options.timeoutMs, killSignal: 'SIGKILL' });
+    const child = this.spawn(file, args, {
+      stdio: ['pipe', 'pipe', 'pipe'], signal: options.signal, timeout: options.timeoutMs, killSignal: 'SIGKILL', env: options.env, cwd: options.cwd,
+    });
     return new Promise((resolve, reject) => {
       let stdout = '';
       let stderr = '';

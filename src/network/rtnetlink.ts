@@ -1,9 +1,12 @@
 import { closeSync } from 'node:fs';
+import { constants } from 'node:os';
 import { InvalidOptionError } from '../errors.js';
 import { logger } from '../log.js';
 import { bytes, decodeAttrs, encodeAttrs, nested, readStr, readU32, str, u32, u8, type Attr } from './netlink/attributes.js';
 import * as C from './netlink/constants.js';
-import { NetlinkSocket } from './netlink/socket.js';
+import { decodeVxlanData, encodeVxlanData, formatMac, macBytes, ndmsg, neighbourBody, parseNeighbour } from './netlink/neighbours.js';
+import { ifinfomsg } from './netlink/link.js';
+import { NetlinkSocket, type NetlinkMessage } from './netlink/socket.js';
 import { NetlinkError } from './errors.js';
 import { formatIpv4, ipv4Bytes, parseIpv4, parseSubnet } from './ipv4.js';
 import { NetworkNamespace } from './netns.js';
@@ -59,6 +62,8 @@ export interface RouteInfo {
   readonly source: string | undefined;
   /** The rtm_scope (0 universe, 253 link, 254 host). */
   readonly scope: number;
+  /** True for a route added `onlink` (its gateway is taken as on the link, no address says so). */
+  readonly onlink: boolean;
 }
 
 /** One IPv4 neighbour (ARP) entry. */
@@ -119,6 +124,86 @@ export interface RouteSpec {
   readonly gateway?: string;
   /** Output interface. */
   readonly device?: LinkRef;
+  /**
+   * Take the gateway as reachable on `device` even though no address of the device covers it
+   * (`ip route add ... onlink`): how flannel routes a remote subnet through a VXLAN device
+   * whose own address is a /32.
+   */
+  readonly onlink?: boolean;
+}
+
+/** Options of {@link Rtnetlink.createVxlan} (`ip link add NAME type vxlan id VNI ...`). */
+export interface VxlanLinkOptions {
+  /** Interface name, at most 15 bytes. */
+  readonly name: string;
+  /** The VXLAN network identifier, 0..16777215. */
+  readonly vni: number;
+  /** UDP destination port. @defaultValue 8472 (Linux's historical default, which flannel keeps; IANA's is 4789) */
+  readonly port?: number;
+  /** Source address of the encapsulated packets (this host's underlay IP). */
+  readonly local?: string;
+  /** Underlay interface the tunnel packets leave through. */
+  readonly device?: LinkRef;
+  /** Learn remote MACs from received packets. @defaultValue false (entries come from the control plane, as in flannel) */
+  readonly learning?: boolean;
+  /** The device's MAC address. @defaultValue one the kernel picks */
+  readonly mac?: string;
+  /** MTU. @defaultValue the kernel's: the underlay's minus 50 bytes of encapsulation */
+  readonly mtu?: number;
+  /** TTL of the outer IP header. @defaultValue inherited (the kernel's default) */
+  readonly ttl?: number;
+}
+
+/** A vxlan link's own settings, as the kernel reports them ({@link Rtnetlink.vxlan}). */
+export interface VxlanLinkInfo {
+  /** VXLAN network identifier. */
+  readonly vni: number;
+  /** UDP destination port. */
+  readonly port: number;
+  /** Source address of encapsulated packets, when set. */
+  readonly local: string | undefined;
+  /** Index of the underlay link, when set. */
+  readonly device: number | undefined;
+  /** Whether the device learns remote MACs from traffic. */
+  readonly learning: boolean;
+}
+
+/** A permanent IPv4 neighbour (ARP) entry (`ip neigh replace ADDRESS lladdr MAC dev DEVICE nud permanent`). */
+export interface NeighbourSpec {
+  /** The interface. */
+  readonly device: LinkRef;
+  /** The IPv4 address. */
+  readonly address: string;
+  /** Its MAC address (needed to add, ignored to delete). */
+  readonly mac?: string;
+}
+
+/**
+ * A forwarding-database entry of a device itself, not of a bridge it is enslaved to
+ * (`bridge fdb replace MAC dev DEVICE dst DESTINATION self permanent`). On a vxlan device it
+ * says where to send frames for `mac`: to the VTEP at `destination`.
+ */
+export interface FdbEntrySpec {
+  /** The device (a vxlan link). */
+  readonly device: LinkRef;
+  /** The destination MAC of the frames. */
+  readonly mac: string;
+  /** The remote tunnel endpoint's IPv4 address (needed to add; narrows a delete). */
+  readonly destination?: string;
+}
+
+/** One forwarding-database entry ({@link Rtnetlink.fdb}). */
+export interface FdbEntry {
+  /** Interface index. */
+  readonly index: number;
+  /** MAC address. */
+  readonly mac: string;
+  /** Remote tunnel endpoint, for vxlan entries that have one. */
+  readonly destination: string | undefined;
+  /** True for a permanent (static) entry. */
+  readonly permanent: boolean;
+  /** True for an entry of the device itself (NTF_SELF), as on a vxlan device. */
+  readonly self: boolean;
 }
 
 /**
@@ -165,7 +250,7 @@ export class Rtnetlink implements Disposable {
       const found = this.socket.request(C.RTM_GETLINK, 0, body, `RTM_GETLINK ${ref}`).find((m) => m.type === C.RTM_NEWLINK);
       return found ? parseLink(found.payload) : undefined;
     } catch (e) {
-      if (e instanceof NetlinkError && (e.errno === 'ENODEV' || e.errno === 'ENOENT')) return undefined;
+      if (e instanceof NetlinkError && (e.errnoName === 'ENODEV' || e.errnoName === 'ENOENT')) return undefined;
       throw e;
     }
   }
@@ -174,7 +259,7 @@ export class Rtnetlink implements Disposable {
   indexOf(ref: LinkRef): number {
     if (typeof ref === 'number') return ref;
     const l = this.link(ref);
-    if (!l) throw new NetlinkError(`RTM_GETLINK ${ref}`, 19 /* ENODEV */, 'no such interface');
+    if (!l) throw new NetlinkError(`RTM_GETLINK ${ref}`, constants.errno.ENODEV, 'no such interface');
     return l.index;
   }
 
@@ -207,6 +292,97 @@ export class Rtnetlink implements Disposable {
     const attrs: Attr[] = [str(C.IFLA_IFNAME, name), nested(C.IFLA_LINKINFO, [str(C.IFLA_INFO_KIND, 'bridge')])];
     if (options.mtu) attrs.push(u32(C.IFLA_MTU, options.mtu));
     this.request(C.RTM_NEWLINK, C.NLM_F_CREATE | C.NLM_F_EXCL, Buffer.concat([ifinfomsg(0), encodeAttrs(attrs)]), `RTM_NEWLINK bridge ${name}`);
+  }
+
+  /**
+   * Creates a VXLAN device (down), like `ip link add NAME type vxlan id VNI dstport PORT
+   * local IP dev DEVICE nolearning`. Without learning, the device sends a frame only where an
+   * FDB entry ({@link Rtnetlink.setFdbEntry}) says its MAC lives.
+   */
+  createVxlan(options: VxlanLinkOptions): void {
+    checkIfname(options.name, 'name');
+    if (!Number.isInteger(options.vni) || options.vni < 0 || options.vni > 0xffffff) throw new InvalidOptionError('vni', `must be an integer 0..16777215, got ${options.vni}`);
+    const port = options.port ?? 8472;
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new InvalidOptionError('port', `must be a UDP port 1..65535, got ${port}`);
+    const data = encodeVxlanData({
+      vni: options.vni,
+      port,
+      local: options.local === undefined ? undefined : ipv4Bytes(parseIpv4(options.local, 'local')),
+      link: options.device === undefined ? undefined : this.indexOf(options.device),
+      learning: options.learning ?? false,
+      ttl: options.ttl,
+    });
+    const attrs: Attr[] = [str(C.IFLA_IFNAME, options.name), nested(C.IFLA_LINKINFO, [str(C.IFLA_INFO_KIND, 'vxlan'), nested(C.IFLA_INFO_DATA, data)])];
+    if (options.mac !== undefined) attrs.push(bytes(C.IFLA_ADDRESS, macBytes(options.mac)));
+    if (options.mtu) attrs.push(u32(C.IFLA_MTU, options.mtu));
+    this.request(C.RTM_NEWLINK, C.NLM_F_CREATE | C.NLM_F_EXCL, Buffer.concat([ifinfomsg(0), encodeAttrs(attrs)]),
+      `RTM_NEWLINK vxlan ${options.name} id ${options.vni} dstport ${port}${options.local ? ` local ${options.local}` : ''}`);
+  }
+
+  /** The VXLAN settings of a link, or undefined when it is not a vxlan link (or does not exist). */
+  vxlan(ref: LinkRef): VxlanLinkInfo | undefined {
+    let found: NetlinkMessage | undefined;
+    try {
+      const attrs = typeof ref === 'number' ? [] : [str(C.IFLA_IFNAME, checkIfname(ref))];
+      found = this.socket.request(C.RTM_GETLINK, 0, Buffer.concat([ifinfomsg(typeof ref === 'number' ? ref : 0), encodeAttrs(attrs)]), `RTM_GETLINK ${ref}`)
+        .find((m) => m.type === C.RTM_NEWLINK);
+    } catch (e) {
+      if (e instanceof NetlinkError && (e.errnoName === 'ENODEV' || e.errnoName === 'ENOENT')) return undefined;
+      throw e;
+    }
+    const info = found && decodeAttrs(found.payload.subarray(16)).get(C.IFLA_LINKINFO);
+    const li = info && decodeAttrs(info);
+    const data = li?.get(C.IFLA_INFO_DATA);
+    if (!li || readStr(li.get(C.IFLA_INFO_KIND)) !== 'vxlan' || !data) return undefined;
+    const d = decodeVxlanData(data);
+    return { vni: d.vni, port: d.port, local: d.local ? formatIpv4(d.local.readUInt32BE(0)) : undefined, device: d.link, learning: d.learning };
+  }
+
+  /** Adds or replaces a permanent ARP entry (`ip neigh replace ... nud permanent`). */
+  setNeighbour(spec: NeighbourSpec): void {
+    if (spec.mac === undefined) throw new InvalidOptionError('mac', 'is needed to add a neighbour entry');
+    const body = neighbourBody(C.AF_INET, this.indexOf(spec.device), C.NUD_PERMANENT, 0, ipv4Bytes(parseIpv4(spec.address, 'address')), macBytes(spec.mac));
+    this.request(C.RTM_NEWNEIGH, C.NLM_F_CREATE | C.NLM_F_REPLACE, body, `RTM_NEWNEIGH ${spec.address} lladdr ${spec.mac} dev ${spec.device}`);
+  }
+
+  /** Deletes an ARP entry. `ifExists` makes a missing entry a no-op. */
+  deleteNeighbour(spec: NeighbourSpec, options: { readonly ifExists?: boolean } = {}): void {
+    const body = neighbourBody(C.AF_INET, this.indexOf(spec.device), 0, 0, ipv4Bytes(parseIpv4(spec.address, 'address')), undefined);
+    this.requestIfExists(C.RTM_DELNEIGH, body, `RTM_DELNEIGH ${spec.address} dev ${spec.device}`, options.ifExists);
+  }
+
+  /** Adds or replaces a device's own permanent FDB entry (`bridge fdb replace MAC dev DEVICE dst IP self permanent`). */
+  setFdbEntry(spec: FdbEntrySpec): void {
+    if (spec.destination === undefined) throw new InvalidOptionError('destination', 'is needed to add an FDB entry');
+    const body = neighbourBody(C.AF_BRIDGE, this.indexOf(spec.device), C.NUD_PERMANENT, C.NTF_SELF,
+      ipv4Bytes(parseIpv4(spec.destination, 'destination')), macBytes(spec.mac));
+    this.request(C.RTM_NEWNEIGH, C.NLM_F_CREATE | C.NLM_F_REPLACE, body, `RTM_NEWNEIGH fdb ${spec.mac} dev ${spec.device} dst ${spec.destination}`);
+  }
+
+  /** Deletes a device's own FDB entry. `ifExists` makes a missing entry a no-op. */
+  deleteFdbEntry(spec: FdbEntrySpec, options: { readonly ifExists?: boolean } = {}): void {
+    const dst = spec.destination === undefined ? undefined : ipv4Bytes(parseIpv4(spec.destination, 'destination'));
+    const body = neighbourBody(C.AF_BRIDGE, this.indexOf(spec.device), 0, C.NTF_SELF, dst, macBytes(spec.mac));
+    this.requestIfExists(C.RTM_DELNEIGH, body, `RTM_DELNEIGH fdb ${spec.mac} dev ${spec.device}`, options.ifExists);
+  }
+
+  /** The forwarding-database entries of the namespace (`bridge fdb show`), or of one device. */
+  fdb(device?: LinkRef): FdbEntry[] {
+    const index = device === undefined ? undefined : this.indexOf(device);
+    const out: FdbEntry[] = [];
+    for (const m of this.socket.dump(C.RTM_GETNEIGH, ndmsg(C.AF_BRIDGE, 0), 'RTM_GETNEIGH fdb dump')) {
+      if (m.type !== C.RTM_NEWNEIGH) continue;
+      const n = parseNeighbour(m.payload);
+      if (n.family !== C.AF_BRIDGE || (index !== undefined && n.index !== index) || !n.lladdr) continue;
+      out.push({
+        index: n.index,
+        mac: formatMac(n.lladdr),
+        destination: n.dst && n.dst.length === 4 ? formatIpv4(n.dst.readUInt32BE(0)) : undefined,
+        permanent: (n.state & C.NUD_PERMANENT) !== 0,
+        self: (n.flags & C.NTF_SELF) !== 0,
+      });
+    }
+    return out;
   }
 
   /** Applies several link changes in one RTM_NEWLINK request. */
@@ -244,7 +420,7 @@ export class Rtnetlink implements Disposable {
         : Buffer.concat([ifinfomsg(0), encodeAttrs([str(C.IFLA_IFNAME, checkIfname(ref))])]);
       this.request(C.RTM_DELLINK, 0, body, `RTM_DELLINK ${ref}`);
     } catch (e) {
-      if (options.ifExists && e instanceof NetlinkError && (e.errno === 'ENODEV' || e.errno === 'ENOENT')) return;
+      if (options.ifExists && e instanceof NetlinkError && (e.errnoName === 'ENODEV' || e.errnoName === 'ENOENT')) return;
       throw e;
     }
   }
@@ -305,6 +481,7 @@ export class Rtnetlink implements Disposable {
         index: readU32(a.get(C.RTA_OIF)),
         source: src ? formatIpv4(src.readUInt32BE(0)) : undefined,
         scope: p.readUInt8(6),
+        onlink: (p.readUInt32LE(8) & C.RTNH_F_ONLINK) !== 0,
       });
     }
     return out;
@@ -342,6 +519,15 @@ export class Rtnetlink implements Disposable {
     this.socket.request(type, flags, body, operation);
   }
 
+  private requestIfExists(type: number, body: Buffer, operation: string, ifExists: boolean | undefined): void {
+    try {
+      this.request(type, 0, body, operation);
+    } catch (e) {
+      if (ifExists && e instanceof NetlinkError && (e.errnoName === 'ENOENT' || e.errnoName === 'ENODEV')) return;
+      throw e;
+    }
+  }
+
   private routeBody(route: RouteSpec): Buffer {
     const attrs: Attr[] = [u32(C.RTA_TABLE, C.RT_TABLE_MAIN)];
     let dstLen = 0;
@@ -353,12 +539,12 @@ export class Rtnetlink implements Disposable {
     if (route.gateway) attrs.push(bytes(C.RTA_GATEWAY, ipv4Bytes(parseIpv4(route.gateway, 'gateway'))));
     if (route.device !== undefined) attrs.push(u32(C.RTA_OIF, this.indexOf(route.device)));
     const scope = route.gateway ? C.RT_SCOPE_UNIVERSE : C.RT_SCOPE_LINK;
-    return Buffer.concat([rtmsg(dstLen, scope, C.RTPROT_BOOT), encodeAttrs(attrs)]);
+    return Buffer.concat([rtmsg(dstLen, scope, C.RTPROT_BOOT, route.onlink ? C.RTNH_F_ONLINK : 0), encodeAttrs(attrs)]);
   }
 }
 
 function describeRoute(r: RouteSpec): string {
-  return `${r.destination}${r.gateway ? ` via ${r.gateway}` : ''}${r.device !== undefined ? ` dev ${r.device}` : ''}`;
+  return `${r.destination}${r.gateway ? ` via ${r.gateway}` : ''}${r.device !== undefined ? ` dev ${r.device}` : ''}${r.onlink ? ' onlink' : ''}`;
 }
 
 /** Checks an interface name against the kernel's rules; returns it. @internal */
@@ -380,15 +566,6 @@ function maskBits(prefix: number): number {
   return prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
 }
 
-function ifinfomsg(index: number, flags = 0, change = 0, family = C.AF_UNSPEC): Buffer {
-  const b = Buffer.alloc(16);
-  b.writeUInt8(family, 0);
-  b.writeInt32LE(index, 4);
-  b.writeUInt32LE(flags, 8);
-  b.writeUInt32LE(change, 12);
-  return b;
-}
-
 function ifaddrmsg(prefix: number, index: number): Buffer {
   const b = Buffer.alloc(8);
   b.writeUInt8(C.AF_INET, 0);
@@ -397,7 +574,7 @@ function ifaddrmsg(prefix: number, index: number): Buffer {
   return b;
 }
 
-function rtmsg(dstLen: number, scope: number, protocol: number): Buffer {
+function rtmsg(dstLen: number, scope: number, protocol: number, flags = 0): Buffer {
   const b = Buffer.alloc(12);
   b.writeUInt8(C.AF_INET, 0);
   b.writeUInt8(dstLen, 1);
@@ -405,11 +582,8 @@ function rtmsg(dstLen: number, scope: number, protocol: number): Buffer {
   b.writeUInt8(protocol, 5);
   b.writeUInt8(scope, 6);
   b.writeUInt8(C.RTN_UNICAST, 7);
+  b.writeUInt32LE(flags, 8);
   return b;
-}
-
-function formatMac(b: Buffer): string {
-  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
 }
 
 function parseLink(p: Buffer): LinkInfo {

@@ -6,9 +6,8 @@
  * Deterministic: the same tree gives the same bytes.
  * @internal
  */
-import { createReadStream } from 'node:fs';
+import { createReadStream, type BigIntStats } from 'node:fs';
 import { lstat, readlink } from 'node:fs/promises';
-import type { BigIntStats } from 'node:fs';
 import { once } from 'node:events';
 import { join, posix } from 'node:path';
 import { logger } from '../log.js';

@@ -23,8 +23,11 @@ import { LowerStack, type LowerEntry } from './lower-stack.js';
 import { isOpaqueSync, isWhiteoutStats, readOverlayXattr } from './markers.js';
 import { checkAbort, entryType, joinRel, lstatOrNull, sortedNames } from './tree.js';
 
-/** The storage drivers: overlayfs, or a full copy of the lowers (Docker's "vfs"). */
-export type StorageDriver = 'overlay' | 'copy';
+/**
+ * The storage drivers: overlayfs, a full copy of the lowers (Docker's "vfs"), or a btrfs
+ * snapshot of them. A btrfs snapshot is a full tree, compared with the lowers like a copy.
+ */
+export type StorageDriver = 'overlay' | 'copy' | 'btrfs';
 
 /** Options of {@link diff}. */
 export interface DiffOptions {
@@ -109,7 +112,7 @@ async function dataSource(scan: Scan, rel: string, abs: string): Promise<string>
   const redirect = readOverlayXattr(abs, 'redirect', scan.userxattr)?.toString();
   const originRel = redirect?.startsWith('/') ? redirect.slice(1) : rel;
   const origin = await scan.lower.lookup(originRel);
-  if (!origin || !origin.stats.isFile()) {
+  if (!origin?.stats.isFile()) {
     throw new LayerError('ERR_LAYER_METACOPY_ORIGIN',
       `${abs} is a metadata-only copy-up but /${originRel} is not a regular file in any lower: diff and commit need the lowers the upper was mounted with`, abs);
   }

@@ -10,6 +10,10 @@ import { upperProbeFailure } from './probe.js';
 import type { StorageDriver } from './diff.js';
 import { checkAbort } from './tree.js';
 import { inUserNamespace } from './userns.js';
+import { subvolumeProbeFailure } from './btrfs-probe.js';
+import { logger } from '../log.js';
+
+const logDriver = logger('ctrkit:overlay');
 
 /** Options of {@link chooseDriver}. */
 export interface ChooseDriverOptions {
@@ -23,7 +27,7 @@ export interface ChooseDriverOptions {
 
 /** Which driver to use, and why. */
 export interface DriverChoice {
-  /** `overlay`, or `copy` when overlay cannot work there. */
+  /** `btrfs` on btrfs, else `overlay`, or `copy` when overlay cannot work there. */
   readonly driver: StorageDriver;
   /** The filesystem type of `dir`, e.g. `ext4`, `tmpfs`, `overlay`. */
   readonly filesystem: string;
@@ -32,8 +36,10 @@ export interface DriverChoice {
 }
 
 /**
- * Decides between the overlay and the copy driver for writable layers kept in `dir`:
+ * Decides between the btrfs, overlay and copy drivers for writable layers kept in `dir`:
  *
+ * 0. `dir` is on btrfs and a subvolume can be created there → btrfs (snapshots, as Docker
+ *    picks on btrfs);
  * 1. the kernel has no overlayfs → copy;
  * 2. `dir`'s filesystem is one overlayfs refuses or cannot mark (an overlay itself — the
  *    nested case —, NFS/CIFS/9p, ramfs, vfat, read-only filesystems) → copy;
@@ -50,6 +56,11 @@ export async function chooseDriver(options: ChooseDriverOptions): Promise<Driver
   if (!st?.isDirectory()) throw new OverlayError('ERR_OVERLAY_PATH_MISSING', `${dir} does not exist or is not a directory: create it before choosing a driver for it`, { path: dir });
   const magic = (await statfs(dir)).type >>> 0;
   const filesystem = filesystemName(magic);
+  if (filesystem === 'btrfs') {
+    const failure = subvolumeProbeFailure(dir);
+    if (!failure) return { driver: 'btrfs', filesystem, reason: `${dir} is on btrfs: a snapshot of a base subvolume per container` };
+    logDriver('btrfs at %s, but no subvolume could be created there (%s): not the btrfs driver', dir, failure);
+  }
   if (!(await overlaySupported())) return { driver: 'copy', filesystem, reason: 'the kernel has no overlayfs' };
   const against = notAnUpperBecause(magic);
   if (against) return { driver: 'copy', filesystem, reason: `${dir} is on ${filesystem}: ${against}` };

@@ -1,4 +1,5 @@
 import { CtrkitError } from '../errors.js';
+import { errnoNumber } from '../sys/errno.js';
 
 /**
  * Why an overlay could not be mounted or unmounted. Stable: callers may branch on it.
@@ -38,8 +39,8 @@ export type OverlayErrorCode =
 export interface OverlayErrorDetails {
   /** The path the failure is about (a lower, the upper, the target ...). */
   readonly path?: string | undefined;
-  /** The errno name when a system call failed, e.g. `EINVAL`. */
-  readonly errno?: string | undefined;
+  /** The errno name when a system call failed, e.g. `EINVAL`; the error's `errno` is its number. */
+  readonly errnoName?: string | undefined;
   /** What the kernel said through the filesystem context, when it said anything. */
   readonly kernelMessage?: string | undefined;
   /** The underlying error. */
@@ -58,8 +59,10 @@ export class OverlayError extends CtrkitError {
   declare readonly code: OverlayErrorCode;
   /** The path the failure is about, when there is one. */
   readonly path: string | undefined;
-  /** The errno name when a system call failed. */
-  readonly errno: string | undefined;
+  /** The errno number when a system call failed, e.g. 22 for EINVAL. */
+  readonly errno: number | undefined;
+  /** The errno name when a system call failed, e.g. `EINVAL`. */
+  readonly errnoName: string | undefined;
   /** The kernel's own explanation, when the filesystem context gave one. */
   readonly kernelMessage: string | undefined;
 
@@ -72,7 +75,8 @@ export class OverlayError extends CtrkitError {
     const kernel = details.kernelMessage ? ` [kernel: ${details.kernelMessage}]` : '';
     super(code, `${message}${kernel}`, { cause: details.cause });
     this.path = details.path;
-    this.errno = details.errno;
+    this.errnoName = details.errnoName;
+    this.errno = details.errnoName === undefined ? undefined : errnoNumber(details.errnoName);
     this.kernelMessage = details.kernelMessage || undefined;
   }
 }

@@ -31,6 +31,8 @@ export { formatChanges, type Change, type ChangeKind } from './changes.js';
 export type { EntryType } from './tree.js';
 export { commit, OCI_LAYER_MEDIA_TYPE, type CommitOptions, type CommittedLayer } from './commit.js';
 export { CopyLayer, type CopyLayerOptions } from './copy-layer.js';
+export { BtrfsLayer, removeBtrfsBases, type BtrfsLayerOptions } from './btrfs-layer.js';
+export { BtrfsError } from './btrfs-error.js';
 export { chooseDriver, type ChooseDriverOptions, type DriverChoice } from './driver.js';
 export { LayerDirs, type LayerDirsOptions } from './layer-dirs.js';
 export type { WritableLayer, LayerDiffOptions, LayerCommitOptions } from './layer.js';

@@ -37,7 +37,7 @@ export function lowerdirPlusSupported(): boolean {
     fd = fsopen('overlay');
   } catch (e) {
     const code = e instanceof SysError ? e.code : '';
-    if (code === 'ENODEV') throw new OverlayError('ERR_OVERLAY_NOT_SUPPORTED', 'this kernel has no overlayfs (not in /proc/filesystems; try modprobe overlay)', { errno: 'ENODEV', cause: e });
+    if (code === 'ENODEV') throw new OverlayError('ERR_OVERLAY_NOT_SUPPORTED', 'this kernel has no overlayfs (not in /proc/filesystems; try modprobe overlay)', { errnoName: 'ENODEV', cause: e });
     if (code === 'ENOSYS') return (lowerdirPlus = false); // before Linux 5.2: no new mount API at all
     // EPERM: not allowed to mount here. Either API would be refused; let the mount say so.
     return true;
@@ -60,7 +60,7 @@ function refusal(e: unknown, spec: ResolvedSpec): OverlayError {
   if (e instanceof OverlayError) return e;
   if (!(e instanceof SysError)) return new OverlayError('ERR_OVERLAY_MOUNT', `mounting the overlay on ${spec.target} failed: ${String(e)}`, { path: spec.target, cause: e });
   const kernelMessage = e instanceof FsContextError ? e.kernelMessage : undefined;
-  const details = { errno: e.code, kernelMessage, cause: e };
+  const details = { errnoName: e.code, kernelMessage, cause: e };
   const on = e.path ?? spec.target;
   if (e.code === 'EPERM') {
     return new OverlayError('ERR_OVERLAY_PERMISSION',

@@ -128,7 +128,7 @@ export class OverlayMount implements WritableLayer {
     try {
       await this.unmount();
     } catch (e) {
-      if (!(e instanceof OverlayError) || e.errno !== 'EBUSY') throw e;
+      if (!(e instanceof OverlayError) || e.errnoName !== 'EBUSY') throw e;
       log('overlay on %s busy at dispose: detaching', this.target);
       await this.unmount({ detach: true });
     }

@@ -19,12 +19,12 @@ function statOrThrow(path: string, role: string, missing: 'ERR_OVERLAY_LOWER_MIS
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') {
-      throw new OverlayError(missing, `${role} ${path} does not exist`, { path, errno: code, cause: e });
+      throw new OverlayError(missing, `${role} ${path} does not exist`, { path, errnoName: code, cause: e });
     }
     if (code === 'EACCES' || code === 'EPERM') {
-      throw new OverlayError('ERR_OVERLAY_PERMISSION', `${role} ${path} cannot be reached (${code}): the mounting process needs search permission on every directory above it`, { path, errno: code, cause: e });
+      throw new OverlayError('ERR_OVERLAY_PERMISSION', `${role} ${path} cannot be reached (${code}): the mounting process needs search permission on every directory above it`, { path, errnoName: code, cause: e });
     }
-    throw new OverlayError('ERR_OVERLAY_MOUNT', `${role} ${path}: stat failed (${code})`, { path, errno: code, cause: e });
+    throw new OverlayError('ERR_OVERLAY_MOUNT', `${role} ${path}: stat failed (${code})`, { path, errnoName: code, cause: e });
   }
   if (!st.isDirectory()) {
     throw new OverlayError('ERR_OVERLAY_NOT_A_DIRECTORY', `${role} ${path} is not a directory`, { path });
@@ -66,7 +66,7 @@ function checkUpperAndWork(upper: string, work: string): void {
 
 /** Throws ERR_OVERLAY_LOWER_MISSING or ERR_OVERLAY_NOT_A_DIRECTORY for the first unusable lower. */
 export function checkLowers(spec: ResolvedSpec): void {
-  spec.lower.forEach((l, i) => statOrThrow(l, spec.lower.length > 1 ? `lower[${i}]` : 'lower', 'ERR_OVERLAY_LOWER_MISSING'));
+  for (const [i, l] of spec.lower.entries()) statOrThrow(l, spec.lower.length > 1 ? `lower[${i}]` : 'lower', 'ERR_OVERLAY_LOWER_MISSING');
 }
 
 /** Throws an {@link OverlayError} naming the first thing that would make the mount fail. */

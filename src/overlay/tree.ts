@@ -57,6 +57,7 @@ export function joinRel(dir: string, name: string): string {
  */
 export async function walk(
   root: string,
+  // biome-ignore lint/suspicious/noConfusingVoidType: void lets a visitor that never skips be a plain statement body
   visit: (rel: string, st: BigIntStats) => Promise<boolean | void> | boolean | void,
   signal?: AbortSignal,
   dir = '',

@@ -6,6 +6,7 @@
  * requests inline, in well under a millisecond.
  * @internal
  */
+import { constants } from 'node:os';
 import { netlinkClose, netlinkRecv, netlinkSend, netlinkSocket, NETLINK_ROUTE } from '../../sys/netlink.js';
 import { NetlinkError } from '../errors.js';
 import { decodeAttrs, readStr } from './attributes.js';
@@ -50,7 +51,7 @@ export class NetlinkSocket {
    * Messages in `framing` (batch begin/end) are sent without an ack.
    */
   batch(messages: readonly BatchMessage[], operation: string): void {
-    if (this.fd < 0) throw new NetlinkError(operation, 9 /* EBADF */, 'the netlink client is closed');
+    if (this.fd < 0) throw new NetlinkError(operation, constants.errno.EBADF, 'the netlink client is closed');
     const pending = new Map<number, string>();
     const parts: Buffer[] = [];
     for (const m of messages) {
@@ -110,7 +111,7 @@ export class NetlinkSocket {
   }
 
   private exchange(type: number, flags: number, body: Buffer, operation: string): NetlinkMessage[] {
-    if (this.fd < 0) throw new NetlinkError(operation, 9 /* EBADF */, 'the netlink client is closed');
+    if (this.fd < 0) throw new NetlinkError(operation, constants.errno.EBADF, 'the netlink client is closed');
     const seq = (this.seq = (this.seq + 1) & 0x7fffffff);
     const msg = Buffer.alloc(HEADER + body.length);
     msg.writeUInt32LE(msg.length, 0);
