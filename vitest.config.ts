@@ -9,11 +9,13 @@ export default defineConfig({
   resolve: {
     alias: [
       { find: /^ctrkit$/, replacement: dist('index.js') },
-      { find: /^ctrkit\/(namespaces|cgroups|overlay|network|oci)$/, replacement: dist('$1/index.js') },
+      { find: /^ctrkit\/(namespaces|cgroups|overlay|network|oci|monitor|testing)$/, replacement: dist('$1/index.js') },
     ],
   },
   test: {
     include: ['test/**/*.test.ts'],
+    // `vitest run --typecheck.only` (npm run test:types): the public types, checked by tsc.
+    typecheck: { include: ['test/**/*.test-d.ts'], tsconfig: 'test/tsconfig.types.json' },
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',

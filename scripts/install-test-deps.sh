@@ -6,6 +6,10 @@
 #   util-linux      unshare(1), nsenter(1), ipcmk/ipcrm
 #   iproute2        ip netns, to check namespaces from the outside
 #   qemu-system-x86, linux-image-amd64   a VM with a pure cgroup v2 kernel, for the v2 controllers
+#   chromium        the browser the monitor page's test drives (through playwright-core)
+#   btrfs-progs     mkfs.btrfs, for the btrfs storage driver's loop-mounted test filesystem
+#   gcc, libc6-dev  a static raw-syscall probe the seccomp test builds (libc.a); linux-libc-dev
+#                   for scripts/gen-seccomp-tables.mjs
 set -euo pipefail
 need=()
 [ -x /bin/busybox ] || [ -x /usr/bin/busybox ] || need+=(busybox-static)
@@ -15,6 +19,10 @@ command -v ip >/dev/null || need+=(iproute2)
 # The cgroup v2 VM (scripts/cgroup2-vm.sh): QEMU and a Debian kernel with its modules.
 command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
 ls /boot/vmlinuz-* >/dev/null 2>&1 || need+=(linux-image-amd64)
+[ -x /usr/bin/chromium ] || need+=(chromium)
+command -v mkfs.btrfs >/dev/null || need+=(btrfs-progs)
+command -v gcc >/dev/null || need+=(gcc)
+[ -f "/usr/lib/$(uname -m)-linux-gnu/libc.a" ] || need+=(libc6-dev)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   apt-get update -qq

@@ -26,6 +26,8 @@ export class CtrkitError extends Error {
  * name, a hostname over 64 bytes, a relative cwd, a uid map the caller may not use ...
  */
 export class InvalidOptionError extends CtrkitError {
+  /** Always `ERR_INVALID_OPTION`. */
+  declare readonly code: 'ERR_INVALID_OPTION';
   /** The option that was refused, e.g. `hostname` or `uidMap[1]`. */
   readonly option: string;
 
@@ -41,6 +43,8 @@ export class InvalidOptionError extends CtrkitError {
 
 /** The operation was cancelled through its `AbortSignal`. */
 export class AbortError extends CtrkitError {
+  /** Always `ABORT_ERR`. */
+  declare readonly code: 'ABORT_ERR';
   /** @param reason - the signal's reason */
   constructor(reason?: unknown) {
     super('ABORT_ERR', 'The operation was aborted', { cause: reason });

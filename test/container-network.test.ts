@@ -39,16 +39,16 @@ describe('Container.run networking', () => {
   });
 
   it('the address goes back to the pool when the container ends', async () => {
-    const before = bridge.leases().length;
+    const before = (await bridge.leases()).length;
     const r = await Container.run({ rootfs, network: 'bridge', bridge, command: ['true'] });
     expect(r.address).toMatch(/^10\.77\.0\./);
-    expect(bridge.leases().length).toBe(before);
+    expect((await bridge.leases()).length).toBe(before);
   });
 
   it('bad ports are refused and nothing is left', async () => {
-    const leases = bridge.leases().length;
+    const leases = (await bridge.leases()).length;
     await expect(Container.run({ rootfs, network: 'bridge', bridge, ports: ['99999:80'], command: ['true'] })).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION' });
     await expect(Container.run({ rootfs, network: 'none', ports: ['8080:80'], command: ['true'] })).rejects.toThrow(/ports need bridge or cni/);
-    expect(bridge.leases().length).toBe(leases);
+    expect((await bridge.leases()).length).toBe(leases);
   });
 });

@@ -29,10 +29,48 @@ export function processes(): Map<number, string> {
   return out;
 }
 
-/** Processes whose command line mentions the init stage or util-linux unshare/nsenter. */
+/** The parent PID of a process, or undefined when it is gone. */
+function parentOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Field `n` (1-based, after the command name) of /proc/PID/stat. */
+function statField(pid: number, n: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[n - 3]);
+  } catch {
+    return undefined;
+  }
+}
+
+const ourStart = statField(process.pid, 22) ?? 0;
+
+/**
+ * True when `pid` is this test process's doing: a descendant, or an orphan (re-parented to
+ * init after a test killed its parent) started after this test process was.
+ */
+function ours(pid: number): boolean {
+  for (let p: number | undefined = pid, hops = 0; p !== undefined && p > 1 && hops < 64; p = parentOf(p), hops++) {
+    if (p === process.pid) return true;
+    if (parentOf(p) === 1) return (statField(p, 22) ?? 0) >= ourStart;
+  }
+  return false;
+}
+
+/**
+ * Processes of this test process's own making whose command line mentions the init stage or
+ * util-linux unshare/nsenter. Other ctrkit containers on the machine (another test run, a
+ * user's) are not this test's to judge.
+ */
 export function ctrkitProcesses(): string[] {
   return [...processes().entries()]
-    .filter(([pid, cmd]) => pid !== process.pid && /init\/stage(\.bundle)?\.js|^unshare |^nsenter /.test(cmd))
+    .filter(([pid, cmd]) => pid !== process.pid && /init\/stage(\.bundle)?\.js|^unshare |^nsenter /.test(cmd) && ours(pid))
     .map(([pid, cmd]) => `${pid} ${cmd}`);
 }
 

@@ -5,7 +5,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Container, ContainerError, InvalidOptionError } from 'ctrkit';
+import { Container, ContainerError, InvalidOptionError, Wait } from 'ctrkit';
 import { Bridge, NetworkNamespace, NFT_TABLE } from 'ctrkit/network';
 import { alive, eventually, rootfs, tempDir } from './helpers.js';
 
@@ -83,8 +83,47 @@ describe('ownership', () => {
     expect(await eventually(gone, 2000)).toBe(true);
     expect(await natRules().catch(() => '')).not.toContain(`dport ${port}`);
     // The port is free again.
-    await using again = await Container.start({ rootfs, stateRoot: root(), network: 'bridge', bridge, ports: [`${port}:80`], command: ['sleep', '30'], stdio: 'ignore' });
+    await using again = await Container.start({ rootfs, stateRoot: root(), network: 'bridge', bridge, ports: [`${port}:80`], command: ['sleep', '30'], stdio: 'ignore', waitFor: Wait.forStarted() });
     expect(again.mappedPort(80)).toBe(port);
+  });
+});
+
+describe('the default bridge', () => {
+  it('goes with its last container — also when the owner is killed — leaving no bridge, nft table or ip_forward behind', async () => {
+    const ns = await NetworkNamespace.create(`ctk-defbr-${process.pid}`);
+    try {
+      const sh = async (cmd: string) => (await ns.exec(['sh', '-c', cmd])).stdout.trim();
+      const script = (end: string) => `const { Container } = await import('${dist}/index.js');
+        const common = { rootfs: '${rootfs}', stateRoot: '${root()}', network: 'bridge', command: ['sleep', '60'], stdio: 'ignore' };
+        const a = await Container.start(common);
+        const b = await Container.start(common);
+        console.log(a.address, b.address);
+        ${end}`;
+      // Removed one by one: the bridge stays while one is left, and goes with the last.
+      const r = await ns.exec([process.execPath, '--input-type=module', '-e', script(`await a.remove({ force: true });
+        const { execFileSync } = await import('node:child_process');
+        console.log(execFileSync('sh', ['-c', 'ip -o link show type bridge | wc -l'], { encoding: 'utf8' }).trim());
+        await b.remove({ force: true });`)], { timeoutMs: 60_000 });
+      expect(r.stderr).toBe('');
+      const [addresses, bridgesMidway] = r.stdout.trim().split('\n');
+      expect(addresses).toMatch(/^10\.88\.0\.\d+ 10\.88\.0\.\d+$/);
+      expect(bridgesMidway).toBe('1');
+      expect(await sh('ip -o link show type bridge')).toBe('');
+      expect(await sh('nft list tables')).toBe('');
+      expect(await sh('cat /proc/sys/net/ipv4/ip_forward')).toBe('0');
+      // The owner killed: its helper releases the containers, and the bridge goes with them.
+      const k = await ns.exec([process.execPath, '--input-type=module', '-e', script("process.kill(process.pid, 'SIGKILL');")], { timeoutMs: 60_000 });
+      expect(k.signal).toBe('SIGKILL');
+      let left = 'x';
+      for (let i = 0; i < 100 && left !== ''; i++) {
+        left = await sh('ip -o link show type bridge; nft list tables');
+        if (left !== '') await new Promise((res) => setTimeout(res, 20));
+      }
+      expect(left).toBe('');
+      expect(await sh('cat /proc/sys/net/ipv4/ip_forward')).toBe('0');
+    } finally {
+      await ns.delete();
+    }
   });
 });
 

@@ -1,6 +1,5 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { parseReference, ReferenceError } from 'ctrkit/oci';
 import { detectCgroupLayout } from 'ctrkit/cgroups';
 import { interfacesOf } from 'ctrkit/network';
 import { overlaySupported } from 'ctrkit/overlay';
@@ -30,35 +29,11 @@ describe('package layout', () => {
       exports: Record<string, { types?: string; import?: string }>; sideEffects: boolean;
     };
     expect(pkg.sideEffects).toBe(false);
-    for (const sub of ['.', './namespaces', './cgroups', './overlay', './network', './oci']) {
+    for (const sub of ['.', './namespaces', './cgroups', './overlay', './network', './oci', './monitor']) {
       expect(pkg.exports[sub]!.types, sub).toMatch(/\.d\.ts$/);
       const name = sub === '.' ? 'ctrkit' : `ctrkit/${sub.slice(2)}`;
       expect(Number(fresh(`const m = await import('${name}'); console.log(Object.keys(m).length)`)), name).toBeGreaterThan(0);
     }
-  });
-});
-
-describe('ctrkit/oci image references', () => {
-  it('applies Docker Hub defaults', () => {
-    expect(String(parseReference('busybox'))).toBe('docker.io/library/busybox:latest');
-    expect(String(parseReference('library/busybox:1.36'))).toBe('docker.io/library/busybox:1.36');
-    expect(String(parseReference('user/app'))).toBe('docker.io/user/app:latest');
-  });
-
-  it('keeps registries with ports and digests', () => {
-    const digest = `sha256:${'a'.repeat(64)}`;
-    const r = parseReference(`registry:5000/a/b@${digest}`);
-    expect([r.registry, r.repository, r.tag, r.digest, r.manifestRef]).toEqual(['registry:5000', 'a/b', undefined, digest, digest]);
-    const l = parseReference('localhost/x:v1');
-    expect([l.registry, l.repository, l.tag]).toEqual(['localhost', 'x', 'v1']);
-    expect(parseReference('127.0.0.1:5000/busybox:latest').registry).toBe('127.0.0.1:5000');
-  });
-
-  it('refuses what the grammar refuses, with typed errors', () => {
-    for (const bad of ['', 'UPPER', 'a//b', 'a:', 'a@sha256:123', 'reg:99999999/x', 'a/b:-tag', '-a']) {
-      expect(() => parseReference(bad), bad).toThrow(ReferenceError);
-    }
-    expect(() => parseReference('x'.repeat(300))).toThrow(/longer than 255/);
   });
 });
 

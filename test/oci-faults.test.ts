@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AbortError } from 'ctrkit';
-import { DigestMismatchError, ImageStore, ManifestError, RegistryError } from 'ctrkit/oci';
+import { DigestMismatchError, ImageStore, type ManifestError, RegistryError } from 'ctrkit/oci';
 import { startFaultServer, type FaultServer } from './oci/fault-server.js';
 
 const dir = mkdtempSync('/tmp/ctk-oci-faults-');

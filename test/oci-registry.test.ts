@@ -2,7 +2,7 @@ import { lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Overlay, isOpaque } from 'ctrkit/overlay';
-import { ImageStore, ManifestError, RegistryClient, RegistryError, imageConfig, prepareImageRun, resolveCommand, type PullEvent } from 'ctrkit/oci';
+import { ImageStore, ManifestError, RegistryClient, type RegistryError, imageConfig, prepareImageRun, resolveCommand, type PullEvent } from 'ctrkit/oci';
 import {
   PASSWORD, USER, buildImage, htpasswdFile, push, sh, startRegistry, startTokenServer, type Registry, type TokenServer,
 } from './oci/lab.js';

@@ -296,7 +296,7 @@ describe('diff and commit of an overlay upper', () => {
     const output = join(dir, 'layer.tar.gz');
     const m = await Overlay.mount({ lower: [lower], upper: upper!, work: work!, target: merged!, source: 'ctk-commit' });
     let view: Record<string, string>;
-    let layer;
+    let layer: Awaited<ReturnType<typeof m.commit>>;
     try {
       changeRoot(merged!);
       view = snapshot(merged!);

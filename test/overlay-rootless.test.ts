@@ -113,12 +113,12 @@ describe('rootless: an overlay in a user namespace uses userxattr', () => {
       try {
         await Overlay.mount({ lower: [d + '/l1', d + '/l2'], target: d + '/m' });
         console.log(JSON.stringify({ mounted: true }));
-      } catch (e) { console.log(JSON.stringify({ name: e.name, code: e.code, errno: e.errno, message: e.message })); }
+      } catch (e) { console.log(JSON.stringify({ name: e.name, code: e.code, errno: e.errno, errnoName: e.errnoName, message: e.message })); }
     `, { mode: 0o644 });
     const r = spawnSync(process.execPath, [script, own], { uid, gid: uid, cwd: dir, encoding: 'utf8', env: { PATH: process.env.PATH } });
     expect(r.stderr).toBe('');
     const out = JSON.parse(r.stdout.trim()) as Record<string, string>;
-    expect(out).toMatchObject({ name: 'OverlayError', code: 'ERR_OVERLAY_PERMISSION', errno: 'EPERM' });
+    expect(out).toMatchObject({ name: 'OverlayError', code: 'ERR_OVERLAY_PERMISSION', errno: 1, errnoName: 'EPERM' });
     expect(out.message).toMatch(/needs CAP_SYS_ADMIN over the mount namespace/);
   });
 });

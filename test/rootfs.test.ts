@@ -73,8 +73,8 @@ function makeElf(spec: FakeElf): Buffer {
   if (spec.soname) dyn.push([14, offsetOf(spec.soname)]);
   if (spec.rpath) dyn.push([15, offsetOf(spec.rpath)]);
   if (spec.runpath) dyn.push([29, offsetOf(spec.runpath)]);
-  const strtab = Buffer.from(strs.map((s) => s + '\0').join(''));
-  const interp = spec.interp ? Buffer.from(spec.interp + '\0') : Buffer.alloc(0);
+  const strtab = Buffer.from(strs.map((s) => `${s}\0`).join(''));
+  const interp = spec.interp ? Buffer.from(`${spec.interp}\0`) : Buffer.alloc(0);
   const phnum = 3;
   const interpOff = ehsize + phnum * phentsize;
   const strOff = interpOff + interp.length;
@@ -304,7 +304,7 @@ describe('resolveSharedLibraries', () => {
     await mkdir(join(d, 'conf.d'));
     await writeFile(join(d, 'ld.so.conf'), '# comment\n/opt/a\ninclude conf.d/*.conf\n/opt/z # trailing\n');
     await writeFile(join(d, 'conf.d', 'b.conf'), '/opt/b1 /opt/b2\n');
-    await writeFile(join(d, 'conf.d', 'a.conf'), '/opt/a1\ninclude ' + join(d, 'ld.so.conf') + '\n');
+    await writeFile(join(d, 'conf.d', 'a.conf'), `/opt/a1\ninclude ${join(d, 'ld.so.conf')}\n`);
     await writeFile(join(d, 'conf.d', 'ignored.txt'), '/opt/nope\n');
     expect(await ldSoConfDirs(join(d, 'ld.so.conf'))).toEqual(['/opt/a', '/opt/a1', '/opt/b1', '/opt/b2', '/opt/z']);
     expect(await ldSoConfDirs(join(d, 'absent.conf'))).toEqual([]);

@@ -101,22 +101,22 @@ describe('failures inside the stage come back typed, naming the step', () => {
   it('a command that does not exist', async () => {
     const e = await unshare({ command: ['no-such-command'], rootfs }).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(CommandNotFoundError);
-    expect(e).toMatchObject({ code: 'ERR_COMMAND_NOT_FOUND', step: 'lookup', command: 'no-such-command', errno: 'ENOENT' });
+    expect(e).toMatchObject({ code: 'ERR_COMMAND_NOT_FOUND', step: 'lookup', command: 'no-such-command', errno: 2, errnoName: 'ENOENT' });
     const abs = await unshare({ command: ['/bin/no-such-command'], rootfs }).catch((x: unknown) => x);
     expect(abs).toBeInstanceOf(CommandNotFoundError);
-    expect(abs).toMatchObject({ step: 'exec', errno: 'ENOENT', path: '/bin/no-such-command' });
+    expect(abs).toMatchObject({ step: 'exec', errnoName: 'ENOENT', path: '/bin/no-such-command' });
   });
 
   it('a command that is not executable', async () => {
     const e = await unshare({ command: ['/etc/passwd'], rootfs }).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(CommandNotExecutableError);
-    expect(e).toMatchObject({ step: 'exec', errno: 'EACCES' });
+    expect(e).toMatchObject({ step: 'exec', errno: 13, errnoName: 'EACCES' });
   });
 
   it('a working directory that does not exist inside the rootfs', async () => {
     const e = await unshare({ command: ['true'], rootfs, cwd: '/no/such/dir' }).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(InitError);
-    expect(e).toMatchObject({ code: 'ERR_INIT_STEP', step: 'cwd', syscall: 'chdir', errno: 'ENOENT', path: '/no/such/dir' });
+    expect(e).toMatchObject({ code: 'ERR_INIT_STEP', step: 'cwd', syscall: 'chdir', errnoName: 'ENOENT', path: '/no/such/dir' });
   });
 
   it('bad options are refused before anything starts', async () => {
@@ -173,7 +173,7 @@ describe('the rootfs is entered safely', () => {
       // ...which does not exist inside the rootfs: a clear refusal.
       const e = await unshare({ rootfs: dir, command: ['true'] }).catch((x: unknown) => x);
       expect(e).toBeInstanceOf(InitError);
-      expect(e).toMatchObject({ step: 'proc', errno: 'ELOOP' });
+      expect(e).toMatchObject({ step: 'proc', errnoName: 'ELOOP' });
       expect((e as Error).message).toMatch(/symlink to nothing inside the rootfs/);
       // ...and once it does, the mounts land inside the rootfs, never on the host path.
       mkdirSync(join(dir, outside, 'proc'), { recursive: true });

@@ -1,4 +1,4 @@
-import { statSync } from 'node:fs';
+import { statSync, type Stats } from 'node:fs';
 import { CgroupValueError } from './errors.js';
 
 /**
@@ -9,7 +9,7 @@ import { CgroupValueError } from './errors.js';
 export function blockDevice(device: string, file: string): { major: number; minor: number } {
   const m = /^(\d+):(\d+)$/.exec(device);
   if (m) return { major: Number(m[1]), minor: Number(m[2]) };
-  let st;
+  let st: Stats;
   try {
     st = statSync(device);
   } catch {

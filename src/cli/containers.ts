@@ -37,7 +37,8 @@ export async function ps(argv: string[]): Promise<number> {
     const i = await c.inspect();
     const status = i.status === 'exited'
       ? `Exited (${i.exitCode ?? i.signal ?? '?'}) ${ago(i.finishedAt)}`
-      : i.status === 'running' ? `Up ${ago(i.startedAt).replace(/ ago$/, '')}` : i.status[0]!.toUpperCase() + i.status.slice(1);
+      : i.status === 'running' ? `Up ${ago(i.startedAt).replace(/ ago$/, '')}${i.health ? ` (${i.health.status === 'starting' ? 'health: starting' : i.health.status})` : ''}`
+        : i.status[0]!.toUpperCase() + i.status.slice(1);
     const cmd = JSON.stringify(i.command.join(' ')).slice(0, 22);
     const ports = i.ports.map((p) => `${p.hostIp ?? '0.0.0.0'}:${p.hostPort}->${p.containerPort}/${p.protocol}`).join(', ');
     rows.push([short(i.id), i.image ?? '(rootfs)', cmd, ago(i.created), status, ports, i.name ?? '']);
@@ -142,12 +143,16 @@ export async function inspect(argv: string[]): Promise<number> {
   return status;
 }
 
-const sum = (devices: readonly { readBytes: number; writeBytes: number }[], k: 'readBytes' | 'writeBytes') => devices.reduce((a, d) => a + d[k], 0);
 const mib = (n: number | undefined) => (n === undefined ? '--' : `${(n / 2 ** 20).toFixed(1)}MiB`);
 
-/** `ctrkit stats [--no-stream] [CONTAINER...]`: CPU, memory, pids, IO, refreshed every second. */
+/**
+ * `ctrkit stats [--no-stream] [CONTAINER...]`: CPU, memory, pids, IO, refreshed every second.
+ * The numbers are the monitor's (`ctrkit monitor`): MEM USAGE is the working set, usage
+ * minus inactive page cache, as Docker and cAdvisor show it.
+ */
 export async function stats(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { 'no-stream': { type: 'boolean' } } });
+  const { sampleContainer } = await import('../monitor/sample.js');
   const prev = new Map<string, { usage: number; at: number }>();
   const abort = new AbortController();
   process.once('SIGINT', () => abort.abort());
@@ -155,15 +160,16 @@ export async function stats(argv: string[]): Promise<number> {
     const list = positionals.length ? await Promise.all(positionals.map((n) => Container.get(n))) : await Container.list();
     const rows = [['CONTAINER ID', 'NAME', 'CPU %', 'MEM USAGE / LIMIT', 'PIDS', 'BLOCK I/O']];
     for (const c of list) {
-      const s = await c.stats().catch(() => undefined);
-      const now = performance.now();
-      const usage = s?.cpu?.usageUsec ?? 0;
+      const s = await sampleContainer(c).catch(() => undefined);
+      const has = s?.cpuUsageSeconds !== undefined || s?.memoryUsageBytes !== undefined;
+      const usage = s?.cpuUsageSeconds ?? 0;
       const p = prev.get(c.id);
-      prev.set(c.id, { usage, at: now });
-      const cpu = p ? ((100 * (usage - p.usage)) / ((now - p.at) * 1000)).toFixed(2) : '0.00';
-      const limit = s?.memory?.limit;
-      rows.push([short(c.id), c.name ?? '', s ? `${cpu}%` : '--', s ? `${mib(s.memory?.current)} / ${limit ? mib(limit) : 'unlimited'}` : '--',
-        String(s?.pids?.current ?? '--'), s?.io ? `${mib(sum(s.io, 'readBytes'))} / ${mib(sum(s.io, 'writeBytes'))}` : '--']);
+      if (s) prev.set(c.id, { usage, at: s.timestampMs });
+      const cpu = p && s && s.timestampMs > p.at ? ((100 * (usage - p.usage)) / ((s.timestampMs - p.at) / 1000)).toFixed(2) : '0.00';
+      const limit = s?.memoryLimitBytes;
+      const io = s?.io?.reduce((a, d) => ({ r: a.r + d.readBytes, w: a.w + d.writeBytes }), { r: 0, w: 0 });
+      rows.push([short(c.id), c.name ?? '', has ? `${cpu}%` : '--', has ? `${mib(s?.memoryWorkingSetBytes)} / ${limit ? mib(limit) : 'unlimited'}` : '--',
+        String(s?.threads ?? '--'), io ? `${mib(io.r)} / ${mib(io.w)}` : '--']);
     }
     if (!first && process.stdout.isTTY) process.stdout.write('\x1b[2J\x1b[H');
     process.stdout.write(`${table(rows)}\n`);

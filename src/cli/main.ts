@@ -5,9 +5,10 @@
  */
 import { parseArgs } from 'node:util';
 import { constants } from 'node:os';
-import { Container, CtrkitError, defaultRootfs, type NamespaceTypeName } from './api.js';
+import { Container, CtrkitError, defaultRootfs, Wait, type NamespaceTypeName } from './api.js';
 import { images, progressPrinter, pull, rmi } from './images.js';
 import { attachTerminal, cp, exec, inspect, kill, logs, ps, rm, stats, stop, wait } from './containers.js';
+import { monitor } from './monitor.js';
 
 const USAGE = `Usage:
   ctrkit run [options] (IMAGE | --rootfs DIR) [--] [COMMAND [ARG...]]
@@ -22,6 +23,7 @@ const USAGE = `Usage:
   ctrkit exec [-i] [-t] [-u UID[:GID]] [-e K=V] [-w DIR] CONTAINER COMMAND...
   ctrkit inspect CONTAINER...
   ctrkit stats [--no-stream] [CONTAINER...]
+  ctrkit monitor [--port N] [--host H]   cAdvisor-like: Prometheus /metrics and a live page (default 127.0.0.1:8080)
   ctrkit wait CONTAINER...
   ctrkit cp CONTAINER:PATH HOSTPATH|-   |   ctrkit cp HOSTPATH|- CONTAINER:PATH
   ctrkit demo
@@ -54,8 +56,9 @@ Options of run:
       --cpuset-cpus LIST   CPUs to run on, like 0-1
       --pids-limit N       maximum number of tasks
       --device PATH        make a host device available in /dev (repeatable)
-      --network MODE       bridge (default), none, host, or container:PID
-  -p, --publish H:C        publish a port: [HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|udp] (repeatable; bridge)
+      --network MODE       bridge (default), none, host, container:PID, or the name of a network (Network.create)
+  -p, --publish H:C        publish a port: [[HOSTIP:]HOSTPORT:]CONTAINERPORT[/tcp|udp] (repeatable; bridge);
+                           without a host port the kernel picks a free one (ctrkit ps shows it)
   -v, --volume SRC:DST[:ro]  bind a host file or directory (repeatable)
       --device-read-bps DEV:RATE    read limit, like /dev/sda:10mb (repeatable)
       --device-write-bps DEV:RATE   write limit (repeatable)
@@ -168,8 +171,10 @@ async function run(argv: string[]): Promise<number> {
     devices: values.device,
     deviceReadBps: values['device-read-bps'],
     deviceWriteBps: values['device-write-bps'],
-    network: networkOf(values.network),
+    network: await networkOf(values.network),
     ports: values.publish,
+    // Like docker run: the command's output is the readiness signal, not a wait.
+    waitFor: Wait.forStarted(),
     binds: values.volume?.map(volumeOf),
     name: values.name,
     init: values.init,
@@ -204,12 +209,16 @@ async function run(argv: string[]): Promise<number> {
   return exitStatus(st.exitCode, st.signal);
 }
 
-function networkOf(v: string | undefined): 'none' | 'host' | 'bridge' | { container: number } {
+async function networkOf(v: string | undefined): Promise<'none' | 'host' | 'bridge' | { container: number } | import('../network/index.js').Network> {
   if (v === undefined || v === 'bridge') return 'bridge'; // Docker's default
   if (v === 'none' || v === 'host') return v;
   const m = /^container:(\d+)$/.exec(v);
   if (m) return { container: Number(m[1]) };
-  return fail(`--network ${v}: expected bridge, none, host or container:PID`, 2);
+  if (/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(v)) {
+    const { Network } = await import('../network/index.js');
+    return Network.open(v);
+  }
+  return fail(`--network ${v}: expected bridge, none, host, container:PID or a network name`, 2);
 }
 
 function volumeOf(v: string): { source: string; target: string; readonly: boolean } {
@@ -270,6 +279,8 @@ async function main(): Promise<number> {
       return inspect(rest);
     case 'stats':
       return stats(rest);
+    case 'monitor':
+      return monitor(rest);
     case 'wait':
       return wait(rest);
     case 'cp':

@@ -3,13 +3,14 @@ import { CtrkitError } from '../errors.js';
 /** The codes of {@link ContainerError}. */
 export type ContainerErrorCode =
   | 'ERR_NO_SUCH_CONTAINER' | 'ERR_AMBIGUOUS_ID' | 'ERR_NAME_IN_USE' | 'ERR_CONTAINER_NOT_RUNNING' | 'ERR_CONTAINER_RUNNING'
-  | 'ERR_NO_CGROUP' | 'ERR_OWNER_HELPER' | 'ERR_NOT_DETACHABLE';
+  | 'ERR_NO_CGROUP';
 
 /**
  * A lifecycle operation that cannot be done on this container: it does not exist, its name
  * is taken, it is not running (or still is), the owner helper failed ...
  */
 export class ContainerError extends CtrkitError {
+  /** What failed; see {@link ContainerErrorCode}. */
   declare readonly code: ContainerErrorCode;
 
   /** @internal */
@@ -23,6 +24,8 @@ export type CopyErrorReason = 'not-found' | 'not-a-directory' | 'unsafe-entry' |
 
 /** A copy into or out of a container that was refused or failed. `code` is `ERR_COPY`. */
 export class CopyError extends CtrkitError {
+  /** Always `ERR_COPY`. */
+  declare readonly code: 'ERR_COPY';
   /** What went wrong; see {@link CopyErrorReason}. */
   readonly reason: CopyErrorReason;
   /** The path or tar entry concerned, as the caller named it. */

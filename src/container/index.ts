@@ -1,6 +1,8 @@
 export { Container, type LookupOptions } from './container.js';
-export type { RunOptions, RunResult } from './options.js';
-export { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from './security.js';
+export type { RunOptions, RunResult, HealthcheckOptions } from './options.js';
+export { Wait, StartupError, type WaitStrategy, type HttpWaitOptions, type PollOptions, type StartupErrorCode } from './wait/index.js';
+export type { HealthState, HealthLogEntry } from './health.js';
+export { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, DEFAULT_PIDS_LIMIT } from './security.js';
 export {
   RunningContainer, type ContainerExit, type ExecOptions, type ExecResult, type LogsOptions, type ContainerInfo,
 } from './running.js';

@@ -3,7 +3,7 @@
  * resources made for it, its log drain, and the ordered release when it ends.
  * @internal
  */
-import type { Readable } from 'node:stream';
+import { Duplex, type Readable } from 'node:stream';
 import type { Cgroup, CgroupStats } from '../cgroups/index.js';
 import { logger } from '../log.js';
 import type { ExitStatus, NamespacedProcess } from '../namespaces/index.js';
@@ -32,6 +32,8 @@ export interface ContainerParts {
   root: WritableRoot | undefined;
   etc: EtcFiles | undefined;
   network: NetworkAttachment | undefined;
+  /** Membership of a named network: leaving updates the other members' hosts files. */
+  membership: { leave(): Promise<void> } | undefined;
   log: LogWriter | undefined;
 }
 
@@ -42,19 +44,48 @@ export async function undoParts(parts: ContainerParts): Promise<void> {
   };
   parts.log?.close();
   await undo('the network', parts.network?.detach());
+  await undo('the network membership', parts.membership?.leave());
   await undo('the cgroup', parts.cgroup?.remove());
   await undo('the /etc files', parts.etc?.dispose());
   await undo('the writable layer', parts.root?.dispose());
 }
 
-/** Pipes stdout and stderr into the log; resolves once both reached their end. */
-function drain(writer: LogWriter, stdout: Readable | null, stderr: Readable | null): Promise<void> {
+/** What a terminal's reader may fall behind by before its oldest output is dropped (a scroll-back). */
+const TTY_BACKLOG = 1024 * 1024;
+
+/**
+ * The container's terminal as its handle offers it, while the log drains the real one: what
+ * the command prints is kept (up to {@link TTY_BACKLOG}) until someone reads it, so a caller
+ * that attaches after `start()` resolved still sees the first prompt; keystrokes go straight
+ * to the terminal.
+ */
+function terminalView(master: Duplex): Duplex {
+  return new Duplex({
+    read() {},
+    write(chunk: Buffer, _encoding, callback) {
+      master.write(chunk, callback);
+    },
+    final(callback) {
+      master.end(callback);
+    },
+  });
+}
+
+/** Pipes stdout and stderr into the log (and a copy of a terminal into its view); resolves once both ended. */
+function drain(writer: LogWriter, stdout: Readable | null, stderr: Readable | null, view: Duplex | undefined): Promise<void> {
   const one = (s: Readable | null, stream: 'stdout' | 'stderr') => new Promise<void>((resolve) => {
     if (!s) return resolve();
-    s.on('data', (chunk: Buffer) => writer.write(stream, chunk));
-    s.once('end', resolve);
-    s.once('close', resolve);
-    s.once('error', () => resolve());
+    s.on('data', (chunk: Buffer) => {
+      writer.write(stream, chunk);
+      if (view && view.readableLength < TTY_BACKLOG) view.push(chunk);
+    });
+    const done = () => {
+      view?.push(null);
+      resolve();
+    };
+    s.once('end', done);
+    s.once('close', done);
+    s.once('error', done);
   });
   return Promise.all([one(stdout, 'stdout'), one(stderr, 'stderr')]).then(() => undefined);
 }
@@ -63,6 +94,8 @@ function drain(writer: LogWriter, stdout: Readable | null, stderr: Readable | nu
 export class LocalContainer {
   readonly process: NamespacedProcess;
   readonly parts: ContainerParts;
+  /** The terminal (with `tty`): a view fed by the log drain, or the master itself when nothing is logged. */
+  readonly tty: Duplex | null;
   /** Settles once the container ended and its resources were released (its record says so). */
   readonly exited: Promise<ContainerExit>;
 
@@ -70,7 +103,8 @@ export class LocalContainer {
     setRecord: (r: ContainerRecord) => void, logged: { stdout: Readable | null; stderr: Readable | null }) {
     this.process = process;
     this.parts = parts;
-    const drained = parts.log ? drain(parts.log, logged.stdout, logged.stderr) : Promise.resolve();
+    this.tty = process.tty && parts.log ? terminalView(process.tty) : process.tty;
+    const drained = parts.log ? drain(parts.log, logged.stdout, logged.stderr, this.tty ?? undefined) : Promise.resolve();
     this.exited = process.exited.then(async (status) => {
       const exit = await this.release(status, drained, record().resources.keepLayer);
       const r = record();
@@ -99,6 +133,7 @@ export class LocalContainer {
     await Promise.race([drained, new Promise((r) => setTimeout(r, 1000).unref())]);
     this.parts.log?.close();
     await step('the network', () => network?.detach());
+    await step('the network membership', () => this.parts.membership?.leave());
     await step('the /etc files', () => etc?.dispose());
     // The overlay was mounted in the container's own mount namespace, gone with its last
     // process: only the directories are left to delete.

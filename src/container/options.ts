@@ -1,11 +1,30 @@
 import type { BindMount, Capability, IdMapping, NamespaceType, SeccompProfile, SpawnHook, StdioOption } from '../namespaces/index.js';
-import type { Bridge, BridgeOptions, CniNetwork, PortSpec } from '../network/index.js';
+import type { Bridge, BridgeOptions, CniNetwork, Network, PortSpec } from '../network/index.js';
+import type { WaitStrategy } from './wait/strategy.js';
 import type { RunningContainer } from './running.js';
 import type { ImageStore, PullOptions } from '../oci/index.js';
 import type { ResourceLimits } from './limits.js';
 import type { CgroupStats } from '../cgroups/index.js';
 import type { ContainerLayer } from './writable-root.js';
 import type { LogLine } from './logs/index.js';
+
+/**
+ * A health check, like Docker's `HEALTHCHECK` / `--health-*`: `test` runs inside the container
+ * (as `exec` does) and exit 0 means healthy. The status (`starting`, `healthy`, `unhealthy`)
+ * shows in `inspect()` and `ctrkit ps`; `Wait.forHealthCheck()` waits for `healthy`.
+ */
+export interface HealthcheckOptions {
+  /** `['CMD', prog, ...args]`, `['CMD-SHELL', 'script']`, or a string (run by `sh -c`). */
+  readonly test: readonly string[] | string;
+  /** Milliseconds between checks (the first runs right away). @defaultValue 30 000 */
+  readonly interval?: number | undefined;
+  /** A check that takes longer fails. @defaultValue 30 000 */
+  readonly timeout?: number | undefined;
+  /** Failures in a row that make the container `unhealthy`. @defaultValue 3 */
+  readonly retries?: number | undefined;
+  /** Failures during the first this many milliseconds do not count. @defaultValue 0 */
+  readonly startPeriod?: number | undefined;
+}
 
 /** Options of {@link Container.run} and {@link Container.start}. */
 export interface RunOptions extends ResourceLimits {
@@ -26,6 +45,12 @@ export interface RunOptions extends ResourceLimits {
   readonly keepLayer?: boolean;
   /** Where writable layers live. @defaultValue `/var/lib/ctrkit/containers` for root, `~/.local/share/ctrkit/containers` otherwise */
   readonly stateDir?: string;
+  /**
+   * The storage driver of the copy-on-write root: `overlay`, `copy` (a full copy), or `btrfs`
+   * (a snapshot of a base subvolume; `stateDir` must be on btrfs).
+   * @defaultValue chosen for `stateDir`'s filesystem: btrfs there, else overlay where it works, else copy
+   */
+  readonly storageDriver?: 'overlay' | 'copy' | 'btrfs';
   /**
    * An image to run (`busybox`, `127.0.0.1:5000/app:1.0`), pulled into `store` when missing;
    * its layers become the container's read-only lowers, its config the defaults of the process.
@@ -85,7 +110,7 @@ export interface RunOptions extends ResourceLimits {
   readonly capabilities?: readonly Capability[] | 'all';
   /** All capabilities, no seccomp filter, no masked or read-only paths, no no_new_privs. @defaultValue false */
   readonly privileged?: boolean;
-  /** The seccomp filter. @defaultValue `'default'` (ctrkit's deny-list) unless `privileged` */
+  /** The seccomp filter. @defaultValue `'default'` (an allow-list at least as strict as Docker's default profile) unless `privileged` */
   readonly seccomp?: SeccompProfile;
   /** Set no_new_privs. @defaultValue true unless `privileged` */
   readonly noNewPrivileges?: boolean;
@@ -97,11 +122,20 @@ export interface RunOptions extends ResourceLimits {
    * Networking. `none`: a network namespace with only `lo`; `host`: the caller's network;
    * `bridge`: a veth on a bridge (`bridge` option; default `ctk0`, 10.88.0.0/16) with an
    * address, a default route, NAT and `ports`; `cni`: the `cni` network; `{ container }`:
-   * another running container's network namespace.
+   * another running container's network namespace; a {@link Network}: a named network,
+   * whose members reach each other by hostname, container name and `aliases`.
    * @defaultValue `'none'`
    */
-  readonly network?: 'none' | 'host' | 'bridge' | 'cni' | { readonly container: RunningContainer | number };
-  /** Published ports for `bridge` and `cni`: `'8080:80'`, `'127.0.0.1:8080:80/tcp'`, `'53:53/udp'`. */
+  readonly network?: 'none' | 'host' | 'bridge' | 'cni' | { readonly container: RunningContainer | number } | Network;
+  /** More names the container answers to on its {@link Network} (`--network-alias`). */
+  readonly aliases?: readonly string[];
+  /** More /etc/hosts entries, `'name:ip'` (`--add-host`). */
+  readonly extraHosts?: readonly string[];
+  /**
+   * Published ports for `bridge` and `cni`: `'8080:80'`, `'127.0.0.1:8080:80/tcp'`, `'53:53/udp'`.
+   * Without a host port (`'80'`, `'0:80'`, `'127.0.0.1::80'`, bridge only) the kernel picks a
+   * free one, held for the container's lifetime: `mappedPort(80)` tells which.
+   */
   readonly ports?: readonly PortSpec[];
   /** The bridge for `network: 'bridge'`: a {@link Bridge} or the options to create (or adopt) one. */
   readonly bridge?: Bridge | Omit<BridgeOptions, 'signal'>;
@@ -111,7 +145,7 @@ export interface RunOptions extends ResourceLimits {
   readonly binds?: readonly BindMount[];
   /** Host device nodes to make available in the container's /dev (`--device /dev/loop3`). */
   readonly devices?: readonly string[];
-  /** Runs with the container's host PID before its command starts (after it joined its cgroup). */
+  /** Runs with the container's host PID before its command starts (its cgroup exists; on cgroup v1 the init joins it right after). */
   readonly onNamespaces?: SpawnHook;
   /**
    * A unique name: `Container.get(name)` finds the container from any process, and a second
@@ -150,6 +184,17 @@ export interface RunOptions extends ResourceLimits {
   readonly timeout?: number;
   /** Most bytes of stdout and of stderr kept in the result. @defaultValue 64 MiB */
   readonly maxBuffer?: number;
+  /**
+   * What {@link Container.start} waits for before it resolves (`Wait.forLogMessage(/ready/)`,
+   * `Wait.forHttp('/', 80)` ...). If the container exits first, or `startupTimeout` passes,
+   * it is removed and `start()` rejects with a {@link StartupError} carrying its last log lines.
+   * @defaultValue `Wait.forListeningPorts()` when ports are published, else nothing
+   */
+  readonly waitFor?: WaitStrategy;
+  /** Milliseconds {@link Container.start} waits for `waitFor`. @defaultValue 60 000 */
+  readonly startupTimeout?: number;
+  /** A health check; the default is the image's `HEALTHCHECK`. */
+  readonly healthcheck?: HealthcheckOptions;
   /** Cancels setup, or kills the running container. */
   readonly signal?: AbortSignal;
 }
@@ -166,7 +211,7 @@ export interface RunResult {
   readonly stderr: string;
   /** True when the kernel's OOM killer ended the container (needs a memory limit). */
   readonly oomKilled: boolean;
-  /** The container's resource use at the end (memory peak, CPU time, IO), when it had limits. */
+  /** The container's resource use at the end (memory peak, CPU time, IO), read from its cgroup. */
   readonly stats: CgroupStats | undefined;
   /** Where the container's writes were kept (with `keepLayer`). */
   readonly layer: ContainerLayer | undefined;

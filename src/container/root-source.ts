@@ -1,7 +1,7 @@
 import { InvalidOptionError } from '../errors.js';
 import { checkRootfs } from '../namespaces/unshare.js';
 import type { ImageStore } from '../oci/index.js';
-import type { RunOptions } from './options.js';
+import type { HealthcheckOptions, RunOptions } from './options.js';
 import { defaultRootfs } from './rootfs/default-rootfs.js';
 
 /** What a container starts from: its read-only layers and the defaults of its process. @internal */
@@ -15,6 +15,15 @@ export interface RootSource {
   readonly hostname: string | undefined;
   /** The image's `StopSignal`, when it names one. */
   readonly stopSignal?: string | undefined;
+  /** The image's `HEALTHCHECK`, when it has one. */
+  readonly healthcheck?: HealthcheckOptions | undefined;
+}
+
+/** Docker's image HEALTHCHECK (nanoseconds) as options (milliseconds); `NONE` or nothing is undefined. */
+function imageHealthcheck(h: { readonly Test?: readonly string[]; readonly Interval?: number; readonly Timeout?: number; readonly StartPeriod?: number; readonly Retries?: number } | undefined): HealthcheckOptions | undefined {
+  if (!h?.Test?.length || h.Test[0] === 'NONE') return undefined;
+  const ms = (ns: number | undefined) => (ns ? Math.round(ns / 1e6) : undefined);
+  return { test: h.Test, interval: ms(h.Interval), timeout: ms(h.Timeout), startPeriod: ms(h.StartPeriod), retries: h.Retries || undefined };
 }
 
 function numericUser(user: RunOptions['user']): { uid: number; gid: number } | undefined {
@@ -48,6 +57,7 @@ export async function resolveRootSource(options: RunOptions): Promise<RootSource
     return {
       lower: run.lowers, command: run.command, env: run.env, cwd: run.cwd, user: { uid: run.uid, gid: run.gid }, hostname: undefined,
       stopSignal: run.image.config.config?.StopSignal,
+      healthcheck: imageHealthcheck(run.image.config.config?.Healthcheck),
     };
   }
   if (options.bundle !== undefined) {

@@ -17,6 +17,7 @@ import { shortId } from './state/ids.js';
 import { isAlive } from '../sys/liveness.js';
 import { signalNumber } from './validate.js';
 import type { CopyToOptions } from './copy.js';
+import type { HealthState } from './health.js';
 
 export type { ContainerExit } from './local.js';
 
@@ -87,6 +88,10 @@ export interface ContainerInfo {
   readonly logPath: string | undefined;
   readonly cgroup: { readonly version: 1 | 2; readonly path: string } | undefined;
   readonly stateDir: string;
+  /** The health check's state, when the container has a health check. */
+  readonly health: HealthState | undefined;
+  /** The named network it is on, when it is on one. */
+  readonly networkName: string | undefined;
 }
 
 const MAX_BUFFER = 64 * 1024 * 1024;
@@ -189,7 +194,7 @@ export class RunningContainer implements AsyncDisposable {
 
   /** The container's terminal (with `tty: true`), on the starting process's handle: write input, read the screen. */
   get tty(): Duplex | null {
-    return this.local?.process.tty ?? null;
+    return this.local?.tty ?? null;
   }
 
   /** Sets the terminal's window size (with `tty: true`); the command gets SIGWINCH. */
@@ -264,6 +269,7 @@ export class RunningContainer implements AsyncDisposable {
       finishedAt: date(r.finishedAt), exitCode: r.exitCode, signal: r.signal, oomKilled: r.oomKilled, command: r.command, image: r.image,
       hostname: r.hostname, detached: r.detached, ownerPid: r.owner.pid, address: r.resources.network?.address,
       ports: r.resources.network?.ports ?? [], stopSignal: r.stopSignal, logPath: r.log?.path, cgroup: r.resources.cgroup, stateDir: this.stateDir,
+      health: r.health, networkName: r.resources.network?.named?.name,
     };
   }
 
@@ -352,11 +358,11 @@ export class RunningContainer implements AsyncDisposable {
   private async needCgroup(verb: string): Promise<Cgroup> {
     if (this.local?.parts.cgroup) return this.local.parts.cgroup;
     const cg = (await this.fresh()).resources.cgroup;
-    if (!cg) throw new ContainerError('ERR_NO_CGROUP', `${verb} needs the container to have a cgroup: give it a resource limit`);
+    if (!cg) throw new ContainerError('ERR_NO_CGROUP', `${verb} needs the container's cgroup, and it has none (it was started by an older ctrkit)`);
     return openCgroup(cg);
   }
 
-  /** Freezes every process of the container (needs a cgroup: a container with limits). */
+  /** Freezes every process of the container (the cgroup freezer). */
   async pause(): Promise<void> {
     await (await this.needCgroup('pause')).freeze();
   }

@@ -2,8 +2,10 @@ import { accessSync, constants as fsConstants, statSync } from 'node:fs';
 import { constants } from 'node:os';
 import { InvalidOptionError } from '../errors.js';
 import { validateIdMap } from '../namespaces/idmap.js';
-import { cgroupFor, hasLimits } from './limits.js';
+import { containerCgroup } from './limits.js';
 import type { RunOptions } from './options.js';
+import type { Network } from '../network/index.js';
+import { isIP } from 'node:net';
 import { checkContainerName } from './state/ids.js';
 
 /** Where Debian's `tini` package puts its static build (the container may have no libc). */
@@ -27,7 +29,29 @@ export function initBinary(init: RunOptions['init']): string | undefined {
 /** The network mode named by the `network` option. @internal */
 export function networkMode(options: RunOptions): 'none' | 'host' | 'bridge' | 'cni' | 'container' {
   const n = options.network ?? 'none';
-  return typeof n === 'object' ? 'container' : n;
+  // A Network is a bridge of its own; told apart structurally, so this module stays light.
+  return typeof n === 'object' ? ('container' in n ? 'container' : 'bridge') : n;
+}
+
+/** The named network of the `network` option, when it is one. @internal */
+export function namedNetwork(options: RunOptions): Network | undefined {
+  const n = options.network;
+  return typeof n === 'object' && !('container' in n) ? n : undefined;
+}
+
+/** `extraHosts` (`'name:ip'`) as name → address. @internal */
+export function parseExtraHosts(extra: readonly string[] | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const e of extra ?? []) {
+    const i = e.indexOf(':');
+    const name = e.slice(0, i);
+    const ip = e.slice(i + 1);
+    if (i < 1 || !/^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$/.test(name) || !(isIP(ip) > 0)) {
+      throw new InvalidOptionError('extraHosts', `"${e}" is not name:ip`);
+    }
+    out[name] = ip;
+  }
+  return out;
 }
 
 /**
@@ -43,18 +67,37 @@ export async function validateOptions(options: RunOptions): Promise<void> {
   if (!['none', 'host', 'bridge', 'cni', 'container'].includes(mode)) {
     throw new InvalidOptionError('network', `unknown mode "${String(mode)}" (none, host, bridge, cni, or { container })`);
   }
+  const named = namedNetwork(options);
+  if (options.aliases?.length && !named) throw new InvalidOptionError('aliases', 'aliases need a named network: network: await Network.create(...)');
+  for (const a of options.aliases ?? []) {
+    if (!/^[A-Za-z0-9]([A-Za-z0-9.-]{0,62})$/.test(a)) throw new InvalidOptionError('aliases', `"${a}" is not a valid host name`);
+  }
+  parseExtraHosts(options.extraHosts);
+  if (options.startupTimeout !== undefined && !(options.startupTimeout > 0)) throw new InvalidOptionError('startupTimeout', 'must be a positive number of milliseconds');
+  if (options.healthcheck) {
+    const { validateHealthcheck } = await import('./health.js');
+    validateHealthcheck(options.healthcheck);
+  }
   if (options.ports?.length) {
+    if (named?.internal) throw new InvalidOptionError('ports', `network "${named.name}" is internal: it publishes no ports`);
     if (mode !== 'bridge' && mode !== 'cni') throw new InvalidOptionError('ports', `ports need bridge or cni networking, not "${mode}"`);
     const { parsePortMapping } = await import('../network/ports.js');
     options.ports.forEach(parsePortMapping);
   }
   if (mode === 'cni' && !options.cni) throw new InvalidOptionError('cni', 'network "cni" needs a CniNetwork');
-  if (hasLimits(options)) cgroupFor('ctk-validate', options); // the setters refuse bad values; nothing is created
+  for (const [i, d] of (options.devices ?? []).entries()) {
+    const st = (() => { try { return statSync(d); } catch { return undefined; } })();
+    if (!st || !(st.isBlockDevice() || st.isCharacterDevice())) throw new InvalidOptionError(`devices[${i}]`, `${d} is not a device node on this host`);
+  }
+  containerCgroup('ctk-validate', options); // the setters refuse bad values; nothing is created
   initBinary(options.init);
   if (options.stopSignal !== undefined && constants.signals[options.stopSignal] === undefined) {
     throw new InvalidOptionError('stopSignal', `unknown signal "${String(options.stopSignal)}"`);
   }
   if (options.timeout !== undefined && !(options.timeout >= 0)) throw new InvalidOptionError('timeout', 'must be a number of milliseconds');
+  if (options.storageDriver !== undefined && !['overlay', 'copy', 'btrfs'].includes(options.storageDriver)) {
+    throw new InvalidOptionError('storageDriver', `unknown driver "${String(options.storageDriver)}" (overlay, copy or btrfs)`);
+  }
   const s = options.stdio;
   const stdin = s === undefined ? undefined : typeof s === 'object' ? s[0] : s;
   if (options.input !== undefined && stdin !== undefined && stdin !== 'pipe') {

@@ -13,7 +13,7 @@ const log = logger('ctrkit:container');
 
 /** Where a container's writable layer was kept (`keepLayer: true`). */
 export interface ContainerLayer {
-  /** `overlay`: `upper` holds only the container's changes; `copy`: `upper` is a full copy. */
+  /** `overlay`: `upper` holds only the container's changes; `copy`: `upper` is a full copy; `btrfs`: a snapshot. */
   readonly driver: StorageDriver;
   /** The container's writes, ready for `diff()` or `commit()` from `ctrkit/overlay`. */
   readonly upper: string;
@@ -48,20 +48,20 @@ export function defaultStateDir(): string {
 const drivers = new Map<string, Promise<DriverChoice>>();
 
 /**
- * Prepares a copy-on-write root over `lower` (topmost first): an overlay upper in `stateDir` when the
- * filesystem can hold one (the init stage mounts it, inside the container's mount namespace),
- * else a full copy (the copy driver).
+ * Prepares a copy-on-write root over `lower` (topmost first): a btrfs snapshot when `stateDir` is on
+ * btrfs, an overlay upper in `stateDir` when the filesystem can hold one (the init stage mounts it,
+ * inside the container's mount namespace), else a full copy (the copy driver). `forced` skips the choice.
  * @internal
  */
-export async function prepareWritableRoot(lower: readonly string[], stateDir: string, keep: boolean, owner: { uid: number; gid: number } | undefined, signal?: AbortSignal): Promise<WritableRoot> {
+export async function prepareWritableRoot(lower: readonly string[], stateDir: string, keep: boolean, owner: { uid: number; gid: number } | undefined, signal?: AbortSignal, forced?: StorageDriver): Promise<WritableRoot> {
   await mkdir(stateDir, { recursive: true, mode: 0o711 });
   let choice = drivers.get(stateDir);
-  if (!choice) {
+  if (!choice && !forced) {
     choice = chooseDriver({ dir: stateDir, signal });
     drivers.set(stateDir, choice);
     choice.then((c) => log('writable layers in %s: %s driver (%s)', stateDir, c.driver, c.reason), () => drivers.delete(stateDir));
   }
-  const { driver } = await choice;
+  const driver = forced ?? (await choice!).driver;
   const dirs = await LayerDirs.create({ parent: stateDir, prefix: 'ctk-', signal });
   const dispose = async () => {
     if (!keep) await dirs.remove();
@@ -84,6 +84,17 @@ export async function prepareWritableRoot(lower: readonly string[], stateDir: st
         dispose,
         recordContainer,
       };
+    }
+    if (driver === 'btrfs') {
+      // A snapshot of the lowers' base subvolume; the bases are kept in the state dir for the next container.
+      const { BtrfsLayer } = await import('../overlay/btrfs-layer.js');
+      const snap = await BtrfsLayer.create({ lower, target: join(dirs.dir, 'root'), basesDir: join(stateDir, 'ctk-btrfs-bases'), keep: true, signal });
+      const disposeSnapshot = async () => {
+        if (keep) return;
+        await snap.remove(); // one ioctl, instead of rm -rf of the whole tree
+        await dirs.remove();
+      };
+      return { rootfs: snap.target, overlay: undefined, layer: { driver, upper: snap.target, lower, dir: dirs.dir }, dispose: disposeSnapshot, recordContainer };
     }
     const { CopyLayer } = await import('../overlay/copy-layer.js'); // brings diff and commit along
     const copy = await CopyLayer.create({ lower, target: join(dirs.dir, 'root'), keep: true, signal });

@@ -1,5 +1,12 @@
 import { CtrkitError } from '../errors.js';
+import { errnoNumber } from '../sys/errno.js';
 import type { InitStep, WireError } from './protocol.js';
+
+/** The codes of {@link InitError} and its subclasses. */
+export type InitErrorCode = 'ERR_INIT_STEP' | 'ERR_COMMAND_NOT_FOUND' | 'ERR_COMMAND_NOT_EXECUTABLE';
+
+/** The codes of the other errors of `ctrkit/namespaces`: {@link SpawnError}, {@link IdMapError}, {@link NamespaceError}. */
+export type NamespacesErrorCode = InitErrorCode | 'ERR_SPAWN' | 'ERR_ID_MAP' | 'ERR_NAMESPACE';
 
 /**
  * A step of the container's setup failed: the in-namespace init stage reported it, or died
@@ -9,24 +16,32 @@ import type { InitStep, WireError } from './protocol.js';
  * `InitError: [pivot-root] pivot_root on /srv/rootfs: EINVAL (the new root must be a mount point ...)`
  */
 export class InitError extends CtrkitError {
+  /** Which kind of failure; see {@link InitErrorCode}. */
+  declare readonly code: InitErrorCode;
   /** The setup step that failed. */
   readonly step: InitStep;
   /** The failing system call, when one failed. */
   readonly syscall: string | undefined;
+  /** The errno number (1 for EPERM), when a system call failed. */
+  readonly errno: number | undefined;
   /** The errno name (`EPERM`), when a system call failed. */
-  readonly errno: string | undefined;
+  readonly errnoName: string | undefined;
   /** The path involved, when there is one. */
   readonly path: string | undefined;
   /** What the setup machinery printed (util-linux unshare, the stage's own crash output). */
   readonly diagnostics: string;
 
   /** @internal */
-  constructor(step: InitStep, wire: WireError, diagnostics = '', code = 'ERR_INIT_STEP') {
+  constructor(step: InitStep, wire: WireError, diagnostics = '', code: InitErrorCode = 'ERR_INIT_STEP') {
     const diag = diagnostics.trim();
     super(code, `[${step}] ${wire.message}${diag ? `\n${diag}` : ''}`);
     this.step = step;
     this.syscall = wire.syscall;
-    this.errno = wire.code !== undefined && /^E[A-Z0-9]+$/.test(wire.code) ? wire.code : undefined;
+    // The stage sends Node's shape: `code` the errno name, `errno` negative for Node's own fs
+    // errors and positive for a SysError. The name is the reliable half.
+    const name = wire.code !== undefined && /^E[A-Z0-9]+$/.test(wire.code) ? wire.code : undefined;
+    this.errnoName = name;
+    this.errno = name === undefined ? undefined : (errnoNumber(name) ?? (wire.errno === undefined ? undefined : Math.abs(wire.errno)));
     this.path = wire.path;
     this.diagnostics = diag;
   }

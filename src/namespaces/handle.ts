@@ -110,6 +110,8 @@ export class PersistedNamespace extends NamespaceRef implements AsyncDisposable 
 
 /** A namespace operation failed for a reason other than a system call. */
 export class NamespaceError extends CtrkitError {
+  /** Always `ERR_NAMESPACE`. */
+  declare readonly code: 'ERR_NAMESPACE';
   /** @internal */
   constructor(message: string, cause?: unknown) {
     super('ERR_NAMESPACE', message, { cause });

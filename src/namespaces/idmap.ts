@@ -140,6 +140,8 @@ export function formatIdMap(map: readonly IdMapping[]): string {
 
 /** Writing a uid/gid map failed. */
 export class IdMapError extends CtrkitError {
+  /** Always `ERR_ID_MAP`. */
+  declare readonly code: 'ERR_ID_MAP';
   /** @internal */
   constructor(message: string, cause?: unknown) {
     super('ERR_ID_MAP', message, { cause });

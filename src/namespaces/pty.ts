@@ -8,6 +8,7 @@
  * /proc/PID/fd/N of an open ptmx would allocate a new pty, not share the stage's.)
  * @internal
  */
+import { constants } from 'node:os';
 import { fstatSync, readFileSync } from 'node:fs';
 import {
   AT_FDCWD, O_CLOEXEC, O_DIRECTORY, O_NOCTTY, O_PATH, O_RDWR, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS,
@@ -33,7 +34,7 @@ export interface AllocatedPty {
 
 // The device number of every devpts instance's ptmx node: major 5, minor 2.
 const PTMX_RDEV = (5 << 8) | 2;
-const ENODEV = 19;
+const { ENODEV } = constants.errno;
 const MAX_CELLS = 0xffff; // struct winsize has unsigned short fields
 
 /** Throws unless `size` holds two whole numbers a `struct winsize` can carry. @internal */

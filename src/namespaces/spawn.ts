@@ -204,6 +204,8 @@ function openPty(stagePid: number, size: TtySize | undefined): AllocatedPty {
 
 /** The spawn failed outside the stage: unshare(1) missing, the process could not start. */
 export class SpawnError extends CtrkitError {
+  /** Always `ERR_SPAWN`. */
+  declare readonly code: 'ERR_SPAWN';
   /** @internal */
   constructor(message: string, cause?: unknown) {
     super('ERR_SPAWN', message, { cause });

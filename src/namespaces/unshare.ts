@@ -1,9 +1,10 @@
 import { stat } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { InvalidOptionError } from '../errors.js';
 import { capabilityNumbers, type Capability } from './capabilities.js';
 import { currentCaller, defaultIdMaps, validateIdMap, type IdMapping } from './idmap.js';
-import type { RootfsConfig, StageConfig } from './init/config.js';
+import { DEFAULT_PATH, type RootfsConfig, type StageConfig } from './init/config.js';
 import { detectCgroupLayoutSync } from '../cgroups/detect.js';
 import type { NamespacedProcess } from './process.js';
 import { checkCommand, checkUser, envList } from './validate.js';
@@ -11,7 +12,6 @@ import { checkTtyOptions } from './pty.js';
 import { buildSeccompFilter, type SeccompProfile } from './seccomp.js';
 import { spawnInNamespaces, type SpawnHook, type StdioOption } from './spawn.js';
 import { normalizeNamespaces, type NamespaceType } from './types.js';
-import { DEFAULT_PATH } from './init/config.js';
 
 /** A host path bound into the container. */
 export interface BindMount {
@@ -93,7 +93,7 @@ export interface UnshareOptions {
   readonly noNewPrivileges?: boolean;
   /** The user the command runs as (`--user 1000:1000`). @defaultValue root (of the user namespace, if any) */
   readonly user?: { readonly uid: number; readonly gid: number; readonly groups?: readonly number[] };
-  /** The seccomp filter: ctrkit's `default` deny-list, or none. @defaultValue `'unconfined'` */
+  /** The seccomp filter: ctrkit's `default` allow-list (Docker's profile), or none. @defaultValue `'unconfined'` */
   readonly seccomp?: SeccompProfile;
   /** With a rootfs: paths to hide (/dev/null over files, an empty tmpfs over directories). */
   readonly maskedPaths?: readonly string[];
@@ -112,6 +112,12 @@ export interface UnshareOptions {
   readonly mountCgroups?: boolean;
   /** With a rootfs: host files or directories to bind into it (`-v /src:/dst:ro`). */
   readonly binds?: readonly BindMount[];
+  /**
+   * cgroup v1 `tasks` files the init joins itself before its command starts (the thread
+   * that execs the command writes `0`): cheaper than moving it from outside, which waits for
+   * an RCU grace period. For cgroup v2, move the init from `onNamespaces` instead.
+   */
+  readonly cgroupTasks?: readonly string[];
   /** Enter this process's network namespace instead of creating one (`--network container:X`). */
   readonly joinNetworkOf?: number;
   /** With a rootfs: host device nodes (`/dev/loop3`) to make available in the container's /dev. */
@@ -139,7 +145,7 @@ function checkName(option: string, value: string | undefined, namespaces: readon
 /** Checks that a rootfs exists and is a directory; returns it absolute. @internal */
 export async function checkRootfs(path: string): Promise<string> {
   const abs = resolve(path);
-  let st;
+  let st: Stats;
   try {
     st = await stat(abs);
   } catch (e) {
@@ -234,6 +240,7 @@ export async function unshare(options: UnshareOptions): Promise<NamespacedProces
   const config: StageConfig = {
     mode: 'create',
     joinNetOf: options.joinNetworkOf,
+    cgroupTasks: options.cgroupTasks,
     argv: options.command,
     env,
     cwd,
@@ -245,8 +252,7 @@ export async function unshare(options: UnshareOptions): Promise<NamespacedProces
     capabilities: options.capabilities === undefined || options.capabilities === 'all' ? null : capabilityNumbers(options.capabilities),
     noNewPrivileges: options.noNewPrivileges ?? false,
     user: checkUser(options.user),
-    seccomp: buildSeccompFilter(options.seccomp ?? 'unconfined',
-      options.capabilities === undefined || options.capabilities === 'all' || options.capabilities.includes('SYS_ADMIN'))?.toString('base64'),
+    seccomp: buildSeccompFilter(options.seccomp ?? 'unconfined', options.capabilities ?? 'all')?.toString('base64'),
     userns,
     tty: options.tty ?? false,
   };

@@ -6,12 +6,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { NetworkNamespace } from './netns.js';
 
-/** Reads `/proc/sys/net/<key>` (e.g. `ipv4/ip_forward`) in `netns`. */
-export function readNetSysctl(netns: NetworkNamespace, key: string): string {
-  return netns.runSync(() => readFileSync(`/proc/sys/net/${key}`, 'utf8').trim());
-}
-
-/** Writes `/proc/sys/net/<key>` in `netns`; returns the previous value. */
+/** Writes `/proc/sys/net/<key>` (e.g. `ipv4/ip_forward`) in `netns`; returns the previous value. */
 export function writeNetSysctl(netns: NetworkNamespace, key: string, value: string): string {
   return netns.runSync(() => {
     const path = `/proc/sys/net/${key}`;

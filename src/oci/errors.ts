@@ -80,6 +80,8 @@ export class ManifestError extends CtrkitError {
 
 /** Content whose sha256 differs from the digest it was asked for by. `code` is `ERR_DIGEST_MISMATCH`. */
 export class DigestMismatchError extends CtrkitError {
+  /** Always `ERR_DIGEST_MISMATCH`. */
+  declare readonly code: 'ERR_DIGEST_MISMATCH';
   /** The digest that was expected. */
   readonly expected: string;
   /** The digest of what arrived. */
@@ -104,6 +106,8 @@ export class DigestMismatchError extends CtrkitError {
  * Nothing of the entry has been written when this is thrown.
  */
 export class UnsafeLayerError extends CtrkitError {
+  /** Always `ERR_UNSAFE_LAYER`. */
+  declare readonly code: 'ERR_UNSAFE_LAYER';
   /** The tar entry's name, as it appears in the archive. */
   readonly entry: string;
 
@@ -143,6 +147,8 @@ export class ImageStoreError extends CtrkitError {
 
 /** A runtime bundle that cannot be written or read. `code` is `ERR_BUNDLE_INVALID`. */
 export class BundleError extends CtrkitError {
+  /** Always `ERR_BUNDLE_INVALID`. */
+  declare readonly code: 'ERR_BUNDLE_INVALID';
   /** The bundle directory. */
   readonly bundle: string;
 

@@ -14,7 +14,7 @@
  * Importing it never loads the FFI layer. Guide: docs/oci.md.
  * @packageDocumentation
  */
-export { parseReference, ImageReference, ReferenceError, DEFAULT_REGISTRY } from './reference.js';
+export { parseReference, ImageReference, ImageReferenceError, DEFAULT_REGISTRY } from './reference.js';
 export {
   RegistryError, ManifestError, DigestMismatchError, UnsafeLayerError, ImageStoreError, BundleError,
   type RegistryErrorCode, type ManifestErrorCode, type ImageStoreErrorCode,

@@ -81,6 +81,14 @@ export interface ImageConfigDocument {
     readonly WorkingDir?: string;
     readonly Labels?: Readonly<Record<string, string>>;
     readonly StopSignal?: string;
+    /** Docker's `HEALTHCHECK` (durations in nanoseconds); not in the OCI spec, but in images Docker builds. */
+    readonly Healthcheck?: {
+      readonly Test?: readonly string[];
+      readonly Interval?: number;
+      readonly Timeout?: number;
+      readonly StartPeriod?: number;
+      readonly Retries?: number;
+    };
   };
   /** The uncompressed layers' digests, base first. */
   readonly rootfs: { readonly type: string; readonly diff_ids: readonly string[] };
@@ -120,7 +128,7 @@ export function parseManifestDocument(bytes: Buffer, contentType: string | undef
   if ('manifests' in doc && 'layers' in doc) {
     throw new ManifestError('ERR_MANIFEST_AMBIGUOUS', `document ${digest} has both "manifests" and "layers": it could be read as an index or as a manifest, so it is refused`);
   }
-  const served = contentType?.split(';')[0]!.trim().toLowerCase();
+  const served = contentType?.split(';')[0]?.trim().toLowerCase();
   const declared = typeof doc.mediaType === 'string' ? doc.mediaType : undefined;
   if (declared !== undefined && served !== undefined && served !== '' && declared !== served) {
     throw new ManifestError('ERR_MANIFEST_MEDIA_TYPE', `document ${digest} says mediaType ${declared} but was served as ${served}`);
@@ -130,14 +138,14 @@ export function parseManifestDocument(bytes: Buffer, contentType: string | undef
   if (doc.schemaVersion !== 2) throw new ManifestError('ERR_MANIFEST_INVALID', `document ${digest}: schemaVersion ${String(doc.schemaVersion)} (only 2 is supported)`);
   if (isIndexType(mediaType)) {
     if (!Array.isArray(doc.manifests)) throw new ManifestError('ERR_MANIFEST_INVALID', `index ${digest} has no "manifests" array`);
-    doc.manifests.forEach((m, i) => checkDescriptor(m, `index ${digest} manifests[${i}]`));
+    for (const [i, m] of doc.manifests.entries()) checkDescriptor(m, `index ${digest} manifests[${i}]`);
     return { kind: 'index', mediaType, digest, index: { ...(doc as unknown as ImageIndex), mediaType }, bytes };
   }
   if (isManifestType(mediaType)) {
     if ('manifests' in doc) throw new ManifestError('ERR_MANIFEST_AMBIGUOUS', `manifest ${digest} carries "manifests"`);
     checkDescriptor(doc.config, `manifest ${digest} config`);
     if (!Array.isArray(doc.layers)) throw new ManifestError('ERR_MANIFEST_INVALID', `manifest ${digest} has no "layers" array`);
-    doc.layers.forEach((l, i) => checkDescriptor(l, `manifest ${digest} layers[${i}]`));
+    for (const [i, l] of doc.layers.entries()) checkDescriptor(l, `manifest ${digest} layers[${i}]`);
     return { kind: 'manifest', mediaType, digest, manifest: { ...(doc as unknown as ImageManifest), mediaType }, bytes };
   }
   throw new ManifestError('ERR_MANIFEST_MEDIA_TYPE', `document ${digest} has unsupported media type ${mediaType}`);

@@ -9,7 +9,9 @@ const TAG = /^[\w][\w.-]{0,127}$/;
 const DIGEST = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$/;
 
 /** An image reference that does not follow the grammar. `code` is `ERR_INVALID_REFERENCE`. */
-export class ReferenceError extends CtrkitError {
+export class ImageReferenceError extends CtrkitError {
+  /** Always `ERR_INVALID_REFERENCE`. */
+  declare readonly code: 'ERR_INVALID_REFERENCE';
   /** The text that was parsed. */
   readonly reference: string;
   /** @internal */
@@ -52,18 +54,18 @@ function isDomain(first: string): boolean {
  * Parses an image reference with the grammar of the distribution project: `busybox`,
  * `library/busybox:1.36`, `registry:5000/a/b@sha256:...`. Docker Hub defaults apply
  * (`docker.io`, the `library/` namespace, tag `latest`).
- * @throws {@link ReferenceError} naming what is wrong
+ * @throws {@link ImageReferenceError} naming what is wrong
  */
 export function parseReference(text: string): ImageReference {
-  if (typeof text !== 'string' || text === '') throw new ReferenceError(String(text), 'empty');
+  if (typeof text !== 'string' || text === '') throw new ImageReferenceError(String(text), 'empty');
   let rest = text;
   let digest: string | undefined;
   const at = rest.indexOf('@');
   if (at >= 0) {
     digest = rest.slice(at + 1);
     rest = rest.slice(0, at);
-    if (!DIGEST.test(digest)) throw new ReferenceError(text, `bad digest "${digest}"`);
-    if (digest.startsWith('sha256:') && !/^sha256:[a-f0-9]{64}$/.test(digest)) throw new ReferenceError(text, 'a sha256 digest is 64 lowercase hex digits');
+    if (!DIGEST.test(digest)) throw new ImageReferenceError(text, `bad digest "${digest}"`);
+    if (digest.startsWith('sha256:') && !/^sha256:[a-f0-9]{64}$/.test(digest)) throw new ImageReferenceError(text, 'a sha256 digest is 64 lowercase hex digits');
   }
   let tag: string | undefined;
   const lastSlash = rest.lastIndexOf('/');
@@ -71,20 +73,20 @@ export function parseReference(text: string): ImageReference {
   if (colon > lastSlash) {
     tag = rest.slice(colon + 1);
     rest = rest.slice(0, colon);
-    if (!TAG.test(tag)) throw new ReferenceError(text, `bad tag "${tag}"`);
+    if (!TAG.test(tag)) throw new ImageReferenceError(text, `bad tag "${tag}"`);
   }
-  if (rest.length > MAX_NAME) throw new ReferenceError(text, `name longer than ${MAX_NAME} characters`);
+  if (rest.length > MAX_NAME) throw new ImageReferenceError(text, `name longer than ${MAX_NAME} characters`);
   const parts = rest.split('/');
   let registry = DEFAULT_REGISTRY;
   if (parts.length > 1 && isDomain(parts[0]!)) {
     registry = parts.shift()!;
     const [host = '', port] = registry.split(':');
     const hostOk = host.startsWith('[') ? /^\[[0-9a-fA-F:]+\]$/.test(host) : host.split('.').every((c) => DOMAIN_COMPONENT.test(c));
-    if (!hostOk || (port !== undefined && !/^\d{1,5}$/.test(port))) throw new ReferenceError(text, `bad registry "${registry}"`);
+    if (!hostOk || (port !== undefined && !/^\d{1,5}$/.test(port))) throw new ImageReferenceError(text, `bad registry "${registry}"`);
   }
   for (const c of parts) {
     if (!COMPONENT.test(c)) {
-      throw new ReferenceError(text, `bad path component "${c}" (lowercase letters, digits and separators . _ __ - only)`);
+      throw new ImageReferenceError(text, `bad path component "${c}" (lowercase letters, digits and separators . _ __ - only)`);
     }
   }
   if (registry === 'index.docker.io') registry = DEFAULT_REGISTRY;

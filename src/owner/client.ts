@@ -10,14 +10,15 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { InvalidOptionError } from '../../errors.js';
-import { logger } from '../../log.js';
-import { identify } from '../../sys/liveness.js';
-import { ContainerError } from '../errors.js';
+import { CtrkitError, InvalidOptionError } from '../errors.js';
+import { logger } from '../log.js';
+import { identify } from '../sys/liveness.js';
+import { OwnerHelperError } from './errors.js';
 import type { DetachedStart, FromHelper, ToHelper } from './protocol.js';
 
 const log = logger('ctrkit:owner');
-const MAIN = fileURLToPath(new URL('./helper-main.js', import.meta.url));
+// The helper's entry runs containers, so it lives with them; this client is all other blocks see.
+const MAIN = fileURLToPath(new URL('../container/owner/helper-main.js', import.meta.url));
 
 interface Pending {
   resolve(v: { id: string; root: string }): void;
@@ -32,11 +33,11 @@ class HelperClient {
   private dead: Error | undefined;
 
   constructor() {
-    if (!existsSync(MAIN)) throw new ContainerError('ERR_OWNER_HELPER', `the owner helper ${MAIN} is missing: build the package`);
+    if (!existsSync(MAIN)) throw new OwnerHelperError(`the owner helper ${MAIN} is missing: build the package`);
     // Its own session (detached): a terminal's ^C or hang-up must not end it before it
     // cleaned up after us. No stdio of ours: it may outlive us, and must not hold our pipes.
     const me = identify(process.pid);
-    if (!me) throw new ContainerError('ERR_OWNER_HELPER', 'cannot read our own start time from /proc');
+    if (!me) throw new OwnerHelperError('cannot read our own start time from /proc');
     this.child = fork(MAIN, [`${me.pid}:${me.start}`], {
       detached: true,
       stdio: ['ignore', 'ignore', process.env.DEBUG ? 'inherit' : 'ignore', 'ipc'],
@@ -45,7 +46,7 @@ class HelperClient {
     });
     this.child.on('message', (m: FromHelper) => this.onMessage(m));
     this.child.on('error', (e) => this.fail(e));
-    this.child.on('exit', (code, signal) => this.fail(new ContainerError('ERR_OWNER_HELPER', `the owner helper ended (${signal ?? `code ${code}`})`)));
+    this.child.on('exit', (code, signal) => this.fail(new OwnerHelperError(`the owner helper ended (${signal ?? `code ${code}`})`)));
     this.idle();
   }
 
@@ -71,9 +72,11 @@ class HelperClient {
     this.pending.delete(m.req);
     this.idle();
     if (m.t === 'started') p.resolve({ id: m.id, root: m.root });
+    else if (m.t === 'watching') p.resolve({ id: '', root: '' });
     else if (m.error.code === 'ERR_INVALID_OPTION' && m.error.option !== undefined) {
       p.reject(new InvalidOptionError(m.error.option, m.error.message.replace(`${m.error.option}: `, '')));
-    } else p.reject(Object.assign(new ContainerError('ERR_OWNER_HELPER', m.error.message), { code: m.error.code ?? 'ERR_OWNER_HELPER', name: m.error.name }));
+    } else // The helper's own error, as a CtrkitError of the same code and name.
+      p.reject(Object.assign(new CtrkitError(m.error.code ?? 'ERR_OWNER_HELPER', m.error.message), { name: m.error.name }));
   }
 
   private fail(e: Error): void {
@@ -92,6 +95,28 @@ class HelperClient {
     if (this.watched.has(root)) return;
     this.send({ t: 'watch', root });
     this.watched.add(root);
+  }
+
+  /**
+   * Asks the helper to remove a network we created once we ended and its last member left.
+   * Resolves once the request reached the socket: a creator that exits right afterwards
+   * would otherwise drop it with its unflushed IPC buffer.
+   */
+  watchNetwork(stateDir: string, name: string): Promise<void> {
+    const req = ++this.next;
+    return new Promise<void>((resolve, reject) => {
+      // Acknowledged by the helper: a message still in the socket when we exit may be read
+      // after the helper already saw us go.
+      this.pending.set(req, { resolve: () => resolve(), reject });
+      this.busy();
+      try {
+        this.send({ t: 'watch-network', req, stateDir, name });
+      } catch (e) {
+        this.pending.delete(req);
+        this.idle();
+        reject(e as Error);
+      }
+    });
   }
 
   /** Starts a container that the helper runs and that outlives us. */
@@ -131,7 +156,7 @@ export function isHelper(): boolean {
 
 /** This process's helper, started on first use (replaced if it died). @internal */
 export function ownerHelper(): HelperClient {
-  if (role === 'helper') throw new ContainerError('ERR_OWNER_HELPER', 'the owner helper has no helper of its own');
+  if (role === 'helper') throw new OwnerHelperError('the owner helper has no helper of its own');
   if (!client || client.failed) client = new HelperClient();
   return client;
 }

@@ -5,7 +5,7 @@
  * and releases every container the owner held.
  * @internal
  */
-import type { ProcessIdentity } from '../../sys/liveness.js';
+import type { ProcessIdentity } from '../sys/liveness.js';
 
 /** A container start the helper performs, so that the container survives its creator. */
 export interface DetachedStart {
@@ -18,10 +18,13 @@ export interface DetachedStart {
 /** Owner → helper. */
 export type ToHelper =
   | { readonly t: 'watch'; readonly root: string }
+  /** A named network the owner created: removed once the owner ended and it is empty. */
+  | { readonly t: 'watch-network'; readonly req: number; readonly stateDir: string; readonly name: string }
   | { readonly t: 'start'; readonly req: number; readonly start: DetachedStart };
 
 /** Helper → owner. */
 export type FromHelper =
   | { readonly t: 'ready'; readonly helper: ProcessIdentity }
   | { readonly t: 'started'; readonly req: number; readonly id: string; readonly root: string }
+  | { readonly t: 'watching'; readonly req: number }
   | { readonly t: 'failed'; readonly req: number; readonly error: { readonly name: string; readonly code?: string | undefined; readonly message: string; readonly option?: string | undefined } };

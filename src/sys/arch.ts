@@ -3,11 +3,12 @@ export interface SyscallNumbers {
   readonly pivot_root: number;
   readonly capset: number;
   readonly openat2: number;
+  readonly bpf: number;
 }
 
 const TABLE: Record<string, SyscallNumbers> = {
-  x64: { pivot_root: 155, capset: 126, openat2: 437 },
-  arm64: { pivot_root: 41, capset: 91, openat2: 437 },
+  x64: { pivot_root: 155, capset: 126, openat2: 437, bpf: 321 },
+  arm64: { pivot_root: 41, capset: 91, openat2: 437, bpf: 280 },
 };
 
 /** @internal */

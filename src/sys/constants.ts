@@ -15,7 +15,6 @@ export const MS_NOSUID = 0x2;
 export const MS_NODEV = 0x4;
 export const MS_NOEXEC = 0x8;
 export const MS_REMOUNT = 0x20;
-export const MS_NOATIME = 0x400;
 export const MS_BIND = 0x1000;
 export const MS_REC = 0x4000;
 export const MS_PRIVATE = 1 << 18;
@@ -31,7 +30,6 @@ export const PR_SET_NO_NEW_PRIVS = 38;
 export const PR_CAP_AMBIENT = 47;
 export const PR_CAP_AMBIENT_CLEAR_ALL = 4;
 
-export const F_GETFD = 1;
 export const F_SETFD = 2;
 export const F_GETFL = 3;
 export const F_SETFL = 4;

@@ -3,14 +3,14 @@
  * kernel drops a flock when its holder dies, so a crashed process never leaves a stale lock.
  * @internal
  */
+import { constants } from 'node:os';
 import { koffi } from './koffi.js';
 import { SysError } from './sys-error.js';
 
 const LOCK_EX = 2;
 const LOCK_NB = 4;
 const LOCK_UN = 8;
-const EWOULDBLOCK = 11;
-const EINTR = 4;
+const { EWOULDBLOCK, EINTR } = constants.errno;
 
 let flockFn: ((fd: number, op: number) => number) | undefined;
 

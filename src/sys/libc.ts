@@ -9,6 +9,7 @@
  * call is passed exactly like the variadic one.
  * @internal
  */
+import { constants } from 'node:os';
 import { koffi } from './koffi.js';
 import { SysError } from './sys-error.js';
 import { syscallNumbers } from './arch.js';
@@ -20,7 +21,7 @@ interface Bound {
   mount: Fn; umount2: Fn; unshare: Fn; setns: Fn; sethostname: Fn; setdomainname: Fn;
   prctl: Fn; fcntl: Fn; ioctl: Fn; close_range: Fn; close: Fn; execve: Fn; signal: Fn;
   pthread_sigmask: Fn; umask: Fn; chdir: Fn; socket: Fn; mkdirat: Fn; mknodat: Fn;
-  symlinkat: Fn; openat: Fn; fchmod: Fn; syscall: Fn; getpid: Fn; dup3: Fn; pipe2: Fn; setresuid: Fn; setresgid: Fn; setgroups: Fn;
+  symlinkat: Fn; openat: Fn; syscall: Fn; dup3: Fn; pipe2: Fn; setresuid: Fn; setresgid: Fn; setgroups: Fn;
   setsid: Fn; fchown: Fn; ioctlInt: Fn;
 }
 
@@ -52,9 +53,7 @@ function lib(): Bound {
     mknodat: c.func('int mknodat(int dirfd, const char *path, uint32_t mode, uint64_t dev)'),
     symlinkat: c.func('int symlinkat(const char *target, int dirfd, const char *linkpath)'),
     openat: c.func('int openat(int dirfd, const char *path, int flags, uint32_t mode)'),
-    fchmod: c.func('int fchmod(int fd, uint32_t mode)'),
     syscall: c.func('long syscall(long nr, ...)'),
-    getpid: c.func('int getpid()'),
     dup3: c.func('int dup3(int oldfd, int newfd, int flags)'),
     pipe2: c.func('int pipe2(_Out_ int *fds, int flags)'),
     setresuid: c.func('int setresuid(uint32_t r, uint32_t e, uint32_t s)'),
@@ -189,11 +188,6 @@ export function openat(dirfd: number, path: string, flags: number, mode = 0, sho
   return check(lib().openat(dirfd, path, flags, mode), 'openat', shownAs ?? path);
 }
 
-/** fchmod(2). @internal */
-export function fchmod(fd: number, mode: number, shownAs?: string): void {
-  check(lib().fchmod(fd, mode), 'fchmod', shownAs);
-}
-
 /** pivot_root(2) (no glibc wrapper). @internal */
 export function pivotRoot(newRoot: string, putOld: string): void {
   check(lib().syscall(syscallNumbers().pivot_root, 'const char *', newRoot, 'const char *', putOld), 'pivot_root', newRoot,
@@ -232,11 +226,6 @@ export function capset(mask: bigint): void {
     data.writeUInt32LE(word, i * 12 + 8);
   }
   check(lib().syscall(syscallNumbers().capset, 'uint8_t *', header, 'uint8_t *', data), 'capset');
-}
-
-/** getpid(2) as the kernel sees it in the caller's PID namespace. @internal */
-export function getpid(): number {
-  return Number(lib().getpid());
 }
 
 /** dup3(2). @internal */
@@ -315,9 +304,7 @@ function xattrLib(): BoundXattr {
   return boundXattr;
 }
 
-const ENODATA = 61;
-const EOPNOTSUPP = 95;
-const ERANGE = 34;
+const { ENODATA, EOPNOTSUPP, ERANGE } = constants.errno;
 
 /**
  * lgetxattr(2). Returns null when the attribute is absent (ENODATA) or the filesystem has

@@ -7,6 +7,7 @@
  * thread is inside that namespace (see src/network/netns.ts) and may use it from anywhere.
  * @internal
  */
+import { constants } from 'node:os';
 import { koffi } from './koffi.js';
 import { SysError } from './sys-error.js';
 import { close } from './libc.js';
@@ -38,7 +39,7 @@ const SO_RCVBUF = 8;
 const SOL_NETLINK = 270;
 const NETLINK_CAP_ACK = 10;
 const NETLINK_EXT_ACK = 11;
-const EINTR = 4;
+const { EAGAIN, EINTR } = constants.errno;
 
 /** The netlink protocol of rtnetlink (links, addresses, routes, neighbours). @internal */
 export const NETLINK_ROUTE = 0;
@@ -101,7 +102,7 @@ export function netlinkRecv(fd: number, buf: Buffer): number {
     if (n >= 0) return n;
     const e = errno();
     if (e === EINTR) continue;
-    throw new SysError('recv(AF_NETLINK)', e, undefined, e === 11 ? 'the kernel did not answer in time' : undefined);
+    throw new SysError('recv(AF_NETLINK)', e, undefined, e === EAGAIN ? 'the kernel did not answer in time' : undefined);
   }
 }
 

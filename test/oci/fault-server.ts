@@ -75,7 +75,7 @@ export async function startFaultServer(options: { basicAuth?: string } = {}): Pr
     if (repo === 'redirect') return void res.writeHead(307, { location: `http://localhost:${otherPort}/blob` }).end();
     if (repo === 'wrongdigest') {
       const bad = Buffer.from(layer);
-      bad[bad.length - 1] ^= 0xff;
+      bad[bad.length - 1] = (bad[bad.length - 1] ?? 0) ^ 0xff;
       return void res.writeHead(200, { 'content-length': bad.length }).end(bad);
     }
     const half = Math.floor(layer.length / 2);

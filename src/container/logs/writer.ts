@@ -47,7 +47,10 @@ function shiftFiles(path: string, maxFiles: number): void {
   // A leftover from a run with a larger maxFiles would otherwise be read back as history
   // (readers take PATH.1, PATH.2 ... up to the first missing one).
   removeIfPresent(`${path}.${maxFiles}`);
-  if (maxFiles === 1) return removeIfPresent(path);
+  if (maxFiles === 1) {
+    removeIfPresent(path);
+    return;
+  }
   // Removed rather than renamed over: ext4 flushes a file renamed over another to disk
   // (auto_da_alloc), which held the event loop for ~5-10 ms per rotation of an 8 MiB file.
   removeIfPresent(`${path}.${maxFiles - 1}`);

@@ -11,6 +11,8 @@ import type { RunOptions } from '../options.js';
 type Plain = Record<string, unknown>;
 
 const REFUSED = ['onNamespaces', 'onLog', 'input', 'cni'] as const;
+/** A named network crosses as its name and state directory. */
+const NAMED = '__ctrkitNetwork';
 
 /** Plain data for the helper, or an error naming the option that cannot be handed over. */
 export function toDetachable(options: RunOptions): Plain {
@@ -21,7 +23,8 @@ export function toDetachable(options: RunOptions): Plain {
   if (s !== undefined && (typeof s === 'object' ? s : [s]).some((x) => x !== 'ignore')) {
     throw new InvalidOptionError('stdio', 'a detached container has no streams of ours: its output goes to its log');
   }
-  const { signal: _signal, detach: _detach, autoRemove: _autoRemove, pullOptions, ...rest } = options;
+  // waitFor is code, but runs here: the caller waits on its handle once the helper started it.
+  const { signal: _signal, detach: _detach, autoRemove: _autoRemove, waitFor: _waitFor, pullOptions, ...rest } = options;
   const out: Plain = { ...rest };
   if (pullOptions) {
     const { onProgress: _p, ...plain } = pullOptions;
@@ -38,7 +41,11 @@ export function toDetachable(options: RunOptions): Plain {
     }
   }
   const n = options.network;
-  if (typeof n === 'object') out.network = { container: typeof n.container === 'number' ? n.container : n.container.pid };
+  if (typeof n === 'object') {
+    out.network = 'container' in n
+      ? { container: typeof n.container === 'number' ? n.container : n.container.pid }
+      : { [NAMED]: n.name, stateDir: n.stateDir };
+  }
   return JSON.parse(JSON.stringify(out)) as Plain;
 }
 
@@ -50,6 +57,11 @@ export async function fromDetachable(plain: Plain): Promise<RunOptions> {
     const { netnsPath, ...rest } = bridge;
     const { NetworkNamespace } = await import('../../network/index.js');
     options.bridge = { ...rest, netns: netnsPath === undefined ? undefined : NetworkNamespace.open(netnsPath) };
+  }
+  const net = plain.network as Plain | undefined;
+  if (net && typeof net[NAMED] === 'string') {
+    const { Network } = await import('../../network/network.js');
+    options.network = await Network.open(net[NAMED], { stateDir: net.stateDir as string });
   }
   return options as RunOptions;
 }

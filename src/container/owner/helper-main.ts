@@ -9,8 +9,8 @@
  */
 import { logger } from '../../log.js';
 import { identify, type ProcessIdentity } from '../../sys/liveness.js';
-import { becomeHelper } from './client.js';
-import type { FromHelper, ToHelper } from './protocol.js';
+import { becomeHelper } from '../../owner/client.js';
+import type { FromHelper, ToHelper } from '../../owner/protocol.js';
 
 const log = logger('ctrkit:helper');
 becomeHelper();
@@ -19,6 +19,8 @@ becomeHelper();
 const [ownerPid, ownerStart] = (process.argv[2] ?? '').split(':').map(Number);
 const owner: ProcessIdentity | undefined = ownerPid && ownerStart !== undefined ? { pid: ownerPid, start: ownerStart } : undefined;
 const roots = new Set<string>();
+/** Networks the owner created: `stateDir\0name`. */
+const networks = new Set<string>();
 let running = 0;
 let ownerGone = false;
 
@@ -26,8 +28,18 @@ function reply(m: FromHelper): void {
   if (process.connected) process.send?.(m);
 }
 
+/** Removes the owner's networks that have no member left (the owner is gone). */
+async function sweepNetworks(): Promise<void> {
+  if (networks.size === 0) return;
+  const { leaveNetwork } = await import('../../network/network.js');
+  for (const key of networks) {
+    const [stateDir, name] = key.split('\0') as [string, string];
+    await leaveNetwork(stateDir, name, undefined, true).catch((e: unknown) => log('network %s: %s', name, (e as Error).message));
+  }
+}
+
 function maybeExit(): void {
-  if (ownerGone && running === 0) process.exit(0);
+  if (ownerGone && running === 0) void sweepNetworks().finally(() => process.exit(0));
 }
 
 async function reap(): Promise<void> {
@@ -67,6 +79,10 @@ async function startDetached(m: Extract<ToHelper, { t: 'start' }>): Promise<void
 
 process.on('message', (m: ToHelper) => {
   if (m.t === 'watch') roots.add(m.root);
+  else if (m.t === 'watch-network') {
+    networks.add(`${m.stateDir}\0${m.name}`);
+    reply({ t: 'watching', req: m.req });
+  }
   else if (m.t === 'start') void startDetached(m);
 });
 process.on('disconnect', () => void reap());

@@ -69,6 +69,8 @@ export interface BuildRootfsOptions {
 
 /** Building a default rootfs failed; `cause` has the underlying error. */
 export class RootfsBuildError extends CtrkitError {
+  /** Always `ERR_ROOTFS_BUILD`. */
+  declare readonly code: 'ERR_ROOTFS_BUILD';
   /**
    * @param message - what failed
    * @param options - `cause` for the underlying error
@@ -84,7 +86,7 @@ const BUSYBOX_APPLETS = [
   'pwd', 'mkdir', 'rm', 'cp', 'mv', 'ln', 'touch', 'grep', 'sed', 'awk', 'head', 'tail', 'wc', 'printf', 'test', '[',
   'kill', 'stat', 'readlink', 'uname', 'dd', 'yes', 'seq', 'sort', 'uniq', 'cut', 'tr', 'date', 'find', 'xargs',
   'chmod', 'chown', 'ip', 'ping', 'wget', 'nc', 'vi', 'less', 'tee', 'du', 'df', 'free', 'top', 'dmesg', 'sync',
-  'realpath', 'basename', 'dirname', 'whoami', 'nproc', 'httpd', 'stty', 'tty', 'fold',
+  'realpath', 'basename', 'dirname', 'whoami', 'nproc', 'httpd', 'stty', 'tty', 'fold', 'mknod', 'unshare', 'nsenter', 'chroot',
 ];
 
 /** The host commands copied when there is no static busybox; `sh` is the only one required. */
@@ -147,7 +149,7 @@ export async function buildRootfs(dir: string, options: BuildRootfsOptions = {})
     checkAbort(signal);
 
     const manifest: RootfsManifest = { version: MANIFEST_VERSION, kind, commands, createdAt: new Date().toISOString() };
-    await writeFileMode(join(dir, MANIFEST_NAME), JSON.stringify(manifest, null, 2) + '\n', 0o644);
+    await writeFileMode(join(dir, MANIFEST_NAME), `${JSON.stringify(manifest, null, 2)}\n`, 0o644);
     log('built %s rootfs in %s: %s', kind, dir, commands.join(' '));
     return manifest;
   } catch (err) {

@@ -32,6 +32,8 @@ export interface ElfInfo {
 
 /** An ELF file that ctrkit cannot read: big-endian, unknown class, truncated or inconsistent. */
 export class ElfFormatError extends CtrkitError {
+  /** Always `ERR_ELF_FORMAT`. */
+  declare readonly code: 'ERR_ELF_FORMAT';
   /** The file that was being read. */
   readonly path: string;
 

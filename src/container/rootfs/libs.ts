@@ -20,6 +20,8 @@ const log = logger('ctrkit:rootfs');
 
 /** A `DT_NEEDED` library that is in none of the directories the loader would search. */
 export class SharedLibraryNotFoundError extends CtrkitError {
+  /** Always `ERR_LIBRARY_NOT_FOUND`. */
+  declare readonly code: 'ERR_LIBRARY_NOT_FOUND';
   /** The `DT_NEEDED` name, e.g. `libfoo.so.1`. */
   readonly library: string;
   /** The binary or library that needs it. */

@@ -1,4 +1,5 @@
 import type { ProcessIdentity } from '../../sys/liveness.js';
+import type { HealthState } from '../health.js';
 
 /**
  * The lifecycle states of a container, as `ctrkit ps` and `inspect()` show them.
@@ -23,7 +24,11 @@ export interface NetworkRecord {
     readonly stateDir: string;
     readonly hostIfname: string;
     readonly leaseOwner: { readonly pid: number; readonly startTime: number };
+    /** Made from options (the default `ctk0` included): removed with its last container. */
+    readonly removeWhenUnused?: boolean | undefined;
   } | undefined;
+  /** A named network the container is a member of (`Network`): what leaving it needs. */
+  readonly named?: { readonly name: string; readonly stateDir: string } | undefined;
   /** Published ports as mapped (the host port the kernel chose included). */
   readonly ports: readonly { readonly hostIp?: string | undefined; readonly hostPort: number; readonly containerPort: number; readonly protocol: 'tcp' | 'udp' }[];
 }
@@ -77,6 +82,8 @@ export interface ContainerRecord {
     readonly etcDir: string | undefined;
     readonly network: NetworkRecord | undefined;
   };
+  /** The health check's state, when the container has one. */
+  readonly health?: HealthState | undefined;
   /** The json-lines log (with rotated siblings `.1`, `.2` ...), when output is logged. */
   readonly log: { readonly path: string; readonly maxSize: number; readonly maxFiles: number } | undefined;
 }

@@ -78,6 +78,16 @@ async function releaseNetwork(record: ContainerRecord): Promise<void> {
     rt.deleteLink(b.hostIfname, { ifExists: true }); // gone with the container's netns, usually
   }
   if (net.address) await Ipam.open({ name: `${b.name}-${netns.inode}`, subnet: b.subnet, gateway: b.gateway, stateDir: b.stateDir }).release(net.address);
+  if (b.removeWhenUnused && (() => { using rt = Rtnetlink.open({ netns }); return rt.link(b.name) !== undefined; })()) {
+    // The default bridge goes with its last container, as when its owner detaches it.
+    const { Bridge } = await import('../../network/index.js');
+    const bridge = await Bridge.create({ name: b.name, subnet: b.subnet, gateway: b.gateway, netns, stateDir: b.stateDir });
+    await bridge.removeIfUnused();
+  }
+  if (net.named) {
+    const { leaveNetwork } = await import('../../network/network.js');
+    await leaveNetwork(net.named.stateDir, net.named.name, record.id);
+  }
 }
 
 /**

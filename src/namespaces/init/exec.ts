@@ -3,6 +3,7 @@
  * right file descriptors and signal state, and execve.
  * @internal
  */
+import { constants as osConstants } from 'node:os';
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import {
   CLOSE_RANGE_CLOEXEC, F_GETFL, F_SETFD, F_SETFL, O_NONBLOCK, PR_CAPBSET_DROP, PR_CAP_AMBIENT,
@@ -96,7 +97,8 @@ export function prepareFds(terminal: number | null): void {
  */
 export function resetSignals(): void {
   for (let sig = 1; sig <= 64; sig++) {
-    if (sig === 9 || sig === 19 || sig === 32 || sig === 33) continue; // KILL, STOP, glibc-internal RT signals
+    // SIGKILL and SIGSTOP cannot be changed; 32 and 33 are glibc's own (below SIGRTMIN), which Node has no names for.
+    if (sig === osConstants.signals.SIGKILL || sig === osConstants.signals.SIGSTOP || sig === 32 || sig === 33) continue;
     resetSignal(sig);
   }
   unblockAllSignals();

@@ -8,6 +8,7 @@
  * between (CVE-2021-30465).
  * @internal
  */
+import { constants } from 'node:os';
 import {
   O_CLOEXEC, O_DIRECTORY, O_PATH, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, O_CREAT, O_EXCL, O_WRONLY, O_NOFOLLOW,
 } from '../../sys/constants.js';
@@ -58,7 +59,7 @@ export function mkdirInRoot(rootFd: number, path: string, shown: string, mode = 
         if (fd < 0) {
           // mkdirat said EEXIST yet nothing resolves there: a dangling symlink. Refuse it
           // rather than guess where it should lead (runc refuses a symlinked /proc too).
-          throw new SysError('mkdir', 40 /* ELOOP */, shown, `/${prefix} in the rootfs is a symlink to nothing inside the rootfs`);
+          throw new SysError('mkdir', constants.errno.ELOOP, shown, `/${prefix} in the rootfs is a symlink to nothing inside the rootfs`);
         }
       }
       close(parent);

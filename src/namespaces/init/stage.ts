@@ -9,7 +9,7 @@
  * done here is allowed from a multi-threaded process (unshare(CLONE_NEWCGROUP) included).
  * @internal
  */
-import { closeSync, openSync, readlinkSync, statSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readlinkSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import type { StageConfig } from './config.js';
 import { StageChannel } from './channel.js';
 import type { InitStep, WireError } from '../protocol.js';
@@ -65,7 +65,7 @@ function setUpNewNamespaces(config: StageConfig): void {
     sethostname(config.hostname);
   }
   if (config.domainname !== undefined) {
-    setStep('hostname');
+    setStep('domainname');
     setdomainname(config.domainname);
   }
   if (config.namespaces.includes('net')) {
@@ -124,6 +124,10 @@ function main(): never {
     }
     namespaces = ownNamespaces();
   } else {
+    if (config.cgroupTasks?.length) {
+      setStep('cgroup');
+      for (const file of config.cgroupTasks) writeFileSync(file, '0');
+    }
     if (config.namespaces.includes('cgroup')) {
       // Only now: the parent's hook has moved us into the container's cgroup, and a cgroup
       // namespace is rooted wherever its creator stood.
@@ -159,7 +163,8 @@ function main(): never {
   const path = lookupCommand(config.argv[0]!, config.env);
   if (config.seccomp) {
     // First, while we still hold every capability the filter needs to be installed without
-    // no_new_privs; nothing the stage does after this is on the deny-list.
+    // no_new_privs; everything the stage does after this (capset, prctl, setres[ug]id,
+    // setgroups, fcntl, close_range, rt_sig*, write, execve, exit_group) is on the allow-list.
     setStep('seccomp');
     seccompFilter(Buffer.from(config.seccomp, 'base64'));
   }

@@ -94,7 +94,7 @@ export class RegistryClient {
    * @param registry - host[:port] as in an image reference
    * @param options - credentials, insecure, retries, timeouts
    */
-  constructor(registry: string, private readonly options: RegistryClientOptions = {}) {
+  constructor(registry: string, options: RegistryClientOptions = {}) {
     this.registry = registry;
     const host = registry === DEFAULT_REGISTRY ? 'registry-1.docker.io' : registry;
     // Plain HTTP only where nobody else can listen in: loopback, or where the caller said so.

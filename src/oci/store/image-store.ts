@@ -10,7 +10,6 @@ import { logger } from '../../log.js';
 import { isSha256Digest, sha256Of } from '../digest.js';
 import { DigestMismatchError, ImageStoreError } from '../errors.js';
 import { parseImageConfig, parseManifestDocument, type Descriptor, type ImageIndex, type Platform } from '../manifest.js';
-import { isIndexType } from '../media-types.js';
 import { formatPlatform, hostPlatform, parsePlatform, selectPlatform } from '../platform.js';
 import { parseReference } from '../reference.js';
 import { unpackLayer, type UnpackOptions } from '../unpack/unpack-layer.js';
@@ -251,7 +250,7 @@ export class ImageStore {
     const diffIDs = new Set<string>();
     const visit = async (d: Descriptor): Promise<void> => {
       blobs.add(d.digest);
-      let doc;
+      let doc: ReturnType<typeof parseManifestDocument>;
       try {
         doc = parseManifestDocument(await this.readBlob(d.digest), d.mediaType, d.digest);
       } catch {

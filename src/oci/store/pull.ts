@@ -14,7 +14,6 @@ import type { PullEvent } from '../progress.js';
 import type { ImageReference } from '../reference.js';
 import { RegistryClient, type RegistryClientOptions } from '../registry/client.js';
 import type { Image } from './image.js';
-import type { ImageStore } from './image-store.js';
 import { mapLimit } from './limit.js';
 
 const log = logger('ctrkit:oci');
@@ -31,6 +30,34 @@ export interface PullOptions extends RegistryClientOptions {
   readonly onProgress?: ((event: PullEvent) => void) | undefined;
   /** Cancels the pull; nothing partial is left under a digest or a name. */
   readonly signal?: AbortSignal | undefined;
+}
+
+/**
+ * What a pull needs of the store it fills: blob reads, atomic blob writes, holds that keep a
+ * concurrent gc off the blobs, naming the manifest, and reading the image back (unpacked).
+ * The image store passes itself; pull.ts names this instead of importing it, as the store
+ * imports pull.ts.
+ * @internal
+ */
+export interface PullDestination {
+  /** Marks blobs as in use until the returned function is called. */
+  hold(digests: readonly string[]): () => void;
+  /** Whether the blob is already stored. */
+  hasBlob(digest: string): Promise<boolean>;
+  /** A stored blob's bytes, verified. */
+  readBlob(digest: string): Promise<Buffer>;
+  /** A temp path for a blob download, on the store's filesystem. */
+  tempBlobPath(digest: string): string;
+  /** Moves a verified download into place under its digest. */
+  commitBlob(temp: string, digest: string): Promise<void>;
+  /** Stores bytes under their digest (atomically, verified). */
+  writeBlob(digest: string, bytes: Buffer): Promise<void>;
+  /** Names a manifest. */
+  tag(name: string, descriptor: Descriptor): Promise<void>;
+  /** The stored image `ref` names, for `platform`. */
+  get(ref: string, options: { readonly platform?: Platform | string | undefined }): Promise<Image>;
+  /** Unpacks an image's layers; returns their directories. */
+  lowers(image: Image, options: { readonly signal?: AbortSignal | undefined }): Promise<string[]>;
 }
 
 /** The image manifest `ref` names for `platform` (through its index, if it names one), and its descriptor. */
@@ -55,7 +82,7 @@ async function resolveManifest(client: RegistryClient, ref: ImageReference, plat
 }
 
 /** Pulls `ref` into `store`; returns the stored image. */
-export async function pullImage(store: ImageStore, ref: ImageReference, options: PullOptions): Promise<Image> {
+export async function pullImage(store: PullDestination, ref: ImageReference, options: PullOptions): Promise<Image> {
   const { signal } = options;
   const emit = options.onProgress ?? (() => {});
   const platform = typeof options.platform === 'string' ? parsePlatform(options.platform) : options.platform ?? hostPlatform();

@@ -6,7 +6,6 @@
  */
 import { createReadStream } from 'node:fs';
 import { Readable, pipeline } from 'node:stream';
-import { createGunzip } from 'node:zlib';
 import * as zlib from 'node:zlib';
 import { ManifestError } from '../errors.js';
 
@@ -49,7 +48,7 @@ export async function openTar(source: string | NodeJS.ReadableStream): Promise<{
     }
   })());
   if (compression === 'none') return { tar: replay, compression };
-  const decompressor = compression === 'gzip' ? createGunzip({ chunkSize: CHUNK }) : zstdDecompressor();
+  const decompressor = compression === 'gzip' ? zlib.createGunzip({ chunkSize: CHUNK }) : zstdDecompressor();
   if (!decompressor) {
     replay.destroy();
     throw new ManifestError('ERR_MANIFEST_UNSUPPORTED', `zstd layers need Node's zstd support (Node 22.15+); this is Node ${process.version}`);

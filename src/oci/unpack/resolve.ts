@@ -101,7 +101,7 @@ export function resolveDirInRoot(root: string, components: readonly string[], en
 export function isPlainDirPath(root: string, rel: readonly string[]): boolean {
   for (let i = 1; i <= rel.length; i++) {
     const st = lstatOrNull(join(root, ...rel.slice(0, i)));
-    if (!st || !st.isDirectory()) return false;
+    if (!st?.isDirectory()) return false;
   }
   return true;
 }
