@@ -1,10 +1,33 @@
 import type { Socket } from 'node:net';
-import { encode, type ParentMessage, type StageMessage } from './protocol.js';
+import { initErrorFrom, InitError } from './errors.js';
+import { encode, type InitStep, type ParentMessage, type StageMessage } from './protocol.js';
+
+/** The stage closed its end of the socket before the message the parent waited for. @internal */
+export class StageClosed extends Error {
+  constructor() {
+    super('the init stage closed the sync socket');
+  }
+}
+
+/** What the channel needs to turn a stage's report into a typed error. @internal */
+export interface ChannelContext {
+  /** The command, named in CommandNotFoundError. */
+  readonly argv0: string;
+  /** What util-linux and the stage wrote to their diagnostics pipe so far. */
+  diagnostics(): string;
+  /** The step the parent is in, named in a protocol error. */
+  step(): InitStep;
+  /** Rejects with an AbortError once the caller aborts. */
+  readonly aborted: Promise<never>;
+}
+
+type Message<T extends StageMessage['t']> = Extract<StageMessage, { t: T }>;
 
 /**
- * The parent's end of the sync socket: sends {@link ParentMessage}s and hands out
- * {@link StageMessage}s one at a time. `next()` resolves `null` once the socket has closed,
- * which after an `exec` message means the command is running.
+ * The parent's end of the sync socket, with one method per message the protocol expects
+ * (see ./protocol.ts), as youki's channel has: each resolves with that message, or throws —
+ * the stage's own typed error when it reported one, {@link StageClosed} when it died (the
+ * caller then says how), an AbortError when the caller aborted, a protocol error otherwise.
  * @internal
  */
 export class ParentChannel {
@@ -15,7 +38,10 @@ export class ParentChannel {
   /** Text that was not a valid message (a bug, or a stage that crashed mid-line). */
   garbage = '';
 
-  constructor(private readonly socket: Socket) {
+  constructor(
+    private readonly socket: Socket,
+    private readonly ctx: ChannelContext,
+  ) {
     socket.setEncoding('utf8');
     socket.on('data', (chunk: string) => this.onData(chunk));
     const end = () => this.onClose();
@@ -26,8 +52,7 @@ export class ParentChannel {
 
   private onData(chunk: string): void {
     this.buffered += chunk;
-    let nl: number;
-    while ((nl = this.buffered.indexOf('\n')) >= 0) {
+    for (let nl = this.buffered.indexOf('\n'); nl >= 0; nl = this.buffered.indexOf('\n')) {
       const line = this.buffered.slice(0, nl);
       this.buffered = this.buffered.slice(nl + 1);
       try {
@@ -56,13 +81,51 @@ export class ParentChannel {
   }
 
   /** The next message, or null when the stage closed its end (exec'd or died). */
-  next(): Promise<StageMessage | null> {
+  private next(): Promise<StageMessage | null> {
     const m = this.queue.shift();
     if (m) return Promise.resolve(m);
     if (this.closed) return Promise.resolve(null);
     return new Promise((resolve) => {
       this.waiter = resolve;
     });
+  }
+
+  private async expect<T extends StageMessage['t']>(t: T): Promise<Message<T>> {
+    const m = await Promise.race([this.next(), this.ctx.aborted]);
+    if (m === null) throw new StageClosed();
+    if (m.t === 'error') throw initErrorFrom(m.step, m.error, this.ctx.argv0, this.ctx.diagnostics());
+    if (m.t !== t) {
+      throw new InitError(this.ctx.step(), { name: 'Error', message: `protocol error: expected "${t}", received "${m.t}"` }, this.ctx.diagnostics());
+    }
+    return m as Message<T>;
+  }
+
+  /** With a user namespace: the barrier asks for the uid/gid maps. */
+  async awaitUsernsRequest(): Promise<void> {
+    await this.expect('userns');
+  }
+
+  /** The stage is up in its namespaces: its host PID and the fd of its close-on-exec pipe. */
+  awaitPid(): Promise<Message<'pid'>> {
+    return this.expect('pid');
+  }
+
+  /** With a terminal: the stage asks for the number of the pty the parent opened. */
+  async awaitTtyRequest(): Promise<void> {
+    await this.expect('tty');
+  }
+
+  /** The stage is about to execve: the inodes of the namespaces the command lives in. */
+  async awaitExec(): Promise<Message<'exec'>['namespaces']> {
+    return (await this.expect('exec')).namespaces;
+  }
+
+  /** After the exec pipe said "failed": the error the stage sent (after its "exec" when execve itself failed). */
+  async awaitFailure(): Promise<never> {
+    for (let m = await this.next(); m; m = await this.next()) {
+      if (m.t === 'error') throw initErrorFrom(m.step, m.error, this.ctx.argv0, this.ctx.diagnostics());
+    }
+    throw new StageClosed();
   }
 
   send(msg: ParentMessage): void {

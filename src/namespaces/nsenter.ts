@@ -1,12 +1,13 @@
 import { isAbsolute } from 'node:path';
 import { InvalidOptionError } from '../errors.js';
-import { capabilityNumbers, type Capability } from './capabilities.js';
+import type { Capability } from './capabilities.js';
 import { NamespaceRef } from './handle.js';
 import type { NamespacedProcess } from './process.js';
 import { spawnInNamespaces, type SpawnHook, type StdioOption } from './spawn.js';
-import { checkCommand, checkUser, envList } from './validate.js';
+import { checkCommand, envList } from './validate.js';
 import { checkTtyOptions } from './pty.js';
-import { buildSeccompFilter, type SeccompProfile } from './seccomp.js';
+import type { SeccompProfile } from './seccomp.js';
+import { normalizeStdio, securityConfig } from './process-config.js';
 import { NAMESPACES, normalizeNamespaces, type NamespaceType } from './types.js';
 import { DEFAULT_PATH } from './init/config.js';
 
@@ -85,7 +86,6 @@ export async function nsenter(options: NsenterOptions): Promise<NamespacedProces
   }
   const cwd = options.cwd ?? '/';
   if (!isAbsolute(cwd)) throw new InvalidOptionError('cwd', `must be an absolute path, got "${cwd}"`);
-  const stdio = options.stdio ?? 'pipe';
   const ttySize = checkTtyOptions(options.tty, options.ttySize);
   return spawnInNamespaces({
     config: {
@@ -96,15 +96,12 @@ export async function nsenter(options: NsenterOptions): Promise<NamespacedProces
       namespaces: join,
       joinMountOf: join.includes('mnt') ? target : undefined,
       mountProc: false,
-      capabilities: options.capabilities === undefined || options.capabilities === 'all' ? null : capabilityNumbers(options.capabilities),
-      noNewPrivileges: options.noNewPrivileges ?? false,
-      user: checkUser(options.user),
-      seccomp: buildSeccompFilter(options.seccomp ?? 'unconfined', options.capabilities ?? 'all')?.toString('base64'),
+      ...securityConfig(options),
       userns: false,
       tty: options.tty ?? false,
     },
     join: { target, namespaces: join },
-    stdio: typeof stdio === 'object' ? stdio : [stdio, stdio, stdio],
+    stdio: normalizeStdio(options.stdio, 'pipe'),
     ttySize,
     hook: options.onNamespaces,
     signal: options.signal,

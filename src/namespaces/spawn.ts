@@ -19,15 +19,15 @@ import { logger } from '../log.js';
 import { AbortError, CtrkitError } from '../errors.js';
 import { close, pidfdOpen, pidfdSendSignal, pipe } from '../sys/libc.js';
 import { O_CLOEXEC } from '../sys/constants.js';
-import { ParentChannel } from './channel.js';
-import { initErrorFrom, InitError } from './errors.js';
+import { ParentChannel, StageClosed } from './channel.js';
+import { InitError } from './errors.js';
 import { NamespaceRef } from './handle.js';
 import { writeIdMaps, type IdMapping } from './idmap.js';
 import type { StageConfig } from './init/config.js';
 import { NamespacedProcess, type ExitStatus } from './process.js';
 import { allocatePty, type AllocatedPty, type TtySize } from './pty.js';
 import { PtyMaster } from './pty-stream.js';
-import type { InitStep, StageMessage } from './protocol.js';
+import type { InitStep } from './protocol.js';
 import { NAMESPACES, type NamespaceType } from './types.js';
 
 const log = logger('ctrkit:spawn');
@@ -212,6 +212,135 @@ export class SpawnError extends CtrkitError {
   }
 }
 
+/** How the launcher process ended. */
+interface LauncherEnd {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly error?: Error;
+}
+
+/**
+ * One spawn under way: util-linux's launcher with the stage below it, the sync channel, the
+ * streams, and what the parent has opened of the stage (pidfd, exec pipe, pty). `abandon()`
+ * ends it all in the right order on a failed setup.
+ */
+class Launch {
+  readonly child: ChildProcess;
+  readonly channel: ParentChannel;
+  readonly plan: StdioPlan;
+  readonly ended: Promise<LauncherEnd>;
+  readonly abort = new AbortController();
+  step: InitStep = 'start';
+  pidfd = -1;
+  execPipe: ExecPipe = { outcome: Promise.resolve(true), close: () => undefined };
+  pty: AllocatedPty | undefined;
+  private diagnostics = '';
+
+  constructor(req: SpawnRequest, private readonly launcher: string, args: string[]) {
+    // With a terminal, the command's 0-2 are its slave: the launcher gets /dev/null.
+    this.plan = planStdio(req.config.tty ? ['ignore', 'ignore', 'ignore'] : req.stdio);
+    try {
+      this.child = spawn(launcher, args, { stdio: [this.plan.child[0], this.plan.child[1], 'pipe', 'pipe', this.plan.child[2]], env: {} });
+    } finally {
+      for (const fd of this.plan.toClose) closeSync(fd);
+    }
+    this.child.stdio[2]!.setEncoding('utf8');
+    this.child.stdio[2]!.on('data', (d: string) => {
+      if (this.diagnostics.length < 65536) this.diagnostics += d;
+    });
+    this.ended = new Promise((resolve) => {
+      this.child.once('error', (error) => resolve({ code: null, signal: null, error }));
+      this.child.once('close', (code, signal) => resolve({ code, signal }));
+    });
+    const aborted = new Promise<never>((_, reject) => {
+      const fail = () => reject(new AbortError(this.abort.signal.reason));
+      if (this.abort.signal.aborted) fail();
+      else this.abort.signal.addEventListener('abort', fail, { once: true });
+    });
+    aborted.catch(() => undefined); // observed through the channel and unlessAborted() only
+    this.aborted = aborted;
+    this.channel = new ParentChannel(this.child.stdio[3] as Socket, {
+      argv0: req.config.argv[0]!, diagnostics: () => this.diagnostics, step: () => this.step, aborted,
+    });
+  }
+
+  private readonly aborted: Promise<never>;
+
+  /** How the command ended, once the launcher did. */
+  get exited(): Promise<ExitStatus> {
+    return this.ended.then(({ code, signal }) => exitStatusOf(code, signal, this.diagnostics));
+  }
+
+  /** Waits for `p`, unless the caller aborts first. */
+  unlessAborted<T>(p: Promise<T>): Promise<T> {
+    return Promise.race([p, this.aborted]);
+  }
+
+  /** The error to report for a stage that died without saying why. */
+  async deathError(): Promise<Error> {
+    const st = await this.ended;
+    if (st.error) {
+      const missing = (st.error as NodeJS.ErrnoException).code === 'ENOENT';
+      return new SpawnError(missing ? `${this.launcher}(1) was not found: install util-linux` : `spawning ${this.launcher}(1) failed: ${st.error.message}`, st.error);
+    }
+    const how = st.signal ? `was killed by ${st.signal}` : `exited with code ${st.code}`;
+    const garbage = this.channel.garbage ? `: ${this.channel.garbage.trim()}` : '';
+    return new InitError(this.step, { name: 'Error', message: `the init stage ${how} during "${this.step}"${garbage}` }, this.diagnostics);
+  }
+
+  /** Ends a failed setup: the stage first (unshare(1) then reaps it and exits), then our ends. */
+  async abandon(): Promise<void> {
+    this.execPipe.close();
+    if (this.pidfd >= 0) {
+      // Killing unshare first would orphan the stage to the system's init, which reaps when it likes.
+      pidfdSendSignal(this.pidfd, 9);
+      close(this.pidfd);
+      this.pidfd = -1;
+    } else if (this.child.exitCode === null && this.child.signalCode === null) {
+      this.child.kill('SIGKILL'); // --kill-child takes the stage along
+    }
+    await this.ended;
+    if (this.pty) close(this.pty.fd);
+    this.channel.destroy();
+    this.plan.stdin?.destroy();
+    this.plan.stdout?.destroy();
+    this.plan.stderr?.destroy();
+  }
+}
+
+/**
+ * The protocol of ./protocol.ts from the parent's side, up to a running command: maps,
+ * config, the stage's pid and the caller's hook, go, the terminal, the exec.
+ */
+async function handshake(l: Launch, req: SpawnRequest): Promise<{ pid: number; namespaces: Partial<Record<NamespaceType, number>> }> {
+  if (req.config.userns) {
+    l.step = 'maps';
+    await l.channel.awaitUsernsRequest();
+    await l.unlessAborted(writeIdMaps(l.child.pid!, req.uidMap ?? [], req.gidMap ?? []));
+    l.channel.send({ t: 'maps' });
+  }
+  l.step = 'config';
+  l.channel.send({ t: 'config', config: req.config });
+  const { pid, execFd } = await l.channel.awaitPid();
+  l.pidfd = pidfdOpen(pid);
+  l.execPipe = watchExecPipe(pid, execFd);
+  log('stage is up as host pid %d', pid);
+  l.step = 'sync';
+  if (req.hook) await req.hook({ pid, signal: l.abort.signal });
+  if (l.abort.signal.aborted) throw new AbortError(l.abort.signal.reason);
+  l.channel.send({ t: 'go' });
+  if (req.config.tty) {
+    l.step = 'tty';
+    await l.channel.awaitTtyRequest();
+    l.pty = openPty(pid, req.ttySize);
+    l.channel.send({ t: 'tty', n: l.pty.n });
+  }
+  l.step = 'exec';
+  // A byte on the exec pipe: the stage failed, and its error is on the socket.
+  if (!(await l.unlessAborted(l.execPipe.outcome))) await l.channel.awaitFailure();
+  return { pid, namespaces: await l.channel.awaitExec() };
+}
+
 /**
  * Starts the command described by `req` and resolves once it is running (its exec
  * succeeded), or rejects with a typed error once nothing is left of it.
@@ -219,132 +348,24 @@ export class SpawnError extends CtrkitError {
  */
 export async function spawnInNamespaces(req: SpawnRequest): Promise<NamespacedProcess> {
   if (req.signal?.aborted) throw new AbortError(req.signal.reason);
-  const argv0 = req.config.argv[0]!;
-  // With a terminal, the command's 0-2 are its slave: the launcher gets /dev/null.
-  const plan = planStdio(req.config.tty ? ['ignore', 'ignore', 'ignore'] : req.stdio);
   const [launcher, args] = launcherArgs(req);
   log('%s %o', launcher, args);
-  let child: ChildProcess;
-  try {
-    child = spawn(launcher, args, {
-      stdio: [plan.child[0], plan.child[1], 'pipe', 'pipe', plan.child[2]],
-      env: {},
-    });
-  } finally {
-    for (const fd of plan.toClose) closeSync(fd);
-  }
-  let diagnostics = '';
-  child.stdio[2]!.setEncoding('utf8');
-  child.stdio[2]!.on('data', (d: string) => {
-    if (diagnostics.length < 65536) diagnostics += d;
-  });
-  const channel = new ParentChannel(child.stdio[3] as Socket);
-  const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>((resolve) => {
-    child.once('error', (error) => resolve({ code: null, signal: null, error }));
-    child.once('close', (code, signal) => resolve({ code, signal }));
-  });
-  const exited: Promise<ExitStatus> = closed.then(({ code, signal }) => exitStatusOf(code, signal, diagnostics));
-
-  let step: InitStep = 'start';
-  let pidfd = -1;
-  let execPipe: ExecPipe = { outcome: Promise.resolve(true), close: () => undefined };
-  let pty: AllocatedPty | undefined;
-  const abort = new AbortController();
-  const onAbort = () => abort.abort(req.signal?.reason);
+  const l = new Launch(req, launcher, args);
+  const onAbort = () => l.abort.abort(req.signal?.reason);
   req.signal?.addEventListener('abort', onAbort, { once: true });
-
-  const killAndWait = async (): Promise<void> => {
-    execPipe.close();
-    if (pidfd >= 0) {
-      // Kill the stage first, so that unshare(1) reaps it and exits on its own; killing
-      // unshare first would orphan the stage to the system's init, which reaps when it likes.
-      pidfdSendSignal(pidfd, 9);
-      close(pidfd);
-      pidfd = -1;
-    } else if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL'); // --kill-child takes the stage along
-    }
-    await closed;
-    if (pty) close(pty.fd);
-    channel.destroy();
-    plan.stdin?.destroy();
-    plan.stdout?.destroy();
-    plan.stderr?.destroy();
-  };
-
-  const aborted = new Promise<never>((_, reject) => {
-    const fail = () => reject(new AbortError(abort.signal.reason));
-    if (abort.signal.aborted) fail();
-    else abort.signal.addEventListener('abort', fail, { once: true });
-  });
-  aborted.catch(() => undefined); // observed through unlessAborted() only
-  /** Waits for `p`, unless the caller aborts first. */
-  const unlessAborted = <T>(p: Promise<T>): Promise<T> => Promise.race([p, aborted]);
-
-  /** The next message, or a failure: the stage died, reported an error, or we were aborted. */
-  const expect = async <T extends StageMessage['t']>(t: T): Promise<Extract<StageMessage, { t: T }> | null> => {
-    const m = await unlessAborted(channel.next());
-    if (m === null) return null;
-    if (m.t === 'error') throw initErrorFrom(m.step, m.error, argv0, diagnostics);
-    if (m.t !== t) throw new InitError(step, { name: 'Error', message: `protocol error: expected "${t}", received "${m.t}"` }, diagnostics);
-    return m as Extract<StageMessage, { t: T }>;
-  };
-  const died = async (): Promise<never> => {
-    const st = await closed;
-    if (st.error) {
-      const missing = (st.error as NodeJS.ErrnoException).code === 'ENOENT';
-      throw new SpawnError(missing ? `${launcher}(1) was not found: install util-linux` : `spawning ${launcher}(1) failed: ${st.error.message}`, st.error);
-    }
-    const how = st.signal ? `was killed by ${st.signal}` : `exited with code ${st.code}`;
-    throw new InitError(step, { name: 'Error', message: `the init stage ${how} during "${step}"${channel.garbage ? `: ${channel.garbage.trim()}` : ''}` }, diagnostics);
-  };
-
   try {
-    if (req.config.userns) {
-      step = 'maps';
-      if (!(await expect('userns'))) await died();
-      await unlessAborted(writeIdMaps(child.pid!, req.uidMap ?? [], req.gidMap ?? []));
-      channel.send({ t: 'maps' });
-    }
-    step = 'config';
-    channel.send({ t: 'config', config: req.config });
-    const hello = await expect('pid');
-    if (!hello) return await died();
-    const pid = hello.pid;
-    pidfd = pidfdOpen(pid);
-    execPipe = watchExecPipe(pid, hello.execFd);
-    log('stage is up as host pid %d', pid);
-    step = 'sync';
-    if (req.hook) await req.hook({ pid, signal: abort.signal });
-    if (abort.signal.aborted) throw new AbortError(abort.signal.reason);
-    channel.send({ t: 'go' });
-    if (req.config.tty) {
-      step = 'tty';
-      if (!(await expect('tty'))) return await died();
-      pty = openPty(pid, req.ttySize);
-      channel.send({ t: 'tty', n: pty.n });
-    }
-    step = 'exec';
-    if (!(await unlessAborted(execPipe.outcome))) {
-      // A byte on the exec pipe: the stage failed, and its error is on the socket (after
-      // the "exec" message when execve itself failed).
-      for (let m = await channel.next(); m; m = await channel.next()) {
-        if (m.t === 'error') throw initErrorFrom(m.step, m.error, argv0, diagnostics);
-      }
-      return await died();
-    }
-    const ready = await expect('exec');
-    if (!ready) return await died();
+    const { pid, namespaces: inodes } = await handshake(l, req);
     const namespaces: Partial<Record<NamespaceType, NamespaceRef>> = {};
     for (const { type } of NAMESPACES) {
-      const ino = ready.namespaces[type];
+      const ino = inodes[type];
       if (ino !== undefined) namespaces[type] = new NamespaceRef(type, ino, `/proc/${pid}/ns/${type}`);
     }
-    const masterFd = pty?.fd;
-    pty = undefined; // owned by the stream from here, which closes it even if it cannot be made
+    const masterFd = l.pty?.fd;
+    l.pty = undefined; // owned by the stream from here, which closes it even if it cannot be made
     const tty = masterFd === undefined ? null : new PtyMaster(masterFd);
-    const proc = new NamespacedProcess({ pid, pidfd, namespaces, stdin: plan.stdin, stdout: plan.stdout, stderr: plan.stderr, tty, exited });
-    pidfd = -1; // owned by the handle now
+    const exited = l.exited;
+    const proc = new NamespacedProcess({ pid, pidfd: l.pidfd, namespaces, stdin: l.plan.stdin, stdout: l.plan.stdout, stderr: l.plan.stderr, tty, exited });
+    l.pidfd = -1; // owned by the handle now
     req.signal?.removeEventListener('abort', onAbort);
     if (req.signal) {
       const killOnAbort = () => proc.kill('SIGKILL');
@@ -354,8 +375,9 @@ export async function spawnInNamespaces(req: SpawnRequest): Promise<NamespacedPr
     return proc;
   } catch (e) {
     req.signal?.removeEventListener('abort', onAbort);
-    log('setup failed in step %s: %s', step, (e as Error).message);
-    await killAndWait();
-    throw e;
+    const error = e instanceof StageClosed ? await l.deathError() : e;
+    log('setup failed in step %s: %s', l.step, (error as Error).message);
+    await l.abandon();
+    throw error;
   }
 }

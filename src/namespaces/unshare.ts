@@ -2,14 +2,15 @@ import { stat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { InvalidOptionError } from '../errors.js';
-import { capabilityNumbers, type Capability } from './capabilities.js';
+import type { Capability } from './capabilities.js';
 import { currentCaller, defaultIdMaps, validateIdMap, type IdMapping } from './idmap.js';
 import { DEFAULT_PATH, type RootfsConfig, type StageConfig } from './init/config.js';
 import { detectCgroupLayoutSync } from '../cgroups/detect.js';
 import type { NamespacedProcess } from './process.js';
-import { checkCommand, checkUser, envList } from './validate.js';
+import { checkCommand, envList } from './validate.js';
 import { checkTtyOptions } from './pty.js';
-import { buildSeccompFilter, type SeccompProfile } from './seccomp.js';
+import type { SeccompProfile } from './seccomp.js';
+import { normalizeStdio, securityConfig } from './process-config.js';
 import { spawnInNamespaces, type SpawnHook, type StdioOption } from './spawn.js';
 import { normalizeNamespaces, type NamespaceType } from './types.js';
 
@@ -235,7 +236,6 @@ export async function unshare(options: UnshareOptions): Promise<NamespacedProces
   if (!isAbsolute(cwd)) throw new InvalidOptionError('cwd', `must be an absolute path, got "${cwd}"`);
   const env = envList(options.env ?? (rootfs ? { PATH: DEFAULT_PATH } : (process.env as Record<string, string>)));
 
-  const stdio = options.stdio ?? 'pipe';
   const ttySize = checkTtyOptions(options.tty, options.ttySize);
   const config: StageConfig = {
     mode: 'create',
@@ -249,10 +249,7 @@ export async function unshare(options: UnshareOptions): Promise<NamespacedProces
     domainname: options.domainname,
     mountProc: options.mountProc ?? (namespaces.includes('pid') && namespaces.includes('mnt')),
     rootfs,
-    capabilities: options.capabilities === undefined || options.capabilities === 'all' ? null : capabilityNumbers(options.capabilities),
-    noNewPrivileges: options.noNewPrivileges ?? false,
-    user: checkUser(options.user),
-    seccomp: buildSeccompFilter(options.seccomp ?? 'unconfined', options.capabilities ?? 'all')?.toString('base64'),
+    ...securityConfig(options),
     userns,
     tty: options.tty ?? false,
   };
@@ -261,7 +258,7 @@ export async function unshare(options: UnshareOptions): Promise<NamespacedProces
     uidMap,
     gidMap,
     timeOffsets: options.timeOffsets,
-    stdio: typeof stdio === 'object' ? stdio : [stdio, stdio, stdio],
+    stdio: normalizeStdio(options.stdio, 'pipe'),
     ttySize,
     hook: options.onNamespaces,
     signal: options.signal,

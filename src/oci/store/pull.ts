@@ -81,7 +81,7 @@ async function resolveManifest(client: RegistryClient, ref: ImageReference, plat
   return { doc, descriptor };
 }
 
-/** Pulls `ref` into `store`; returns the stored image. */
+/** Pulls `ref` into `store`; returns the stored image. @internal */
 export async function pullImage(store: PullDestination, ref: ImageReference, options: PullOptions): Promise<Image> {
   const { signal } = options;
   const emit = options.onProgress ?? (() => {});
