@@ -14,22 +14,38 @@ import { Bridge, CniNetwork, NetworkNamespace, Rtnetlink, parsePortMapping } fro
 const runs = Number(process.argv[2] ?? 30);
 const state = mkdtempSync('/tmp/ctk-bench-net-');
 const host = await NetworkNamespace.create(`ctk-bench-${process.pid}`);
-const median = (a) => { const s = [...a].sort((x, y) => x - y); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
+const median = (a) => {
+  const s = [...a].sort((x, y) => x - y);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
 const times = { 'ctrkit attach': [], 'ctrkit detach': [], 'ctrkit -p attach': [], 'ctrkit -p detach': [], 'CNI ADD': [], 'CNI DEL': [] };
 let bridge;
 try {
   bridge = await Bridge.create({ name: 'ctkbench0', subnet: '10.97.0.0/16', netns: host, stateDir: state });
-  const cni = await CniNetwork.load({
-    cniVersion: '1.0.0', name: 'ctk-bench',
-    plugins: [
-      { type: 'bridge', bridge: 'ctkbench1', isGateway: true, ipMasq: true, hairpinMode: true,
-        ipam: { type: 'host-local', ranges: [[{ subnet: '10.98.0.0/16' }]], routes: [{ dst: '0.0.0.0/0' }], dataDir: join(state, 'host-local') } },
-      { type: 'portmap', capabilities: { portMappings: true } },
-    ],
-  }, { netns: host, cacheDir: join(state, 'cni') });
+  const cni = await CniNetwork.load(
+    {
+      cniVersion: '1.0.0',
+      name: 'ctk-bench',
+      plugins: [
+        {
+          type: 'bridge',
+          bridge: 'ctkbench1',
+          isGateway: true,
+          ipMasq: true,
+          hairpinMode: true,
+          ipam: { type: 'host-local', ranges: [[{ subnet: '10.98.0.0/16' }]], routes: [{ dst: '0.0.0.0/0' }], dataDir: join(state, 'host-local') },
+        },
+        { type: 'portmap', capabilities: { portMappings: true } },
+      ],
+    },
+    { netns: host, cacheDir: join(state, 'cni') },
+  );
   for (let i = -3; i < runs; i++) {
     const port = 20000 + (i + 3);
-    const record = (k, ms) => { if (i >= 0) times[k].push(ms); };
+    const record = (k, ms) => {
+      if (i >= 0) times[k].push(ms);
+    };
     {
       const ns = await NetworkNamespace.create(`ctk-bench-c-${process.pid}`);
       let t = performance.now();

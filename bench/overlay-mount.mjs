@@ -25,7 +25,11 @@ function exec(cmd, args, cwd) {
   });
 }
 
-const median = (a) => { const s = [...a].sort((x, y) => x - y); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
+const median = (a) => {
+  const s = [...a].sort((x, y) => x - y);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
 
 try {
   const layersDir = join(work, 'layers');
@@ -45,9 +49,27 @@ try {
     const spec = { lower, upper, work: workdir, target, source: 'ctk-bench' };
     const options = `lowerdir=${names.slice(0, count).join(':')},upperdir=${upper},workdir=${workdir}`;
     const subjects = [
-      ['ctrkit', async () => { const m = await Overlay.mount(spec); await m.unmount(); }],
-      ['ctrkit sync', async () => { mountOverlaySync(spec); unmountOverlaySync(target); }],
-      ['mount(8)', async () => { await exec('mount', ['-t', 'overlay', 'ctk-bench', '-o', options, target], layersDir); await exec('umount', [target]); }],
+      [
+        'ctrkit',
+        async () => {
+          const m = await Overlay.mount(spec);
+          await m.unmount();
+        },
+      ],
+      [
+        'ctrkit sync',
+        async () => {
+          mountOverlaySync(spec);
+          unmountOverlaySync(target);
+        },
+      ],
+      [
+        'mount(8)',
+        async () => {
+          await exec('mount', ['-t', 'overlay', 'ctk-bench', '-o', options, target], layersDir);
+          await exec('umount', [target]);
+        },
+      ],
     ];
     const times = Object.fromEntries(subjects.map(([name]) => [name, []]));
     for (const [, fn] of subjects) await fn(); // warm-up
@@ -66,7 +88,9 @@ try {
   console.log(`overlay mount + unmount, ${runs} runs each (median, min-max in ms); ratio = subject / ctrkit; Linux ${kernel}`);
   console.log(`${'lowers'.padEnd(7)} ${'subject'.padEnd(12)} ${'median'.padStart(8)}   ${'min-max'.padEnd(13)} ratio`);
   for (const { count, name, t, ratio } of results) {
-    console.log(`${String(count).padEnd(7)} ${name.padEnd(12)} ${median(t).toFixed(3).padStart(8)}   ${`(${Math.min(...t).toFixed(2)}-${Math.max(...t).toFixed(2)})`.padEnd(13)} ${ratio.toFixed(2)}`);
+    console.log(
+      `${String(count).padEnd(7)} ${name.padEnd(12)} ${median(t).toFixed(3).padStart(8)}   ${`(${Math.min(...t).toFixed(2)}-${Math.max(...t).toFixed(2)})`.padEnd(13)} ${ratio.toFixed(2)}`,
+    );
   }
 } finally {
   rmSync(work, { recursive: true, force: true });

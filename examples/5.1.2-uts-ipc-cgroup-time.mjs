@@ -18,9 +18,16 @@ async function inside(script, options) {
   const [out] = await Promise.all([text(p.stdout), p.exited]);
   return out.trim();
 }
-const row = (t) => { const i = namespaceInfo(t); return `${i.title.padEnd(6)} ${i.flagName.padEnd(15)} since ${i.since.padEnd(6)}`; };
+const row = (t) => {
+  const i = namespaceInfo(t);
+  return `${i.title.padEnd(6)} ${i.flagName.padEnd(15)} since ${i.since.padEnd(6)}`;
+};
 /** Keys of the System V message queues `ipcs -q` lists. */
-const queueKeys = (out) => out.split('\n').filter((l) => /^0x[0-9a-f]+\s/.test(l)).map((l) => l.split(/\s+/)[0]);
+const queueKeys = (out) =>
+  out
+    .split('\n')
+    .filter((l) => /^0x[0-9a-f]+\s/.test(l))
+    .map((l) => l.split(/\s+/)[0]);
 
 // UTS: sethostname inside changes only the new namespace's name.
 const before = hostname();
@@ -30,11 +37,16 @@ console.log(`${row('uts')} hostname inside: ${uts}, on the host: ${hostname()} (
 // IPC: a message queue made on the host is not there inside, and one made inside is not on the host.
 const made = execFileSync('ipcmk', ['-Q'], { encoding: 'utf8' }).match(/(\d+)/)[1];
 try {
-  const hostKey = execFileSync('ipcs', ['-q'], { encoding: 'utf8' }).split('\n').map((l) => l.split(/\s+/)).find((f) => f[1] === made)[0];
+  const hostKey = execFileSync('ipcs', ['-q'], { encoding: 'utf8' })
+    .split('\n')
+    .map((l) => l.split(/\s+/))
+    .find((f) => f[1] === made)[0];
   const insideOut = await inside('ipcmk -Q >/dev/null; ipcs -q', { namespaces: ['ipc'] });
   const insideKeys = queueKeys(insideOut);
   const hostKeys = queueKeys(execFileSync('ipcs', ['-q'], { encoding: 'utf8' }));
-  console.log(`${row('ipc')} host queue ${hostKey} seen inside: ${insideKeys.includes(hostKey)}; inside: ${insideKeys.length} queue (${insideKeys.join(' ')}), seen on the host: ${insideKeys.some((k) => hostKeys.includes(k))}`);
+  console.log(
+    `${row('ipc')} host queue ${hostKey} seen inside: ${insideKeys.includes(hostKey)}; inside: ${insideKeys.length} queue (${insideKeys.join(' ')}), seen on the host: ${insideKeys.some((k) => hostKeys.includes(k))}`,
+  );
 } finally {
   execFileSync('ipcrm', ['-q', made]);
 }
@@ -43,11 +55,15 @@ try {
 // /proc/self/cgroup as `/` with a cgroup namespace, and as its real path without one.
 const cg = async (namespaces) => (await Container.run({ command: ['cat', '/proc/self/cgroup'], memory: '64m', namespaces })).stdout;
 const memLine = (out) => out.split('\n').find((l) => /^\d+:memory:/.test(l));
-console.log(`${row('cgroup')} /proc/self/cgroup with it: ${memLine(await cg(['pid', 'mnt', 'uts', 'ipc', 'net', 'cgroup']))}, without it: ${memLine(await cg(['pid', 'mnt', 'uts', 'ipc', 'net']))}`);
+console.log(
+  `${row('cgroup')} /proc/self/cgroup with it: ${memLine(await cg(['pid', 'mnt', 'uts', 'ipc', 'net', 'cgroup']))}, without it: ${memLine(await cg(['pid', 'mnt', 'uts', 'ipc', 'net']))}`,
+);
 
 // Time: the boot-time and monotonic clocks get an offset (here +10 days); uptime reads boottime.
 const days = 10;
 const offset = days * 86400;
 const hostUp = Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
 const timeUp = Number((await inside('cat /proc/uptime', { namespaces: ['time'], timeOffsets: { boottime: offset, monotonic: offset } })).split(' ')[0]);
-console.log(`${row('time')} uptime inside: ${timeUp.toFixed(0)} s, on the host: ${hostUp.toFixed(0)} s, difference: ${((timeUp - hostUp) / 86400).toFixed(2)} days (offset ${days} days)`);
+console.log(
+  `${row('time')} uptime inside: ${timeUp.toFixed(0)} s, on the host: ${hostUp.toFixed(0)} s, difference: ${((timeUp - hostUp) / 86400).toFixed(2)} days (offset ${days} days)`,
+);

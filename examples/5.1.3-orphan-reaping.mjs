@@ -15,7 +15,13 @@ for (const init of [false, true]) {
     await new Promise((r) => setTimeout(r, 700)); // the orphan has ended by now
     const ps = await c.exec({ command: ['ps', '-o', 'pid,ppid,stat,comm'] });
     console.log(`init: ${init}`);
-    console.log(ps.stdout.trimEnd().split('\n').map((l) => `  ${l}`).join('\n'));
+    console.log(
+      ps.stdout
+        .trimEnd()
+        .split('\n')
+        .map((l) => `  ${l}`)
+        .join('\n'),
+    );
     const zombies = ps.stdout.split('\n').filter((l) => / Z /.test(l)).length;
     console.log(`  zombies: ${zombies}`);
     const t0 = performance.now();

@@ -14,7 +14,12 @@ const named = await holder.namespaces.net.persist(`/run/netns/${name}`);
 // The bind mount keeps the namespace alive without any process in it.
 await holder[Symbol.asyncDispose]();
 try {
-  console.log(`ip netns list: ${execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').filter((l) => l.startsWith(name)).join(' ')}`);
+  console.log(
+    `ip netns list: ${execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
+      .split('\n')
+      .filter((l) => l.startsWith(name))
+      .join(' ')}`,
+  );
   const addr = execFileSync('ip', ['netns', 'exec', name, 'ip', '-o', 'link'], { encoding: 'utf8' }).trim();
   console.log(`ip netns exec ${name} ip -o link:\n${addr}`);
   console.log(`host interfaces for comparison: ${(await interfacesOf('self')).map((i) => i.name).join(' ')}`);

@@ -15,15 +15,30 @@ const container1 = await NetworkNamespace.create(`ctk-container1-${process.pid}`
 const rt = Rtnetlink.open({ netns: host });
 const inner = Rtnetlink.open({ netns: container1 });
 try {
-  console.log(`links in ${container1.name}: ${inner.links().map((l) => l.name).join(' ')}`);
+  console.log(
+    `links in ${container1.name}: ${inner
+      .links()
+      .map((l) => l.name)
+      .join(' ')}`,
+  );
   rt.createVeth({ name: 'ctkveth0', peer: { name: 'ctkveth1' } });
   rt.setLink('ctkveth1', { netns: container1 });
   inner.addAddress('ctkveth1', '10.1.1.2/24');
   inner.setLink('ctkveth1', { up: true });
   rt.addAddress('ctkveth0', '10.1.1.1/24');
   rt.setLink('ctkveth0', { up: true });
-  console.log(`links in ${container1.name} now: ${inner.links().map((l) => `${l.name}${l.up ? '(up)' : ''}`).join(' ')}`);
-  console.log(`addresses in ${container1.name}: ${inner.addresses().map((a) => a.cidr).join(' ')}`);
+  console.log(
+    `links in ${container1.name} now: ${inner
+      .links()
+      .map((l) => `${l.name}${l.up ? '(up)' : ''}`)
+      .join(' ')}`,
+  );
+  console.log(
+    `addresses in ${container1.name}: ${inner
+      .addresses()
+      .map((a) => a.cidr)
+      .join(' ')}`,
+  );
   const ping = await host.exec([busybox, 'ping', '-c', '2', '-W', '2', '10.1.1.2']);
   console.log(ping.stdout.trim());
   process.exitCode = ping.exitCode ?? 1;

@@ -79,11 +79,13 @@ try {
   const indent = (text) => text.replace(/^(?=.)/gm, '  ');
   const row = {};
 
-  console.log('== chroot: busybox chroot into a copy of the default rootfs, on the host\'s own mount table ==');
+  console.log("== chroot: busybox chroot into a copy of the default rootfs, on the host's own mount table ==");
   process.stdout.write(inJail('echo "changes the root: ls / -> $(ls / | tr "\\n" " ")"'));
   inJail('mount -t tmpfs ctk-chroot-tmpfs /tmp');
   mounted = true;
-  const seen = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.includes('ctk-chroot-tmpfs'));
+  const seen = readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .find((l) => l.includes('ctk-chroot-tmpfs'));
   execFileSync('umount', [mountedInJail]);
   mounted = false;
   row.chrootMounts = !seen;
@@ -99,16 +101,22 @@ try {
   const r = await Container.run({
     rootfs: jail, // under an overlay: the container's writes go to a throwaway layer
     privileged: true, // every capability (CAP_SYS_CHROOT, CAP_SYS_ADMIN), no seccomp filter
-    command: ['sh', '-c', `echo "changes the root: ls / -> $(ls / | tr "\\n" " ")"
+    command: [
+      'sh',
+      '-c',
+      `echo "changes the root: ls / -> $(ls / | tr "\\n" " ")"
       mount -t tmpfs ctk-container-tmpfs /tmp && echo "mounted a tmpfs on /tmp inside"
-      /escape ${marker}`],
+      /escape ${marker}`,
+    ],
   });
   if (r.exitCode !== 0) throw new Error(`the container failed (exit ${r.exitCode}): ${r.stderr}`);
   const [changes, mountedInside, ...escaped] = r.stdout.split('\n');
   const after = readFileSync('/proc/self/mountinfo', 'utf8');
   console.log(changes);
   row.containerMounts = !after.includes('ctk-container-tmpfs');
-  console.log(`isolates mount points: ${row.containerMounts ? 'yes' : 'no'} — ${mountedInside}; in the host's mount table: ${after.includes('ctk-container-tmpfs') ? 'yes' : 'no'} (host table unchanged: ${after === before})`);
+  console.log(
+    `isolates mount points: ${row.containerMounts ? 'yes' : 'no'} — ${mountedInside}; in the host's mount table: ${after.includes('ctk-container-tmpfs') ? 'yes' : 'no'} (host table unchanged: ${after === before})`,
+  );
   row.containerEscape = !r.stdout.includes(': FOUND');
   console.log(`stops the chroot escape: ${row.containerEscape ? 'yes' : 'no'}`);
   process.stdout.write(indent(escaped.join('\n')));

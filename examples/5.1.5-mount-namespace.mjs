@@ -5,7 +5,11 @@ import { Container } from 'ctrkit';
 
 const hostMountsBefore = readFileSync('/proc/self/mountinfo', 'utf8');
 const r = await Container.run({
-  command: ['sh', '-c', 'echo "ls /proc (pids): $(ls /proc | grep -E "^[0-9]+$" | tr "\\n" " ")"; echo "mounts inside: $(wc -l < /proc/self/mountinfo)"; mount -t tmpfs ctk-scratch /tmp && echo "mounted a tmpfs on /tmp inside"'],
+  command: [
+    'sh',
+    '-c',
+    'echo "ls /proc (pids): $(ls /proc | grep -E "^[0-9]+$" | tr "\\n" " ")"; echo "mounts inside: $(wc -l < /proc/self/mountinfo)"; mount -t tmpfs ctk-scratch /tmp && echo "mounted a tmpfs on /tmp inside"',
+  ],
   capabilities: ['SYS_ADMIN'], // to mount the tmpfs; everything else stays dropped
 });
 process.stdout.write(r.stdout);

@@ -29,7 +29,9 @@ if (asRoot) {
 }
 const lines = (file) => {
   try {
-    return readFileSync(file, 'utf8').split('\n').filter((l) => l.split(':')[0] === who.user || l.split(':')[0] === String(who.uid));
+    return readFileSync(file, 'utf8')
+      .split('\n')
+      .filter((l) => l.split(':')[0] === who.user || l.split(':')[0] === String(who.uid));
   } catch {
     return [];
   }
@@ -48,25 +50,32 @@ if (who.uid !== 0) {
 // 2. A container in a user namespace, with a host directory bound in to see ownership outside.
 const map = [{ inside: 0, outside: 100000, count: 65536 }];
 const uidMap = asRoot ? map : defaultIdMaps().uidMap;
-console.log(`\ncontainer uid_map (inside:outside:count): ${show(uidMap)}${asRoot ? '' : ' (ctrkit\'s default for you)'}`);
+console.log(`\ncontainer uid_map (inside:outside:count): ${show(uidMap)}${asRoot ? '' : " (ctrkit's default for you)"}`);
 const dir = mkdtempSync(join(tmpdir(), 'ctk-subuid-'));
 try {
   // Root inside is uid 100000 outside: give it the directory, as one would a volume.
   if (asRoot) chownSync(dir, 100000, 100000);
   const r = await Container.run({
-    command: ['sh', '-c', [
-      'echo "inside: $(id)"',
-      'sed "s/^/uid_map: /" /proc/self/uid_map',
-      'echo hello > /shared/created-by-root && ls -ln /shared | sed -n "s/^/inside:  /p" | grep created',
-      'touch /shared/chowned-to-1000 && chown 1000:1000 /shared/chowned-to-1000 && echo "inside: chown 1000:1000 chowned-to-1000: ok"',
-      'ls -lnd /bin/busybox | sed "s/^/rootfs file, owned by host root (unmapped): /"',
-    ].join('; ')],
+    command: [
+      'sh',
+      '-c',
+      [
+        'echo "inside: $(id)"',
+        'sed "s/^/uid_map: /" /proc/self/uid_map',
+        'echo hello > /shared/created-by-root && ls -ln /shared | sed -n "s/^/inside:  /p" | grep created',
+        'touch /shared/chowned-to-1000 && chown 1000:1000 /shared/chowned-to-1000 && echo "inside: chown 1000:1000 chowned-to-1000: ok"',
+        'ls -lnd /bin/busybox | sed "s/^/rootfs file, owned by host root (unmapped): /"',
+      ].join('; '),
+    ],
     ...(asRoot ? { uidMap: map, gidMap: map } : {}),
     namespaces: ['user', 'pid', 'mnt', 'uts', 'ipc', 'net'],
     binds: [{ source: dir, target: '/shared' }],
   });
   process.stdout.write(r.stdout + r.stderr);
-  for (const [name, inside] of [['created-by-root', 0], ['chowned-to-1000', 1000]]) {
+  for (const [name, inside] of [
+    ['created-by-root', 0],
+    ['chowned-to-1000', 1000],
+  ]) {
     const st = statSync(join(dir, name));
     console.log(`outside: ${name} (uid ${inside} inside) is owned by uid ${st.uid}, gid ${st.gid}`);
   }

@@ -13,6 +13,8 @@ const proc = await Container.start({
 for (const { type, flagName } of NAMESPACES) {
   const mine = proc.namespaces[type];
   const host = NamespaceRef.host(type);
-  console.log(`${type.padEnd(6)} ${flagName.padEnd(16)} container ${String(mine).padEnd(18)} host ${String(host).padEnd(18)} ${mine.sameAs(host) ? 'shared' : 'NEW'}`);
+  console.log(
+    `${type.padEnd(6)} ${flagName.padEnd(16)} container ${String(mine).padEnd(18)} host ${String(host).padEnd(18)} ${mine.sameAs(host) ? 'shared' : 'NEW'}`,
+  );
 }
 await proc.exited;

@@ -25,14 +25,24 @@ const cg = await Cgroup.v2(`ctk-ex-${process.pid}`, { root }).create();
 try {
   console.log(`$ ls ${cg.dir}/\n${readdirSync(cg.dir).sort().join('  ')}`);
   // A process placed in it before it starts sees it as its v2 path (the "0::" line).
-  const p = await unshare({ command: ['grep', '^0::', '/proc/self/cgroup'], namespaces: ['pid'], stdio: ['ignore', 'pipe', 'inherit'], onNamespaces: ({ pid }) => cg.addProcess(pid) });
+  const p = await unshare({
+    command: ['grep', '^0::', '/proc/self/cgroup'],
+    namespaces: ['pid'],
+    stdio: ['ignore', 'pipe', 'inherit'],
+    onNamespaces: ({ pid }) => cg.addProcess(pid),
+  });
   const [line] = await Promise.all([text(p.stdout), p.exited]);
   console.log(`/proc/self/cgroup of a process in it: ${line.trim()}`);
 
   // V1 vs V2 paths: one directory with every controller's files, when the controller is here.
-  for (const [v1, v2, controller] of [['memory/<id>/memory.limit_in_bytes', 'memory.max', 'memory'], ['cpu/<id>/cpu.shares', 'cpu.weight', 'cpu']]) {
+  for (const [v1, v2, controller] of [
+    ['memory/<id>/memory.limit_in_bytes', 'memory.max', 'memory'],
+    ['cpu/<id>/cpu.shares', 'cpu.weight', 'cpu'],
+  ]) {
     const here = existsSync(join(cg.dir, v2));
-    console.log(`v1 /sys/fs/cgroup/${v1} -> v2 ${join(cg.dir, v2)}: ${here ? read(cg.dir, v2) : `absent (the ${controller} controller is not in this tree's cgroup.controllers)`}`);
+    console.log(
+      `v1 /sys/fs/cgroup/${v1} -> v2 ${join(cg.dir, v2)}: ${here ? read(cg.dir, v2) : `absent (the ${controller} controller is not in this tree's cgroup.controllers)`}`,
+    );
   }
 
   // PSI: "some" = share of time at least one task stalled, "full" = all of them.
@@ -40,11 +50,17 @@ try {
   if (psi.length === 0) console.log('PSI: no *.pressure files (a kernel without CONFIG_PSI, or booted with psi=0)');
   for (const f of psi) {
     let body;
-    try { body = read(cg.dir, f); } catch (e) { body = `unreadable: ${e.code} (PSI disabled: boot with psi=1)`; }
+    try {
+      body = read(cg.dir, f);
+    } catch (e) {
+      body = `unreadable: ${e.code} (PSI disabled: boot with psi=1)`;
+    }
     console.log(`$ cat ${f}\n${body}`);
   }
   const pressure = await cg.pressure();
-  console.log(`pressure(): cpu.some.avg10=${pressure.cpu?.some?.avg10}, memory.full.avg10=${pressure.memory?.full?.avg10}, io.some.total=${pressure.io?.some?.total}`);
+  console.log(
+    `pressure(): cpu.some.avg10=${pressure.cpu?.some?.avg10}, memory.full.avg10=${pressure.memory?.full?.avg10}, io.some.total=${pressure.io?.some?.total}`,
+  );
 } finally {
   await cg.remove();
 }

@@ -11,5 +11,7 @@ const [quota, period, before, after] = r.stdout.trim().split(/\s+/);
 const [, min, sec] = /^real\s+(\d+)m ([\d.]+)s$/m.exec(r.stderr);
 const wall = Number(min) * 60 + Number(sec);
 console.log(`quota/period inside the container: ${quota}/${period}`);
-console.log(`busy loop: ${((Number(after) - Number(before)) / 1e6).toFixed(2)} s of CPU in ${wall.toFixed(2)} s = ${((Number(after) - Number(before)) / 1e4 / wall).toFixed(0)}% of one CPU`);
+console.log(
+  `busy loop: ${((Number(after) - Number(before)) / 1e6).toFixed(2)} s of CPU in ${wall.toFixed(2)} s = ${((Number(after) - Number(before)) / 1e4 / wall).toFixed(0)}% of one CPU`,
+);
 console.log(`throttled in ${r.stats.cpu.throttledPeriods} of ${r.stats.cpu.periods} periods`);

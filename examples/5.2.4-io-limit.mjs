@@ -11,7 +11,9 @@ execFileSync('dd', ['if=/dev/zero', `of=${image}`, 'bs=1M', 'count=48', 'status=
 const loop = execFileSync('losetup', ['--find', '--show', image], { encoding: 'utf8' }).trim();
 try {
   const r = await Container.run({
-    devices: [loop], deviceReadBps: [`${loop}:10mb`], deviceWriteBps: [`${loop}:10mb`],
+    devices: [loop],
+    deviceReadBps: [`${loop}:10mb`],
+    deviceWriteBps: [`${loop}:10mb`],
     command: ['sh', '-c', `time dd if=${loop} of=/dev/null bs=1M count=20 iflag=direct; time dd if=/dev/zero of=${loop} bs=1M count=20 oflag=direct`],
   });
   const secs = [...r.stderr.matchAll(/^real\s+(\d+)m ([\d.]+)s$/gm)].map((m) => Number(m[1]) * 60 + Number(m[2]));

@@ -6,6 +6,8 @@ import { Container } from 'ctrkit';
 for (const size of ['600M', '400M']) {
   const r = await Container.run({ memory: '512m', command: ['dd', 'if=/dev/zero', 'of=/dev/null', `bs=${size}`, 'count=1'] });
   const m = r.stats.memory;
-  console.log(`allocate ${size} with -m 512m: exit ${r.exitCode ?? r.signal}, oomKilled ${r.oomKilled}, ` +
-    `limit ${m.limit / 2 ** 20} MiB, peak ${Math.round(m.peak / 2 ** 20)} MiB, failcnt ${m.failcnt}, oom_kill ${m.oomKills}`);
+  console.log(
+    `allocate ${size} with -m 512m: exit ${r.exitCode ?? r.signal}, oomKilled ${r.oomKilled}, ` +
+      `limit ${m.limit / 2 ** 20} MiB, peak ${Math.round(m.peak / 2 ** 20)} MiB, failcnt ${m.failcnt}, oom_kill ${m.oomKills}`,
+  );
 }

@@ -13,7 +13,9 @@ try {
   console.log('sample  mem-usage   mem-%   cpu-time   cpu-%');
   for await (const s of c.cgroup.statsStream({ intervalMs: 400, signal: ac.signal })) {
     const m = s.stats.memory;
-    console.log(`${String(++i).padStart(6)}  ${(m.current / 2 ** 20).toFixed(1).padStart(6)} MiB  ${s.memoryPercent.toFixed(1).padStart(5)}%  ${(s.stats.cpu.usageUsec / 1000).toFixed(0).padStart(6)} ms  ${s.cpuPercent.toFixed(0).padStart(5)}%`);
+    console.log(
+      `${String(++i).padStart(6)}  ${(m.current / 2 ** 20).toFixed(1).padStart(6)} MiB  ${s.memoryPercent.toFixed(1).padStart(5)}%  ${(s.stats.cpu.usageUsec / 1000).toFixed(0).padStart(6)} ms  ${s.cpuPercent.toFixed(0).padStart(5)}%`,
+    );
     if (i === 4) ac.abort();
   }
 } finally {

@@ -12,12 +12,22 @@ const dir = mkdtempSync('/tmp/ctk-example-fileops-');
 /** What a layer holds at `name`. */
 function look(layer, name) {
   let st;
-  try { st = lstatSync(join(layer, name)); } catch { return 'absent'; }
+  try {
+    st = lstatSync(join(layer, name));
+  } catch {
+    return 'absent';
+  }
   if (st.isCharacterDevice()) return `char device ${Math.floor(st.rdev / 256)}:${st.rdev % 256} (whiteout)`;
   return `file "${readFileSync(join(layer, name), 'utf8').trim()}"`;
 }
 /** What the merged view shows at `name`. */
-const see = (merged, name) => { try { return `"${readFileSync(join(merged, name), 'utf8').trim()}"`; } catch (e) { return e.code; } };
+const see = (merged, name) => {
+  try {
+    return `"${readFileSync(join(merged, name), 'utf8').trim()}"`;
+  } catch (e) {
+    return e.code;
+  }
+};
 try {
   const [lower, upper, work, merged] = ['lower', 'upper', 'work', 'merged'].map((d) => join(dir, d));
   for (const d of [lower, upper, work, merged]) mkdirSync(d);
@@ -37,9 +47,20 @@ try {
     row('delete', 'delete.txt');
     const head = ['operation', 'file', 'merged', 'lower', 'upper'];
     const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].replace('\n', '\\n').length)));
-    for (const r of [head, ...rows]) console.log(r.map((c, i) => c.replace('\n', '\\n').padEnd(widths[i])).join(' | ').trimEnd());
+    for (const r of [head, ...rows])
+      console.log(
+        r
+          .map((c, i) => c.replace('\n', '\\n').padEnd(widths[i]))
+          .join(' | ')
+          .trimEnd(),
+      );
     const changes = await m.diff();
-    console.log(`diff: ${changes.map((c) => `${c.kind} ${c.path}`).sort().join(', ')}`);
+    console.log(
+      `diff: ${changes
+        .map((c) => `${c.kind} ${c.path}`)
+        .sort()
+        .join(', ')}`,
+    );
   } finally {
     await m.unmount();
   }

@@ -19,15 +19,28 @@ try {
   try {
     // What the kernel was given, as /proc/self/mountinfo shows it (the fsconfig API passes
     // each layer on its own, `lowerdir+=`, so there is no length limit on the list).
-    const line = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.split(' ')[4] === merged);
-    const opts = line.split(' - ')[1].split(' ')[2].split(',').filter((o) => /^(lowerdir|upperdir|workdir)/.test(o));
+    const line = readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .find((l) => l.split(' ')[4] === merged);
+    const opts = line
+      .split(' - ')[1]
+      .split(' ')[2]
+      .split(',')
+      .filter((o) => /^(lowerdir|upperdir|workdir)/.test(o));
     console.log(`mounted via ${m.api}: ${opts.map((o) => o.replaceAll(dir, '')).join(',')}`);
     const lowers = opts.filter((o) => o.startsWith('lowerdir')).map((o) => o.split('=')[1].replaceAll(dir, ''));
-    console.log(`the chapter's form: lowerdir=${lowers.join(':')},${opts.filter((o) => !o.startsWith('lowerdir')).map((o) => o.replaceAll(dir, '')).join(',')}`);
+    console.log(
+      `the chapter's form: lowerdir=${lowers.join(':')},${opts
+        .filter((o) => !o.startsWith('lowerdir'))
+        .map((o) => o.replaceAll(dir, ''))
+        .join(',')}`,
+    );
     console.log(`ls merged: ${readdirSync(merged).sort().join(' ')}`);
     console.log(`cat merged/shared.txt: ${readFileSync(join(merged, 'shared.txt'), 'utf8').trim()}`);
     writeFileSync(join(merged, 'only-in-lower2.txt'), 'changed\n');
-    console.log(`after a write to merged/only-in-lower2.txt: upper has [${readdirSync(upper).join(' ')}], lower2 still says ${readFileSync(join(lower2, 'only-in-lower2.txt'), 'utf8').trim()}`);
+    console.log(
+      `after a write to merged/only-in-lower2.txt: upper has [${readdirSync(upper).join(' ')}], lower2 still says ${readFileSync(join(lower2, 'only-in-lower2.txt'), 'utf8').trim()}`,
+    );
   } finally {
     await m.unmount();
   }

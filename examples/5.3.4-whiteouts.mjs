@@ -24,7 +24,12 @@ try {
     console.log(`lower/etc still: [${readdirSync(join(lower, 'etc')).join(', ')}]`);
     console.log('$ ls -la upper/etc/');
     const ls = execFileSync('ls', ['-la', '--time-style=+', join(upper, 'etc')], { encoding: 'utf8' });
-    process.stdout.write(`${ls.split('\n').filter((l) => l.endsWith('some-config')).join('\n')}\n`);
+    process.stdout.write(
+      `${ls
+        .split('\n')
+        .filter((l) => l.endsWith('some-config'))
+        .join('\n')}\n`,
+    );
 
     // $ rm -rf /app && mkdir /app && touch /app/new
     rmSync(join(merged, 'app'), { recursive: true });

@@ -43,21 +43,31 @@ try {
   const empty = used();
   console.log(`btrfs on ${device}, mounted at ${mnt}; image: ${mib(Number(execFileSync('du', ['-sb', image], { encoding: 'utf8' }).split('\t')[0]))}`);
   for (let i = 0; i < N; i++) {
-    containers.push(await Container.start({
-      rootfs: image, stateDir, stateRoot: join(dir, 'state'), network: 'none', stdio: 'ignore',
-      command: ['sh', '-c', `head -c 102400 /dev/urandom > /data-${i} && sync && exec sleep 600`],
-      keepLayer: false,
-    }));
+    containers.push(
+      await Container.start({
+        rootfs: image,
+        stateDir,
+        stateRoot: join(dir, 'state'),
+        network: 'none',
+        stdio: 'ignore',
+        command: ['sh', '-c', `head -c 102400 /dev/urandom > /data-${i} && sync && exec sleep 600`],
+        keepLayer: false,
+      }),
+    );
   }
   // Each container wrote its 100 KiB: wait until all are on disk.
   for (const [i, c] of containers.entries()) {
     while ((await c.exec({ command: ['sh', '-c', `test -s /data-${i} && echo ok`] })).stdout !== 'ok\n') await new Promise((r) => setTimeout(r, 50));
   }
   const withContainers = used();
-  const layers = readdirSync(stateDir).filter((e) => /^ctk-(?!btrfs-bases)/.test(e)).map((e) => join(stateDir, e, 'root'));
+  const layers = readdirSync(stateDir)
+    .filter((e) => /^ctk-(?!btrfs-bases)/.test(e))
+    .map((e) => join(stateDir, e, 'root'));
   const bases = readdirSync(join(stateDir, 'ctk-btrfs-bases'));
   console.log(`driver: btrfs (chosen by itself: ${stateDir} is on btrfs)`);
-  console.log(`base subvolumes: ${bases.length} (read-only: ${execFileSync('btrfs', ['property', 'get', join(stateDir, 'ctk-btrfs-bases', bases[0]), 'ro'], { encoding: 'utf8' }).trim()})`);
+  console.log(
+    `base subvolumes: ${bases.length} (read-only: ${execFileSync('btrfs', ['property', 'get', join(stateDir, 'ctk-btrfs-bases', bases[0]), 'ro'], { encoding: 'utf8' }).trim()})`,
+  );
   console.log(`container roots: ${layers.length}, each a snapshot (subvolume root inode ${statSync(layers[0]).ino})`);
   console.log('\nbtrfs filesystem du -s of each container root:');
   console.log(execFileSync('btrfs', ['filesystem', 'du', '-s', ...layers], { encoding: 'utf8' }).trimEnd());
@@ -71,7 +81,9 @@ try {
 
   for (const c of containers.splice(0)) await c.remove({ force: true });
   const left = readdirSync(stateDir).filter((e) => /^ctk-(?!btrfs-bases)/.test(e));
-  console.log(`\nafter the containers ended: ${left.length} container snapshots left; subvolumes: ${execFileSync('btrfs', ['subvolume', 'list', '-o', stateDir], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).length} (the base, kept for the next container)`);
+  console.log(
+    `\nafter the containers ended: ${left.length} container snapshots left; subvolumes: ${execFileSync('btrfs', ['subvolume', 'list', '-o', stateDir], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).length} (the base, kept for the next container)`,
+  );
   await removeBtrfsBases(join(stateDir, 'ctk-btrfs-bases'));
 } finally {
   for (const c of containers) await c.remove({ force: true }).catch(() => {});

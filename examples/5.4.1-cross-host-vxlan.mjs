@@ -55,7 +55,9 @@ try {
   a.vxlan.addPeer(b.vxlan.self);
   b.vxlan.addPeer(a.vxlan.self);
   for (const h of hosts) {
-    console.log(`host ${h.letter.toUpperCase()} (${h.ns.name}): wire ${h.wire}, containers ${h.subnet}, vtep ${h.vxlan.name} ${h.vxlan.address}/32 mac ${h.vxlan.mac}`);
+    console.log(
+      `host ${h.letter.toUpperCase()} (${h.ns.name}): wire ${h.wire}, containers ${h.subnet}, vtep ${h.vxlan.name} ${h.vxlan.address}/32 mac ${h.vxlan.mac}`,
+    );
     const link = await sh(h.ns, 'ip -d -o link show ctk.1');
     console.log(`  ip -d link: ${link.match(/vxlan id \d+ .*?dstport \d+/)?.[0]} ${/nolearning/.test(link) ? 'nolearning' : 'learning'}`);
     console.log(`  bridge fdb show dev ctk.1: ${await sh(h.ns, 'bridge fdb show dev ctk.1')}`);
@@ -64,28 +66,43 @@ try {
   }
 
   // A web server in a container on host B: a CGI script answers with the client address it sees.
-  const httpd = 'mkdir -p /www/cgi-bin && printf "#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho \\$REMOTE_ADDR on $(hostname)\\n" > /www/cgi-bin/ip'
-    + ' && chmod +x /www/cgi-bin/ip && exec busybox httpd -f -p 80 -h /www';
+  const httpd =
+    'mkdir -p /www/cgi-bin && printf "#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho \\$REMOTE_ADDR on $(hostname)\\n" > /www/cgi-bin/ip' +
+    ' && chmod +x /www/cgi-bin/ip && exec busybox httpd -f -p 80 -h /www';
   let serverNet;
   const server = await Container.start({
-    command: ['sh', '-c', httpd], hostname: 'web-on-b', stdio: 'ignore',
-    onNamespaces: async ({ pid }) => { serverNet = await b.bridge.attach(pid); },
+    command: ['sh', '-c', httpd],
+    hostname: 'web-on-b',
+    stdio: 'ignore',
+    onNamespaces: async ({ pid }) => {
+      serverNet = await b.bridge.attach(pid);
+    },
   });
-  stop.unshift(async () => { await serverNet?.detach(); await server[Symbol.asyncDispose](); });
+  stop.unshift(async () => {
+    await serverNet?.detach();
+    await server[Symbol.asyncDispose]();
+  });
   console.log(`container on host B: ${serverNet.address} (busybox httpd on :80)`);
 
   // A client container on host A: ping, then TCP (HTTP), across the overlay. (No `wget -T`:
   // Debian's busybox 1.35 wget crashes with it.)
   const busybox = `${await defaultRootfs()}/bin/busybox`;
   const bNs = NetworkNamespace.open(server.pid);
-  for (let i = 0; i < 100; i++) { // wait until httpd answers (no fixed sleep)
+  for (let i = 0; i < 100; i++) {
+    // wait until httpd answers (no fixed sleep)
     if ((await bNs.exec([busybox, 'wget', '-q', '-O', '/dev/null', 'http://127.0.0.1/cgi-bin/ip'])).exitCode === 0) break;
   }
   let clientNet;
   const client = await Container.run({
     hostname: 'client-on-a',
-    command: ['sh', '-c', `ping -c 2 -W 2 ${serverNet.address} | grep -E "packets|ttl"; echo "wget: $(wget -q -O - http://${serverNet.address}/cgi-bin/ip 2>&1)"`],
-    onNamespaces: async ({ pid }) => { clientNet = await a.bridge.attach(pid); },
+    command: [
+      'sh',
+      '-c',
+      `ping -c 2 -W 2 ${serverNet.address} | grep -E "packets|ttl"; echo "wget: $(wget -q -O - http://${serverNet.address}/cgi-bin/ip 2>&1)"`,
+    ],
+    onNamespaces: async ({ pid }) => {
+      clientNet = await a.bridge.attach(pid);
+    },
   });
   await clientNet?.detach();
   console.log(`container on host A: ${clientNet.address}`);

@@ -33,10 +33,16 @@ try {
   const start = async (mode) => {
     let net;
     const c = await Container.start({
-      command: ['sleep', '30'], stdio: 'ignore',
-      onNamespaces: async ({ pid }) => { net = await connectContainer({ pid, mode, bridge, netns: host }); },
+      command: ['sleep', '30'],
+      stdio: 'ignore',
+      onNamespaces: async ({ pid }) => {
+        net = await connectContainer({ pid, mode, bridge, netns: host });
+      },
     });
-    stop.unshift(async () => { await net.detach(); await c[Symbol.asyncDispose](); });
+    stop.unshift(async () => {
+      await net.detach();
+      await c[Symbol.asyncDispose]();
+    });
     return { c, net, ns: NetworkNamespace.open(c.pid) };
   };
   const a = await start('bridge');
@@ -48,17 +54,33 @@ try {
   console.log(`bridge: the outside host saw A as ${seen.stdout.trim()} (the host's address: masquerade)`);
   const n = await start('none');
   const links = await n.ns.exec([busybox, 'ip', '-o', 'link']);
-  console.log(`none: ${links.stdout.trim().split('\n').map((l) => l.split(': ')[1]).join(' ')}`);
+  console.log(
+    `none: ${links.stdout
+      .trim()
+      .split('\n')
+      .map((l) => l.split(': ')[1])
+      .join(' ')}`,
+  );
   // host mode (`docker run --network host`): the container gets no network namespace of its
   // own and uses the host's. "The host" here is the lab namespace, so the container joins
   // that one (through a process holding it) instead of this machine's: it sees the lab
   // host's interfaces, and its port 80 is the lab host's port 80.
-  const hostIfs = (await host.exec([busybox, 'ip', '-o', 'link'])).stdout.trim().split('\n').map((l) => l.split(': ')[1].split('@')[0]);
+  const hostIfs = (await host.exec([busybox, 'ip', '-o', 'link'])).stdout
+    .trim()
+    .split('\n')
+    .map((l) => l.split(': ')[1].split('@')[0]);
   const holder = host.spawn('sleep', ['30'], { stdio: 'ignore' });
-  stop.push(async () => { holder.kill(); });
+  stop.push(async () => {
+    holder.kill();
+  });
   const web = await Container.start({
-    command: ['sh', '-c', 'echo "$(ip -o link | cut -d: -f2 | cut -d@ -f1 | tr -d " " | tr "\\n" " ")" > /ifs; mkdir /www; echo host-mode httpd > /www/index.html; exec httpd -f -p 80 -h /www'],
-    network: { container: holder.pid }, stdio: 'ignore',
+    command: [
+      'sh',
+      '-c',
+      'echo "$(ip -o link | cut -d: -f2 | cut -d@ -f1 | tr -d " " | tr "\\n" " ")" > /ifs; mkdir /www; echo host-mode httpd > /www/index.html; exec httpd -f -p 80 -h /www',
+    ],
+    network: { container: holder.pid },
+    stdio: 'ignore',
   });
   stop.unshift(() => web[Symbol.asyncDispose]());
   console.log(`host: the lab host's interfaces: ${hostIfs.join(' ')}`);

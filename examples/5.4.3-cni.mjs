@@ -23,19 +23,31 @@ try {
   ro.setLink('ctkout', { up: true });
   ro.close();
 
-  const cni = await CniNetwork.load({
-    cniVersion: '1.0.0',
-    name: 'ctk-cni',
-    plugins: [
-      { type: 'bridge', bridge: 'ctkcni0', isGateway: true, ipMasq: true, hairpinMode: true,
-        ipam: { type: 'host-local', ranges: [[{ subnet: '10.22.0.0/24' }]], routes: [{ dst: '0.0.0.0/0' }], dataDir: join(state, 'ipam') } },
-      { type: 'portmap', capabilities: { portMappings: true } },
-    ],
-  }, { netns: host, cacheDir: join(state, 'cache') });
+  const cni = await CniNetwork.load(
+    {
+      cniVersion: '1.0.0',
+      name: 'ctk-cni',
+      plugins: [
+        {
+          type: 'bridge',
+          bridge: 'ctkcni0',
+          isGateway: true,
+          ipMasq: true,
+          hairpinMode: true,
+          ipam: { type: 'host-local', ranges: [[{ subnet: '10.22.0.0/24' }]], routes: [{ dst: '0.0.0.0/0' }], dataDir: join(state, 'ipam') },
+        },
+        { type: 'portmap', capabilities: { portMappings: true } },
+      ],
+    },
+    { netns: host, cacheDir: join(state, 'cache') },
+  );
   console.log(`bridge plugin speaks: ${(await cni.version('bridge')).supportedVersions.join(' ')}`);
   container = await Container.start({
-    command: ['sh', '-c', 'echo ok > /index.html && exec busybox httpd -f -p 80 -h /'], stdio: 'ignore',
-    onNamespaces: async ({ pid }) => { net = await connectContainer({ pid, mode: 'cni', cni, ports: ['8080:80'], netns: host }); },
+    command: ['sh', '-c', 'echo ok > /index.html && exec busybox httpd -f -p 80 -h /'],
+    stdio: 'ignore',
+    onNamespaces: async ({ pid }) => {
+      net = await connectContainer({ pid, mode: 'cni', cni, ports: ['8080:80'], netns: host });
+    },
   });
   console.log(`CNI ADD: ${net.address}/${net.prefix} via ${net.gateway} (interfaces: ${net.cni.result.interfaces.map((i) => i.name).join(' ')})`);
   let body = '';

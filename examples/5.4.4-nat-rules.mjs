@@ -16,8 +16,11 @@ let bridge, container, attachment;
 try {
   bridge = await Bridge.create({ name: 'ctkbr0', subnet: '10.88.0.0/24', netns: host, stateDir });
   container = await Container.start({
-    command: ['sleep', '30'], stdio: 'ignore',
-    onNamespaces: async ({ pid }) => { attachment = await bridge.attach(pid, { ports: ['8080:80'] }); },
+    command: ['sleep', '30'],
+    stdio: 'ignore',
+    onNamespaces: async ({ pid }) => {
+      attachment = await bridge.attach(pid, { ports: ['8080:80'] });
+    },
   });
   console.log(`container ${attachment.address} on ctkbr0 (10.88.0.0/24), -p 8080:80`);
 
@@ -34,8 +37,10 @@ try {
   const tables = await host.exec(['nft', 'list', 'tables']);
   console.log(`$ nft list tables\n${tables.stdout.trimEnd()}`);
   const natTable = /^table ip nat$/m.test(tables.stdout);
-  console.log(`iptables' nat table: ${natTable ? 'present' : 'absent (iptables printed only its built-in chains\' default policies)'}; `
-    + `the MASQUERADE and DNAT rules are in "table ip ${NFT_TABLE}", nftables-native, which iptables does not list`);
+  console.log(
+    `iptables' nat table: ${natTable ? 'present' : "absent (iptables printed only its built-in chains' default policies)"}; ` +
+      `the MASQUERADE and DNAT rules are in "table ip ${NFT_TABLE}", nftables-native, which iptables does not list`,
+  );
 } finally {
   await attachment?.detach();
   await container?.[Symbol.asyncDispose]();

@@ -27,11 +27,15 @@ try {
   // stateDir: IPAM leases and locks (default /run/ctrkit/network), here a throwaway one.
   bridge = await Bridge.create({ name: 'ctkbr0', subnet: '10.88.0.0/24', netns: host, stateDir });
   // A CGI script that prints the client address the server sees.
-  const httpd = 'mkdir -p /www/cgi-bin && printf "#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho \\$REMOTE_ADDR\\n" > /www/cgi-bin/ip'
-    + ' && chmod +x /www/cgi-bin/ip && exec busybox httpd -f -p 80 -h /www';
+  const httpd =
+    'mkdir -p /www/cgi-bin && printf "#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho \\$REMOTE_ADDR\\n" > /www/cgi-bin/ip' +
+    ' && chmod +x /www/cgi-bin/ip && exec busybox httpd -f -p 80 -h /www';
   container = await Container.start({
-    command: ['sh', '-c', httpd], stdio: 'ignore',
-    onNamespaces: async ({ pid }) => { attachment = await bridge.attach(pid, { ports: ['8080:80'] }); },
+    command: ['sh', '-c', httpd],
+    stdio: 'ignore',
+    onNamespaces: async ({ pid }) => {
+      attachment = await bridge.attach(pid, { ports: ['8080:80'] });
+    },
   });
   console.log(`container ${attachment.address}, published ${attachment.ports.map((p) => `${p.hostPort}->${p.containerPort}/${p.protocol}`).join(' ')}`);
   let answer = '';

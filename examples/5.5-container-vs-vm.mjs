@@ -65,7 +65,12 @@ function tree(pid) {
 }
 
 const stat = (pid) => readFileSync(`/proc/${pid}/stat`, 'utf8');
-const ppidOf = (pid) => Number(stat(pid).slice(stat(pid).lastIndexOf(')') + 2).split(' ')[1]);
+const ppidOf = (pid) =>
+  Number(
+    stat(pid)
+      .slice(stat(pid).lastIndexOf(')') + 2)
+      .split(' ')[1],
+  );
 const comm = (pid) => readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
 const sum = (pids) => pids.map(memoryOf).reduce((a, m) => ({ pss: a.pss + m.pss, rss: a.rss + m.rss }), { pss: 0, rss: 0 });
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
@@ -80,9 +85,11 @@ function waitForLine(stream, re, timeout, child, silentMs) {
   return new Promise((resolve, reject) => {
     const rl = createInterface({ input: stream });
     const seen = [];
-    const silent = silentMs && setTimeout(() => {
-      if (seen.length === 0) done(reject, Object.assign(new Error(`not a line of output in ${silentMs} ms`), { silent: true }));
-    }, silentMs);
+    const silent =
+      silentMs &&
+      setTimeout(() => {
+        if (seen.length === 0) done(reject, Object.assign(new Error(`not a line of output in ${silentMs} ms`), { silent: true }));
+      }, silentMs);
     const done = (f, v) => {
       clearTimeout(timer);
       clearTimeout(silent);
@@ -106,8 +113,13 @@ function waitForLine(stream, re, timeout, child, silentMs) {
 async function startContainer(rootfs, i) {
   const t0 = performance.now();
   const c = await Container.start({
-    rootfs, stateRoot: join(tmp, 'state'), stateDir: join(tmp, 'layers'), network: 'none', name: `ctk-5-5-${i}`,
-    stdio: ['ignore', 'pipe', 'ignore'], command: ['sh', '-c', 'echo "ready $(uname -r)"; exec sleep 3600'],
+    rootfs,
+    stateRoot: join(tmp, 'state'),
+    stateDir: join(tmp, 'layers'),
+    network: 'none',
+    name: `ctk-5-5-${i}`,
+    stdio: ['ignore', 'pipe', 'ignore'],
+    command: ['sh', '-c', 'echo "ready $(uname -r)"; exec sleep 3600'],
   });
   containers.push(c);
   const line = await waitForLine(c.stdout, /^ready /, READY_TIMEOUT_MS);
@@ -124,7 +136,10 @@ function containerProcesses(c) {
 // ---- VMs -------------------------------------------------------------------------------
 
 function kernel() {
-  const v = readdirSync('/lib/modules').filter((k) => existsSync(`/boot/vmlinuz-${k}`)).sort().at(-1);
+  const v = readdirSync('/lib/modules')
+    .filter((k) => existsSync(`/boot/vmlinuz-${k}`))
+    .sort()
+    .at(-1);
   if (!v) throw new Error('no /boot/vmlinuz-VERSION (apt-get install linux-image-amd64)');
   accessSync(`/boot/vmlinuz-${v}`, constants.R_OK);
   return `/boot/vmlinuz-${v}`;
@@ -137,7 +152,10 @@ function initramfs() {
   mkdirSync(join(root, 'proc'));
   const busybox = execFileSync('sh', ['-c', 'command -v busybox'], { encoding: 'utf8' }).trim();
   cpSync(busybox, join(root, 'bin/busybox'));
-  writeFileSync(join(root, 'init'), '#!/bin/busybox sh\n/bin/busybox mount -t proc proc /proc\necho "ctk-vm ready $(/bin/busybox uname -r)"\nexec /bin/busybox sleep 1000000\n');
+  writeFileSync(
+    join(root, 'init'),
+    '#!/bin/busybox sh\n/bin/busybox mount -t proc proc /proc\necho "ctk-vm ready $(/bin/busybox uname -r)"\nexec /bin/busybox sleep 1000000\n',
+  );
   chmodSync(join(root, 'init'), 0o755);
   const out = join(tmp, 'initrd.cpio.gz');
   execFileSync('sh', ['-c', `cd "${root}" && find . | cpio -o -H newc 2>/dev/null | gzip -1 > "${out}"`]);
@@ -165,10 +183,34 @@ async function bootVm(vmlinuz, initrd, accel, i, timeout) {
   const dir = join(tmp, `vm-${i}`);
   mkdirSync(dir, { recursive: true });
   const t0 = performance.now();
-  const q = spawn('qemu-system-x86_64', [
-    '-M', 'microvm', '-accel', accel, '-m', VM_MEMORY, '-smp', '1', '-nodefaults', '-no-user-config', '-nographic', '-no-reboot',
-    '-nic', 'none', '-serial', 'stdio', '-kernel', vmlinuz, '-initrd', initrd, '-append', 'console=ttyS0 quiet panic=-1',
-  ], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const q = spawn(
+    'qemu-system-x86_64',
+    [
+      '-M',
+      'microvm',
+      '-accel',
+      accel,
+      '-m',
+      VM_MEMORY,
+      '-smp',
+      '1',
+      '-nodefaults',
+      '-no-user-config',
+      '-nographic',
+      '-no-reboot',
+      '-nic',
+      'none',
+      '-serial',
+      'stdio',
+      '-kernel',
+      vmlinuz,
+      '-initrd',
+      initrd,
+      '-append',
+      'console=ttyS0 quiet panic=-1',
+    ],
+    { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   vms.push(q);
   q.stderr.on('data', (d) => process.env.CTK_VM_DEBUG && process.stderr.write(`[qemu ${i}] ${d}`));
   if (process.env.CTK_VM_DEBUG) q.stdout.on('data', (d) => process.stderr.write(`[guest ${i}] ${d}`));
@@ -218,13 +260,16 @@ try {
   await new Promise((r) => setTimeout(r, 500)); // let the last ones settle
   const cMem = c.map((x) => sum(containerProcesses(x.handle)));
   const vMem = v.map((x) => memoryOf(x.pid));
-  const helper = readdirSync('/proc').filter((p) => /^\d+$/.test(p)).map(Number).find((p) => {
-    try {
-      return ppidOf(p) === process.pid && readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('owner/helper-main');
-    } catch {
-      return false;
-    }
-  });
+  const helper = readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .map(Number)
+    .find((p) => {
+      try {
+        return ppidOf(p) === process.pid && readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('owner/helper-main');
+      } catch {
+        return false;
+      }
+    });
   const helperMem = helper ? memoryOf(helper) : { pss: 0, rss: 0 };
   const budget = BUDGET_MIB * 2 ** 20;
   const cPss = median(cMem.map((m) => m.pss));
@@ -235,7 +280,9 @@ try {
   console.log(`containers: ctrkit, busybox rootfs, pid/mnt/uts/ipc/net namespaces, no network\n`);
   console.log('start times to "ready":');
   console.log(`  containers: ${c.map((x) => ms(x.startMs)).join(', ')}`);
-  console.log(`  VMs:        ${v.map((x) => ms(x.startMs)).join(', ')}${restarts ? `  (${restarts} start(s) abandoned and retried: QEMU printed nothing in ${SILENT_MS / 1000} s)` : ''}`);
+  console.log(
+    `  VMs:        ${v.map((x) => ms(x.startMs)).join(', ')}${restarts ? `  (${restarts} start(s) abandoned and retried: QEMU printed nothing in ${SILENT_MS / 1000} s)` : ''}`,
+  );
   console.log('host memory per instance, PSS (RSS):');
   console.log(`  containers: ${cMem.map((m) => `${mib(m.pss)} (${mib(m.rss)})`).join(', ')}  [the container's processes + its unshare]`);
   console.log(`  VMs:        ${vMem.map((m) => `${mib(m.pss)} (${mib(m.rss)})`).join(', ')}  [the qemu process: guest RAM it touched + QEMU itself]`);
@@ -257,7 +304,7 @@ try {
   console.log(`isolation, plainly: every container runs on the host's one kernel (${c[0].kernel} inside = ${release()} outside): a kernel bug`);
   console.log('or a syscall the seccomp filter lets through reaches the host itself. Each VM has its own kernel; a guest reaches the host');
   console.log(`only through the emulated devices and the hypervisor (${accel === 'kvm' ? 'KVM' : 'here TCG, software emulation'}).`);
-  console.log('not counted above: kernel memory of each instance (namespaces, page tables, the VM\'s KVM/TCG structures), page cache shared by all.');
+  console.log("not counted above: kernel memory of each instance (namespaces, page tables, the VM's KVM/TCG structures), page cache shared by all.");
 } finally {
   for (const q of vms) q.kill('SIGKILL');
   for (const c of containers) await c.remove({ force: true }).catch(() => {});

@@ -87,7 +87,7 @@ async function drive(container, commands) {
     const from = screen.length;
     tty.write(`${command}\n`);
     // The shell echoes the line, runs it, and prints the prompt again (or, for exit, hangs up).
-    await waitFor(() => command === 'exit' ? ended : prompt.test(screen.slice(from)) && screen.slice(from).includes('\n'));
+    await waitFor(() => (command === 'exit' ? ended : prompt.test(screen.slice(from)) && screen.slice(from).includes('\n')));
   }
   // The terminal turns \n into \r\n; a transcript wants plain lines.
   process.stdout.write(`${screen.replace(/\r/g, '').trim()}\n`);

@@ -20,7 +20,8 @@ try {
   const image = await store.pull(ref, {
     onProgress: (e) => {
       if (e.type === 'resolved') console.log(`${e.reference}: ${e.digest} (${e.platform}, ${e.layers} layers)`);
-      if (e.type === 'layer-downloaded' || e.type === 'layer-cached') shown.set(e.digest, `${e.digest.slice(7, 19)}: ${e.type === 'layer-cached' ? 'already here' : 'downloaded'} ${e.total} bytes`);
+      if (e.type === 'layer-downloaded' || e.type === 'layer-cached')
+        shown.set(e.digest, `${e.digest.slice(7, 19)}: ${e.type === 'layer-cached' ? 'already here' : 'downloaded'} ${e.total} bytes`);
       if (e.type === 'layer-unpacked') console.log(`${shown.get(e.digest)}, unpacked`);
     },
   });
@@ -32,7 +33,11 @@ try {
   try {
     process.stdout.write(execFileSync('runc', ['run', '--bundle', bundle, id], { encoding: 'utf8' }));
   } finally {
-    try { execFileSync('runc', ['delete', '--force', id], { stdio: 'ignore' }); } catch { /* already gone */ }
+    try {
+      execFileSync('runc', ['delete', '--force', id], { stdio: 'ignore' });
+    } catch {
+      /* already gone */
+    }
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });

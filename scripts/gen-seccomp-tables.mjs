@@ -16,8 +16,12 @@ import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const ARM64_WANTS = [
-  '__ARCH_WANT_RENAMEAT', '__ARCH_WANT_NEW_STAT', '__ARCH_WANT_SET_GET_RLIMIT', '__ARCH_WANT_TIME32_SYSCALLS',
-  '__ARCH_WANT_SYS_CLONE3', '__ARCH_WANT_MEMFD_SECRET',
+  '__ARCH_WANT_RENAMEAT',
+  '__ARCH_WANT_NEW_STAT',
+  '__ARCH_WANT_SET_GET_RLIMIT',
+  '__ARCH_WANT_TIME32_SYSCALLS',
+  '__ARCH_WANT_SYS_CLONE3',
+  '__ARCH_WANT_MEMFD_SECRET',
 ];
 // Markers in the headers that are not system calls.
 const NOT_SYSCALLS = new Set(['syscalls', 'arch_specific_syscall']);
@@ -49,7 +53,9 @@ function table(include, defines) {
 }
 
 function render(name, doc, t) {
-  const body = Object.entries(t).map(([k, v]) => `  ${k}: ${v},`).join('\n');
+  const body = Object.entries(t)
+    .map(([k, v]) => `  ${k}: ${v},`)
+    .join('\n');
   return `/** ${doc} */\nexport const ${name}: Readonly<Record<string, number>> = Object.freeze({\n${body}\n});\n`;
 }
 
@@ -66,4 +72,6 @@ ${render('SYSCALLS_X64', 'x86_64 (64-bit ABI) system call numbers by name.', x64
 ${render('SYSCALLS_ARM64', 'arm64 (asm-generic numbering) system call numbers by name.', arm64)}`;
 const target = fileURLToPath(new URL('../src/namespaces/seccomp-tables.ts', import.meta.url));
 writeFileSync(target, file);
-console.log(`wrote ${target}: x64 ${Object.keys(x64).length} calls (max ${Math.max(...Object.values(x64))}), arm64 ${Object.keys(arm64).length} (max ${Math.max(...Object.values(arm64))})`);
+console.log(
+  `wrote ${target}: x64 ${Object.keys(x64).length} calls (max ${Math.max(...Object.values(x64))}), arm64 ${Object.keys(arm64).length} (max ${Math.max(...Object.values(arm64))})`,
+);

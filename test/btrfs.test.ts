@@ -36,7 +36,10 @@ afterAll(async () => {
 /** The inode number of a btrfs subvolume's root directory. */
 const isSubvolume = (p: string) => statSync(p).ino === 256;
 /** The writable-layer directories of running containers in `stateDir`. */
-const layerDirs = (stateDir: string) => readdirSync(stateDir).filter((e) => /^ctk-(?!btrfs-bases)/.test(e)).map((e) => join(stateDir, e));
+const layerDirs = (stateDir: string) =>
+  readdirSync(stateDir)
+    .filter((e) => /^ctk-(?!btrfs-bases)/.test(e))
+    .map((e) => join(stateDir, e));
 
 describe('the btrfs storage driver (5.3.5)', () => {
   it('is chosen for a state dir on btrfs', async () => {
@@ -49,10 +52,15 @@ describe('the btrfs storage driver (5.3.5)', () => {
 
   it('containers run on snapshots of one read-only base: they see it, write only to their own, and their snapshot goes with them', async () => {
     const stateDir = join(fs.mnt, 'containers');
-    const start = (n: number) => Container.start({
-      rootfs, stateRoot: stateRoot(), stateDir, network: 'none', stdio: 'ignore',
-      command: ['sh', '-c', `echo container-${n} > /mine && echo changed-by-${n} > /etc/hostname-copy && exec sleep 600`],
-    });
+    const start = (n: number) =>
+      Container.start({
+        rootfs,
+        stateRoot: stateRoot(),
+        stateDir,
+        network: 'none',
+        stdio: 'ignore',
+        command: ['sh', '-c', `echo container-${n} > /mine && echo changed-by-${n} > /etc/hostname-copy && exec sleep 600`],
+      });
     const a = await start(1);
     const b = await start(2);
     inits.push(a.pid, b.pid);
@@ -65,7 +73,8 @@ describe('the btrfs storage driver (5.3.5)', () => {
     for (const l of layers) expect(isSubvolume(join(l, 'root'))).toBe(true);
 
     // They see the base (busybox, the rootfs's files) ...
-    for (const c of [a, b]) expect((await c.exec({ command: ['sh', '-c', 'ls /bin/busybox && cat /etc/passwd | head -n 1'] })).stdout).toMatch(/^\/bin\/busybox\nroot:/);
+    for (const c of [a, b])
+      expect((await c.exec({ command: ['sh', '-c', 'ls /bin/busybox && cat /etc/passwd | head -n 1'] })).stdout).toMatch(/^\/bin\/busybox\nroot:/);
     // ... each its own writes only.
     await expect.poll(async () => (await a.exec({ command: ['cat', '/mine'] })).stdout).toBe('container-1\n');
     await expect.poll(async () => (await b.exec({ command: ['cat', '/mine'] })).stdout).toBe('container-2\n');
@@ -88,7 +97,14 @@ describe('the btrfs storage driver (5.3.5)', () => {
 
   it('Container.run: storageDriver chooses, keepLayer reports it; btrfs elsewhere is refused with a typed error', async () => {
     const stateDir = join(fs.mnt, 'containers');
-    const r = await Container.run({ rootfs, stateRoot: stateRoot(), stateDir, network: 'none', keepLayer: true, command: ['sh', '-c', 'echo hi > /new; rm /etc/passwd'] });
+    const r = await Container.run({
+      rootfs,
+      stateRoot: stateRoot(),
+      stateDir,
+      network: 'none',
+      keepLayer: true,
+      command: ['sh', '-c', 'echo hi > /new; rm /etc/passwd'],
+    });
     expect(r.exitCode).toBe(0);
     expect(r.layer?.driver).toBe('btrfs');
     const kept = new BtrfsLayerView(r.layer!.upper, r.layer!.lower);
@@ -102,11 +118,14 @@ describe('the btrfs storage driver (5.3.5)', () => {
     execFileSync('rm', ['-rf', copy.layer!.dir]);
 
     const elsewhere = join(dir, 'not-btrfs');
-    await expect(Container.run({ rootfs, stateRoot: stateRoot(), stateDir: elsewhere, storageDriver: 'btrfs', network: 'none', command: ['true'] }))
-      .rejects.toMatchObject({ name: 'BtrfsError', code: 'ERR_BTRFS_NOT_BTRFS' });
+    await expect(
+      Container.run({ rootfs, stateRoot: stateRoot(), stateDir: elsewhere, storageDriver: 'btrfs', network: 'none', command: ['true'] }),
+    ).rejects.toMatchObject({ name: 'BtrfsError', code: 'ERR_BTRFS_NOT_BTRFS' });
     expect(readdirSync(elsewhere)).toEqual([]); // nothing left behind
-    await expect(Container.run({ rootfs, stateRoot: stateRoot(), storageDriver: 'zfs' as 'btrfs', command: ['true'] }))
-      .rejects.toMatchObject({ code: 'ERR_INVALID_OPTION', option: 'storageDriver' });
+    await expect(Container.run({ rootfs, stateRoot: stateRoot(), storageDriver: 'zfs' as 'btrfs', command: ['true'] })).rejects.toMatchObject({
+      code: 'ERR_INVALID_OPTION',
+      option: 'storageDriver',
+    });
   });
 
   it('5.3.1 on btrfs: N snapshots of one base cost their own writes, not N copies', async () => {
@@ -128,7 +147,12 @@ describe('the btrfs storage driver (5.3.5)', () => {
       // Ten containers' own 1000 KiB plus snapshot metadata: far below even one more copy of the base.
       expect(growth).toBeLessThan(baseBytes / 4);
       expect(growth).toBeGreaterThan(0);
-      const du = execFileSync('btrfs', ['filesystem', 'du', '-s', '--raw', join(area, 'c3')], { encoding: 'utf8' }).trim().split('\n')[1]!.trim().split(/\s+/).map(Number);
+      const du = execFileSync('btrfs', ['filesystem', 'du', '-s', '--raw', join(area, 'c3')], { encoding: 'utf8' })
+        .trim()
+        .split('\n')[1]!
+        .trim()
+        .split(/\s+/)
+        .map(Number);
       const [total, exclusive] = du as [number, number];
       expect(total).toBeGreaterThan(32 * MiB); // it sees the whole image ...
       expect(exclusive).toBeLessThan(MiB); // ... and owns only its own write
@@ -142,7 +166,10 @@ describe('the btrfs storage driver (5.3.5)', () => {
 
 /** diff() of a kept btrfs layer, through the public overlay API. */
 class BtrfsLayerView {
-  constructor(readonly upper: string, readonly lower: readonly string[]) {}
+  constructor(
+    readonly upper: string,
+    readonly lower: readonly string[],
+  ) {}
   async changes(): Promise<string[]> {
     const { diff } = await import('ctrkit/overlay');
     return (await diff({ upper: this.upper, lower: this.lower, driver: 'btrfs' })).map((c) => `${c.kind} ${c.path}`).sort();

@@ -28,14 +28,18 @@ describe("the chapter's 5.2.3 experiment (cgroup v2), as an example", () => {
     }
     const root = layout.unified.path;
     expect(out).toContain(`layout: ${layout.mode}, cgroup2 at ${root}`);
-    const files = out.split(/^\$ ls .*\n/m)[1]!.split('\n')[0]!.split(/\s+/);
+    const files = out
+      .split(/^\$ ls .*\n/m)[1]!
+      .split('\n')[0]!
+      .split(/\s+/);
     for (const f of ['cgroup.controllers', 'cgroup.subtree_control', 'cgroup.procs', 'cgroup.events']) expect(files).toContain(f);
     expect(out).toMatch(/^\/proc\/self\/cgroup of a process in it: 0::\/ctk-ex-\d+$/m);
     const controllers = readFileSync(`${root}/cgroup.subtree_control`, 'utf8');
     if (controllers.includes('memory')) expect(out).toMatch(/-> v2 \S+\/memory\.max: max$/m);
     else expect(out).toMatch(/memory\.max: absent \(the memory controller/);
     if (psiOn()) {
-      for (const r of ['cpu', 'memory', 'io']) expect(out).toMatch(new RegExp(`^\\$ cat ${r}\\.pressure\\nsome avg10=[\\d.]+ avg60=[\\d.]+ avg300=[\\d.]+ total=\\d+$`, 'm'));
+      for (const r of ['cpu', 'memory', 'io'])
+        expect(out).toMatch(new RegExp(`^\\$ cat ${r}\\.pressure\\nsome avg10=[\\d.]+ avg60=[\\d.]+ avg300=[\\d.]+ total=\\d+$`, 'm'));
       expect(out).toMatch(/^pressure\(\): cpu\.some\.avg10=[\d.]+, memory\.full\.avg10=[\d.]+, io\.some\.total=\d+$/m);
     }
     expect(out).toMatch(/^removed: true$/m);

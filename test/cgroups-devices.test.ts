@@ -7,9 +7,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { closeSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import {
-  Cgroup, CgroupValueError, DEFAULT_DEVICE_RULES, detectCgroupLayout, type CgroupV2, type DeviceCgroupRule, type DeviceRule,
-} from 'ctrkit/cgroups';
+import { Cgroup, CgroupValueError, DEFAULT_DEVICE_RULES, detectCgroupLayout, type CgroupV2, type DeviceCgroupRule, type DeviceRule } from 'ctrkit/cgroups';
 import { deviceProgram } from '../src/cgroups/device-bpf.js';
 import { deviceAccessAllowed, formatDeviceRule, reduceDeviceRules } from '../src/cgroups/device-rules.js';
 import { detachDeviceFilters } from '../dist/cgroups/device-filter.js';
@@ -21,7 +19,9 @@ const isRoot = process.getuid?.() === 0;
 let n = 0;
 const name = () => `ctk-devtest-${process.pid}-${++n}`;
 
-const MKNOD = 1, READ = 2, WRITE = 4;
+const MKNOD = 1,
+  READ = 2,
+  WRITE = 4;
 const allow = (r: DeviceRule): DeviceCgroupRule => ({ ...r, allow: true });
 const deny = (r: DeviceRule): DeviceCgroupRule => ({ ...r, allow: false });
 const c = (major: number | '*', minor: number | '*', access: string): DeviceRule => ({ type: 'c', major, minor, access });
@@ -59,15 +59,31 @@ function runProgram(prog: Buffer, type: 'b' | 'c', major: number, minor: number,
         if (get(src, pc) !== ctxPointer || off % 4 !== 0 || off > 8) throw new Error(`bad load at ${pc}`);
         reg[dst] = ctx[off / 4];
         break;
-      case 0x54: reg[dst] = (get(dst, pc) & imm) >>> 0; break;
-      case 0x74: reg[dst] = get(dst, pc) >>> imm; break;
-      case 0xb4: reg[dst] = imm >>> 0; break;
-      case 0xbc: reg[dst] = get(src, pc) >>> 0; break;
-      case 0x15: if (get(dst, pc) === imm) pc += off; break;
-      case 0x55: if (get(dst, pc) !== imm) pc += off; break;
-      case 0x5d: if (get(dst, pc) !== get(src, pc)) pc += off; break;
-      case 0x95: return get(0, pc);
-      default: throw new Error(`opcode 0x${code.toString(16)} at ${pc}`);
+      case 0x54:
+        reg[dst] = (get(dst, pc) & imm) >>> 0;
+        break;
+      case 0x74:
+        reg[dst] = get(dst, pc) >>> imm;
+        break;
+      case 0xb4:
+        reg[dst] = imm >>> 0;
+        break;
+      case 0xbc:
+        reg[dst] = get(src, pc) >>> 0;
+        break;
+      case 0x15:
+        if (get(dst, pc) === imm) pc += off;
+        break;
+      case 0x55:
+        if (get(dst, pc) !== imm) pc += off;
+        break;
+      case 0x5d:
+        if (get(dst, pc) !== get(src, pc)) pc += off;
+        break;
+      case 0x95:
+        return get(0, pc);
+      default:
+        throw new Error(`opcode 0x${code.toString(16)} at ${pc}`);
     }
   }
   throw new Error('fell off the end');
@@ -85,7 +101,17 @@ const RULE_SETS: Record<string, DeviceCgroupRule[]> = {
 describe('device rules and the eBPF program (pure)', () => {
   it("DEFAULT_DEVICE_RULES is runc's AllowedDevices, in runc's order", () => {
     expect(DEFAULT_DEVICE_RULES.map(formatDeviceRule)).toEqual([
-      'c *:* m', 'b *:* m', 'c 1:3 rwm', 'c 1:8 rwm', 'c 1:7 rwm', 'c 5:0 rwm', 'c 1:5 rwm', 'c 1:9 rwm', 'c 136:* rwm', 'c 5:2 rwm', 'c 10:200 rwm',
+      'c *:* m',
+      'b *:* m',
+      'c 1:3 rwm',
+      'c 1:8 rwm',
+      'c 1:7 rwm',
+      'c 5:0 rwm',
+      'c 1:5 rwm',
+      'c 1:9 rwm',
+      'c 136:* rwm',
+      'c 5:2 rwm',
+      'c 10:200 rwm',
     ]);
     expect(Object.isFrozen(DEFAULT_DEVICE_RULES) && Object.isFrozen(DEFAULT_DEVICE_RULES[0])).toBe(true);
   });
@@ -167,14 +193,27 @@ describe('device rules and the eBPF program (pure)', () => {
 
   it('refuses rules the kernel would misread, in the setter, on both versions', () => {
     const cg = () => Cgroup.v2('ctk-devtest-x', { root: '/tmp' });
-    expect(() => cg().devicesDefault().devicesDeny(c(1, 3, 'm'))).toThrow(/cut into the wider rule "c \*:\*"/);
-    expect(() => cg().devicesDefault().devicesDeny(c(1, 3, 'm'))).toThrow(CgroupValueError);
+    expect(() =>
+      cg()
+        .devicesDefault()
+        .devicesDeny(c(1, 3, 'm')),
+    ).toThrow(/cut into the wider rule "c \*:\*"/);
+    expect(() =>
+      cg()
+        .devicesDefault()
+        .devicesDeny(c(1, 3, 'm')),
+    ).toThrow(CgroupValueError);
     expect(() => cg().devicesAllow({ type: 'a', major: '*', minor: '*', access: 'r' })).toThrow(/"a" only as/);
     expect(() => cg().devicesAllow(c(4096, 0, 'r'))).toThrow(/major number from 0 to 4095/);
     expect(() => cg().devicesAllow(c(1, -1, 'r'))).toThrow(/minor number/);
     expect(() => cg().devicesAllow(c(1, 3, 'x'))).toThrow(/r, w and m/);
     // Narrowing a rule with exactly the same numbers is what v1 does too: allowed.
-    expect(cg().devicesAllow(c(1, 3, 'rwm')).devicesDeny(c(1, 3, 'w')).limits().devices).toEqual([allow(c(1, 3, 'rwm')), deny(c(1, 3, 'w'))]);
+    expect(
+      cg()
+        .devicesAllow(c(1, 3, 'rwm'))
+        .devicesDeny(c(1, 3, 'w'))
+        .limits().devices,
+    ).toEqual([allow(c(1, 3, 'rwm')), deny(c(1, 3, 'w'))]);
   });
 });
 
@@ -196,7 +235,10 @@ describe.runIf(isRoot)("the kernel's verifier", () => {
 });
 
 /** A process in `cg` that tries each access (open, open and read, open for writing, mknod) and reports "ok" or the errno name. */
-async function probe(cg: CgroupV2, checks: Record<string, { op: 'open' | 'read' | 'write' | 'mknod'; path: string; node?: string }>): Promise<Record<string, string>> {
+async function probe(
+  cg: CgroupV2,
+  checks: Record<string, { op: 'open' | 'read' | 'write' | 'mknod'; path: string; node?: string }>,
+): Promise<Record<string, string>> {
   // The child waits on stdin until it has been moved into the cgroup: every access it makes
   // after that is decided by the cgroup's device program.
   const script = `
@@ -275,8 +317,12 @@ describe.runIf(isRoot && v2Root !== undefined)(`cgroup v2 device programs on a l
         mknodBlockOpen: { op: 'read', path: join(dir, 'ctk-blk') },
       });
       expect(r).toEqual({
-        nullRead: 'ok', nullWrite: 'ok', zeroRead: 'ok', urandomRead: 'ok',
-        loopRead: 'EPERM', kmsgWrite: 'EPERM',
+        nullRead: 'ok',
+        nullWrite: 'ok',
+        zeroRead: 'ok',
+        urandomRead: 'ok',
+        loopRead: 'EPERM',
+        kmsgWrite: 'EPERM',
         mknodBlock: 'ok', // runc's defaults allow mknod of anything ...
         mknodBlockOpen: 'EPERM', // ... and nothing that was made that way
       });
@@ -293,22 +339,29 @@ describe.runIf(isRoot && v2Root !== undefined)(`cgroup v2 device programs on a l
     const dir = mkdtempSync('/tmp/ctk-devtest-');
     const strict = Cgroup.v2(name());
     for (const rule of STRICT) strict.devicesAllow(rule);
-    const denyList = Cgroup.v2(name()).devicesAllow(ALL).devicesDeny(c(1, 5, 'r')).devicesDeny(b('*', '*', 'm'));
+    const denyList = Cgroup.v2(name())
+      .devicesAllow(ALL)
+      .devicesDeny(c(1, 5, 'r'))
+      .devicesDeny(b('*', '*', 'm'));
     try {
       await strict.create();
-      expect(await probe(strict, {
-        mknodBlock: { op: 'mknod', path: join(dir, 'ctk-blk'), node: 'b 7 0' },
-        mknodNull: { op: 'mknod', path: join(dir, 'ctk-null'), node: 'c 1 3' },
-        nullRead: { op: 'read', path: '/dev/null' },
-      })).toEqual({ mknodBlock: 'EPERM', mknodNull: 'ok', nullRead: 'ok' });
+      expect(
+        await probe(strict, {
+          mknodBlock: { op: 'mknod', path: join(dir, 'ctk-blk'), node: 'b 7 0' },
+          mknodNull: { op: 'mknod', path: join(dir, 'ctk-null'), node: 'c 1 3' },
+          nullRead: { op: 'read', path: '/dev/null' },
+        }),
+      ).toEqual({ mknodBlock: 'EPERM', mknodNull: 'ok', nullRead: 'ok' });
       await denyList.create();
-      expect(await probe(denyList, {
-        zeroRead: { op: 'read', path: '/dev/zero' },
-        zeroWrite: { op: 'write', path: '/dev/zero' },
-        nullRead: { op: 'read', path: '/dev/null' },
-        mknodBlock: { op: 'mknod', path: join(dir, 'ctk-blk2'), node: 'b 7 0' },
-        mknodChar: { op: 'mknod', path: join(dir, 'ctk-zero'), node: 'c 1 5' },
-      })).toEqual({ zeroRead: 'EPERM', zeroWrite: 'ok', nullRead: 'ok', mknodBlock: 'EPERM', mknodChar: 'ok' });
+      expect(
+        await probe(denyList, {
+          zeroRead: { op: 'read', path: '/dev/zero' },
+          zeroWrite: { op: 'write', path: '/dev/zero' },
+          nullRead: { op: 'read', path: '/dev/null' },
+          mknodBlock: { op: 'mknod', path: join(dir, 'ctk-blk2'), node: 'b 7 0' },
+          mknodChar: { op: 'mknod', path: join(dir, 'ctk-zero'), node: 'c 1 5' },
+        }),
+      ).toEqual({ zeroRead: 'EPERM', zeroWrite: 'ok', nullRead: 'ok', mknodBlock: 'EPERM', mknodChar: 'ok' });
     } finally {
       await strict.remove().catch(() => undefined);
       await denyList.remove().catch(() => undefined);
@@ -328,8 +381,10 @@ describe.runIf(isRoot && v2Root !== undefined)(`cgroup v2 device programs on a l
       expect(ids).toHaveLength(1);
       expect(ids[0]).not.toBe(first);
       expect(await gone(first!)).toBe(true); // detached, and nothing else held it
-      expect(await probe(cg, { kmsg: { op: 'write', path: '/dev/kmsg' }, loop: { op: 'open', path: '/dev/loop-control' } }))
-        .toEqual({ kmsg: 'ok', loop: 'EPERM' });
+      expect(await probe(cg, { kmsg: { op: 'write', path: '/dev/kmsg' }, loop: { op: 'open', path: '/dev/loop-control' } })).toEqual({
+        kmsg: 'ok',
+        loop: 'EPERM',
+      });
       // Detached by hand: no filter, no restriction.
       detachDeviceFilters(cg.dir);
       expect(await cg.devicePrograms()).toEqual([]);
@@ -347,15 +402,32 @@ describe.runIf(isRoot && v2Root !== undefined)(`cgroup v2 device programs on a l
 
 describe.runIf(isRoot && layout.mounts.some((m) => m.version === 1 && m.controllers.includes('devices')))('cgroup v1 devices', () => {
   it('the v1 backend writes the same list to devices.allow / devices.deny', async () => {
-    await using cg = await Cgroup.v1(name()).devicesAllow(c(1, 3, 'rwm')).devicesAllow(c(1, 5, 'rwm')).devicesDeny(c(1, 5, 'w')).create();
-    expect(readFileSync(join(cg.dirs.get('devices')!, 'devices.list'), 'utf8').trim().split('\n').sort()).toEqual(['c 1:3 rwm', 'c 1:5 rm']);
+    await using cg = await Cgroup.v1(name())
+      .devicesAllow(c(1, 3, 'rwm'))
+      .devicesAllow(c(1, 5, 'rwm'))
+      .devicesDeny(c(1, 5, 'w'))
+      .create();
+    expect(
+      readFileSync(join(cg.dirs.get('devices')!, 'devices.list'), 'utf8')
+        .trim()
+        .split('\n')
+        .sort(),
+    ).toEqual(['c 1:3 rwm', 'c 1:5 rm']);
   });
 });
 
 describe('cleanup', () => {
   it('no ctk-devtest cgroups or files remain', () => {
     const roots = layout.mounts.map((m) => m.path);
-    const left = roots.flatMap((r) => { try { return readdirSync(r).filter((e) => e.startsWith('ctk-devtest')).map((e) => join(r, e)); } catch { return []; } });
+    const left = roots.flatMap((r) => {
+      try {
+        return readdirSync(r)
+          .filter((e) => e.startsWith('ctk-devtest'))
+          .map((e) => join(r, e));
+      } catch {
+        return [];
+      }
+    });
     for (const d of left) rmdirSync(d);
     const files = readdirSync('/tmp').filter((e) => e.startsWith('ctk-devtest'));
     for (const f of files) rmSync(join('/tmp', f), { recursive: true, force: true });

@@ -5,9 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import {
-  Cgroup, CgroupError, CgroupValueError, ControllerUnavailableError, detectCgroupLayout, parseBytes, type CgroupEvent,
-} from 'ctrkit/cgroups';
+import { Cgroup, CgroupError, CgroupValueError, ControllerUnavailableError, detectCgroupLayout, parseBytes, type CgroupEvent } from 'ctrkit/cgroups';
 import { Container } from 'ctrkit';
 import { unshare } from 'ctrkit/namespaces';
 import { rootfs, tempDir } from './helpers.js';
@@ -15,7 +13,15 @@ import { rootfs, tempDir } from './helpers.js';
 const layout = await detectCgroupLayout();
 // Cgroups of ctrkit's that existed before this file ran belong to other containers on the
 // machine (another test run, a user's): not this file's to judge or remove.
-const foreign = new Set(layout.mounts.flatMap((m) => { try { return readdirSync(m.path).filter((e) => e.startsWith('ctk')); } catch { return []; } }));
+const foreign = new Set(
+  layout.mounts.flatMap((m) => {
+    try {
+      return readdirSync(m.path).filter((e) => e.startsWith('ctk'));
+    } catch {
+      return [];
+    }
+  }),
+);
 const v2Controllers = layout.unified ? readFileSync(join(layout.unified.path, 'cgroup.controllers'), 'utf8').trim().split(/\s+/) : [];
 const hasV1 = layout.mode !== 'v2';
 const resourceV2 = layout.mode === 'v2' && v2Controllers.includes('memory');
@@ -36,7 +42,9 @@ describe('units and paths', () => {
     expect(parseBytes('100k', 'memory.max')).toBe(102400);
     expect(parseBytes(4096, 'memory.max')).toBe(4096);
     expect(parseBytes('max', 'memory.max')).toBe('max');
-    expect(() => Cgroup.v2('ctk/x', { root: '/tmp' }).memoryMax('512x')).toThrow('memory.max: invalid value "512x" (expected bytes as a number, a size like "512m", "1.5g", "512MiB", or "max")');
+    expect(() => Cgroup.v2('ctk/x', { root: '/tmp' }).memoryMax('512x')).toThrow(
+      'memory.max: invalid value "512x" (expected bytes as a number, a size like "512m", "1.5g", "512MiB", or "max")',
+    );
     expect(() => Cgroup.v2('ctk/x', { root: '/tmp' }).cpus(0)).toThrow(CgroupValueError);
     expect(() => Cgroup.v2('ctk/x', { root: '/tmp' }).cpus(0.001)).toThrow(/minimum quota is 1000/);
     expect(() => Cgroup.v2('ctk/x', { root: '/tmp' }).cpuWeight(0)).toThrow(/cpu.weight: .* from 1 to 10000/);
@@ -69,10 +77,20 @@ describe.runIf(hasV1)('cgroup v1: every controller set and read back', () => {
     const [dir, cleanup] = tempDir();
     const loop = execFileSync('losetup', ['--find', '--show', createImage(dir, 8)], { encoding: 'utf8' }).trim();
     try {
-      const [maj, min] = readFileSync(`/sys/class/block/${loop.slice(5)}/dev`, 'utf8').trim().split(':');
+      const [maj, min] = readFileSync(`/sys/class/block/${loop.slice(5)}/dev`, 'utf8')
+        .trim()
+        .split(':');
       await using cg = await Cgroup.v1(name())
-        .memoryMax('256m').memoryLow('64m').cpuShares(512).cpus(1.5).cpusetCpus('0').cpusetMems('0')
-        .ioReadBps(loop, '10mb').ioWriteBps(`${maj}:${min}`, '5mb').ioReadIops(loop, 100).pidsMax(64)
+        .memoryMax('256m')
+        .memoryLow('64m')
+        .cpuShares(512)
+        .cpus(1.5)
+        .cpusetCpus('0')
+        .cpusetMems('0')
+        .ioReadBps(loop, '10mb')
+        .ioWriteBps(`${maj}:${min}`, '5mb')
+        .ioReadIops(loop, 100)
+        .pidsMax(64)
         .devicesAllow({ type: 'c', major: 1, minor: 3, access: 'rwm' })
         .create();
       const d = (c: string) => cg.dirs.get(c)!;
@@ -154,7 +172,12 @@ describe.runIf(hasV1)('cgroup v1: every controller set and read back', () => {
         if (ev.type === 'oom_kill') ac.abort();
       }
     })();
-    const p = await unshare({ rootfs, command: ['dd', 'if=/dev/zero', 'of=/dev/null', 'bs=64M', 'count=1'], stdio: 'ignore', onNamespaces: ({ pid }) => cg.addProcess(pid) });
+    const p = await unshare({
+      rootfs,
+      command: ['dd', 'if=/dev/zero', 'of=/dev/null', 'bs=64M', 'count=1'],
+      stdio: 'ignore',
+      onNamespaces: ({ pid }) => cg.addProcess(pid),
+    });
     expect((await p.exited).signal).toBe('SIGKILL');
     const timer = setTimeout(() => ac.abort(), 5000);
     await done;
@@ -220,10 +243,20 @@ describe.runIf(resourceV2)('cgroup v2: every controller set and read back', () =
     const [dir, cleanup] = tempDir();
     const loop = execFileSync('losetup', ['--find', '--show', createImage(dir, 8)], { encoding: 'utf8' }).trim();
     try {
-      const [maj, min] = readFileSync(`/sys/class/block/${loop.slice(5)}/dev`, 'utf8').trim().split(':');
+      const [maj, min] = readFileSync(`/sys/class/block/${loop.slice(5)}/dev`, 'utf8')
+        .trim()
+        .split(':');
       await using cg = await Cgroup.v2(name())
-        .memoryMax('256m').memoryHigh('200m').memoryLow('64m').cpuWeight(50).cpus(1.5).cpusetCpus('0')
-        .ioReadBps(loop, '10mb').ioWriteIops(loop, 100).pidsMax(64).create();
+        .memoryMax('256m')
+        .memoryHigh('200m')
+        .memoryLow('64m')
+        .cpuWeight(50)
+        .cpus(1.5)
+        .cpusetCpus('0')
+        .ioReadBps(loop, '10mb')
+        .ioWriteIops(loop, 100)
+        .pidsMax(64)
+        .create();
       expect(read(cg.dir, 'memory.max')).toBe(String(256 * 1024 ** 2));
       expect(read(cg.dir, 'memory.high')).toBe(String(200 * 1024 ** 2));
       expect(read(cg.dir, 'memory.low')).toBe(String(64 * 1024 ** 2));
@@ -248,7 +281,12 @@ describe.runIf(resourceV2)('cgroup v2: every controller set and read back', () =
         if (ev.type === 'oom_kill') ac.abort();
       }
     })();
-    const p = await unshare({ rootfs, command: ['dd', 'if=/dev/zero', 'of=/dev/null', 'bs=64M', 'count=1'], stdio: 'ignore', onNamespaces: ({ pid }) => cg.addProcess(pid) });
+    const p = await unshare({
+      rootfs,
+      command: ['dd', 'if=/dev/zero', 'of=/dev/null', 'bs=64M', 'count=1'],
+      stdio: 'ignore',
+      onNamespaces: ({ pid }) => cg.addProcess(pid),
+    });
     expect((await p.exited).signal).toBe('SIGKILL');
     const timer = setTimeout(() => ac.abort(), 5000);
     await done;
@@ -267,7 +305,7 @@ function createImage(dir: string, mb: number): string {
 }
 
 describe("the chapter's 5.2 experiments through Container.run", () => {
-  it('5.2.4 memory: 600M in a 512m container is OOM-killed, by the kernel\'s own counters; 400M is not', async () => {
+  it("5.2.4 memory: 600M in a 512m container is OOM-killed, by the kernel's own counters; 400M is not", async () => {
     const big = await Container.run({ rootfs, memory: '512m', command: ['dd', 'if=/dev/zero', 'of=/dev/null', 'bs=600M', 'count=1'] });
     expect(big).toMatchObject({ oomKilled: true, signal: 'SIGKILL', exitCode: null });
     expect(big.stats!.memory!.oomKills).toBe(1);
@@ -299,7 +337,10 @@ describe("the chapter's 5.2 experiments through Container.run", () => {
     const loop = execFileSync('losetup', ['--find', '--show', createImage(dir, 48)], { encoding: 'utf8' }).trim();
     try {
       const r = await Container.run({
-        rootfs, devices: [loop], deviceReadBps: [`${loop}:10mb`], deviceWriteBps: [`${loop}:10mb`],
+        rootfs,
+        devices: [loop],
+        deviceReadBps: [`${loop}:10mb`],
+        deviceWriteBps: [`${loop}:10mb`],
         command: ['sh', '-c', `time dd if=${loop} of=/dev/null bs=1M count=20 iflag=direct; time dd if=/dev/zero of=${loop} bs=1M count=20 oflag=direct`],
       });
       // busybox time: "real\t0m 2.01s"
@@ -320,7 +361,12 @@ describe("the chapter's 5.2 experiments through Container.run", () => {
   }, 30_000);
 
   it('5.2.5 monitoring: memory use and CPU time read while the container runs', async () => {
-    await using c = await Container.start({ rootfs, memory: '256m', command: ['sh', '-c', 'dd if=/dev/zero bs=64M count=1 | sleep 3 & timeout 2 sh -c "while :; do :; done"; wait'], stdio: 'ignore' });
+    await using c = await Container.start({
+      rootfs,
+      memory: '256m',
+      command: ['sh', '-c', 'dd if=/dev/zero bs=64M count=1 | sleep 3 & timeout 2 sh -c "while :; do :; done"; wait'],
+      stdio: 'ignore',
+    });
     const ac = new AbortController();
     const samples = [];
     for await (const s of c.cgroup!.statsStream({ intervalMs: 300, signal: ac.signal })) {
@@ -348,7 +394,15 @@ describe("the chapter's 5.2 experiments through Container.run", () => {
 describe('cleanup', () => {
   it('no ctk cgroups remain', () => {
     const roots = layout.mounts.map((m) => m.path);
-    const left = roots.flatMap((r) => { try { return readdirSync(r).filter((e) => e.startsWith('ctk') && !foreign.has(e)).map((e) => join(r, e)); } catch { return []; } });
+    const left = roots.flatMap((r) => {
+      try {
+        return readdirSync(r)
+          .filter((e) => e.startsWith('ctk') && !foreign.has(e))
+          .map((e) => join(r, e));
+      } catch {
+        return [];
+      }
+    });
     for (const d of left) rmdirSync(d);
     expect(left).toEqual([]);
   });

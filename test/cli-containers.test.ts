@@ -18,15 +18,32 @@ afterAll(async () => {
 
 function ctrkit(...args: string[]): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, ['dist/cli/main.js', ...args], {
-    encoding: 'utf8', timeout: 60_000, env: { ...process.env, CTRKIT_STATE_ROOT: join(dir, 'root') },
+    encoding: 'utf8',
+    timeout: 60_000,
+    env: { ...process.env, CTRKIT_STATE_ROOT: join(dir, 'root') },
   });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 describe('ctrkit container verbs', () => {
   it('run -d, ps, logs, exec, inspect, cp, stats, stop, wait, kill, rm', () => {
-    const run = ctrkit('run', '-d', '--name', 'ctk-cli', '--network', 'none', '--rootfs', rootfs, '-e', 'X=1', '-w', '/tmp',
-      'sh', '-c', 'echo hello; echo warn >&2; while true; do sleep 0.1; done');
+    const run = ctrkit(
+      'run',
+      '-d',
+      '--name',
+      'ctk-cli',
+      '--network',
+      'none',
+      '--rootfs',
+      rootfs,
+      '-e',
+      'X=1',
+      '-w',
+      '/tmp',
+      'sh',
+      '-c',
+      'echo hello; echo warn >&2; while true; do sleep 0.1; done',
+    );
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
     const id = run.stdout.trim();

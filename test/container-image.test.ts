@@ -37,7 +37,13 @@ describe('Container.run({ image })', () => {
     expect(events).toContain('resolved');
     expect(events).toContain('done');
     // Its layers: layer 2's file, layer 3's whiteout, layer 4's opaque /opt.
-    const look = await Container.run({ image: ref, store, pull: 'never', entrypoint: ['/bin/sh'], command: ['-c', 'cat /etc/hello.txt; ls /var/cache; ls /opt; id -u'] });
+    const look = await Container.run({
+      image: ref,
+      store,
+      pull: 'never',
+      entrypoint: ['/bin/sh'],
+      command: ['-c', 'cat /etc/hello.txt; ls /var/cache; ls /opt; id -u'],
+    });
     expect(look.stdout.split('\n')).toEqual(['hello from layer 2', 'keep', 'new', '0', '']);
     // Writes never reach the shared layers.
     await Container.run({ image: ref, store, entrypoint: ['/bin/sh'], command: ['-c', 'echo x > /etc/hello.txt'] });
@@ -63,7 +69,8 @@ describe('Container.run({ image })', () => {
 });
 
 describe('the CLI image verbs', () => {
-  const cli = (...args: string[]) => spawnSync(process.execPath, ['dist/cli/main.js', ...args], { encoding: 'utf8', env: { ...process.env, CTRKIT_IMAGES: join(dir, 'cli-store') } });
+  const cli = (...args: string[]) =>
+    spawnSync(process.execPath, ['dist/cli/main.js', ...args], { encoding: 'utf8', env: { ...process.env, CTRKIT_IMAGES: join(dir, 'cli-store') } });
 
   it('pull, images, run IMAGE, rmi', () => {
     const pulled = cli('pull', ref);

@@ -27,7 +27,17 @@ describe('Container.run networking', () => {
     await using a = await Container.start({ rootfs, hostname: 'alpha', network: 'bridge', bridge, command: ['sleep', '30'], stdio: 'ignore' });
     const address = a.network!.address!;
     expect(address).toMatch(/^10\.77\.0\.\d+$/);
-    const b = await Container.run({ rootfs, hostname: 'beta', network: 'bridge', bridge, command: ['sh', '-c', `ping -c 1 -W 3 ${address} > /dev/null && echo reached; cat /etc/hostname; grep beta /etc/hosts; ip -o -4 addr show eth0 | awk '{print $4}'`] });
+    const b = await Container.run({
+      rootfs,
+      hostname: 'beta',
+      network: 'bridge',
+      bridge,
+      command: [
+        'sh',
+        '-c',
+        `ping -c 1 -W 3 ${address} > /dev/null && echo reached; cat /etc/hostname; grep beta /etc/hosts; ip -o -4 addr show eth0 | awk '{print $4}'`,
+      ],
+    });
     const [reached, hostname, hostsLine, cidr] = b.stdout.trim().split('\n');
     expect(reached).toBe('reached');
     expect(hostname).toBe('beta');
@@ -47,7 +57,9 @@ describe('Container.run networking', () => {
 
   it('bad ports are refused and nothing is left', async () => {
     const leases = (await bridge.leases()).length;
-    await expect(Container.run({ rootfs, network: 'bridge', bridge, ports: ['99999:80'], command: ['true'] })).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION' });
+    await expect(Container.run({ rootfs, network: 'bridge', bridge, ports: ['99999:80'], command: ['true'] })).rejects.toMatchObject({
+      code: 'ERR_INVALID_OPTION',
+    });
     await expect(Container.run({ rootfs, network: 'none', ports: ['8080:80'], command: ['true'] })).rejects.toThrow(/ports need bridge or cni/);
     expect((await bridge.leases()).length).toBe(leases);
   });

@@ -31,8 +31,12 @@ describe('Container.run', () => {
   });
 
   it('applies the secure default profile', async () => {
-    const r = await sh('grep -E "^(CapEff|CapBnd|NoNewPrivs)" /proc/self/status; cat /proc/keys 2>&1 | wc -c; ls /proc/acpi | wc -l; echo x > /proc/sys/kernel/hostname 2>&1 || echo sys-readonly');
-    const mask = DEFAULT_CAPABILITIES.reduce((m, c) => m | (1n << BigInt(CAPABILITIES.indexOf(c))), 0n).toString(16).padStart(16, '0');
+    const r = await sh(
+      'grep -E "^(CapEff|CapBnd|NoNewPrivs)" /proc/self/status; cat /proc/keys 2>&1 | wc -c; ls /proc/acpi | wc -l; echo x > /proc/sys/kernel/hostname 2>&1 || echo sys-readonly',
+    );
+    const mask = DEFAULT_CAPABILITIES.reduce((m, c) => m | (1n << BigInt(CAPABILITIES.indexOf(c))), 0n)
+      .toString(16)
+      .padStart(16, '0');
     expect(r.stdout).toMatch(new RegExp(`^CapEff:\\s+${mask}$`, 'm'));
     expect(r.stdout).toMatch(new RegExp(`^CapBnd:\\s+${mask}$`, 'm'));
     expect(r.stdout).toMatch(/^NoNewPrivs:\s+1$/m);
@@ -104,12 +108,20 @@ describe('Container.run', () => {
 
   it('exec runs a program inside a running container, with its cgroup and security profile; pause and resume', async () => {
     await using c = await Container.start({ rootfs, hostname: 'box', memory: '64m', command: ['sleep', '30'], stdio: 'ignore' });
-    const e = await c.exec({ command: ['sh', '-c', 'hostname; grep -c ":memory:/$" /proc/self/cgroup; grep -E "^(CapEff|Seccomp|NoNewPrivs):" /proc/self/status; ps -o comm | tail -n +2'] });
+    const e = await c.exec({
+      command: [
+        'sh',
+        '-c',
+        'hostname; grep -c ":memory:/$" /proc/self/cgroup; grep -E "^(CapEff|Seccomp|NoNewPrivs):" /proc/self/status; ps -o comm | tail -n +2',
+      ],
+    });
     expect(e.exitCode).toBe(0);
     const out = e.stdout;
     const lines = out.trim().split('\n');
     expect(lines.slice(0, 2)).toEqual(['box', '1']);
-    const mask = DEFAULT_CAPABILITIES.reduce((m, cap) => m | (1n << BigInt(CAPABILITIES.indexOf(cap))), 0n).toString(16).padStart(16, '0');
+    const mask = DEFAULT_CAPABILITIES.reduce((m, cap) => m | (1n << BigInt(CAPABILITIES.indexOf(cap))), 0n)
+      .toString(16)
+      .padStart(16, '0');
     expect(out).toMatch(new RegExp(`^CapEff:\\s+${mask}$`, 'm'));
     expect(out).toMatch(/^Seccomp:\s+2$/m);
     expect(out).toMatch(/^NoNewPrivs:\s+1$/m);

@@ -42,8 +42,7 @@ function makeTar(entries: ReadonlyArray<{ header: Headers; data?: string }>): Re
 const sha = (path: string): string => createHash('sha256').update(readFileSync(path)).digest('hex');
 
 /** A container that stays up, with `script` run first (to plant symlinks). */
-const start = (script = '') =>
-  Container.start({ rootfs, command: ['sh', '-c', `${script}\nexec sleep 60`], stdio: 'ignore' });
+const start = (script = '') => Container.start({ rootfs, command: ['sh', '-c', `${script}\nexec sleep 60`], stdio: 'ignore' });
 
 /** A path inside the container, seen from the host (assertions only: these paths are known to be plain). */
 const inside = (pid: number, path: string): string => `/proc/${pid}/root${path}`;
@@ -70,7 +69,10 @@ function hostTree(dir: string): string {
 }
 
 async function expectCopyError(p: Promise<unknown>, reason: string): Promise<CopyError> {
-  const e = await p.then(() => undefined, (err: unknown) => err);
+  const e = await p.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
   expect(e).toBeInstanceOf(CopyError);
   expect((e as CopyError).code).toBe('ERR_COPY');
   expect((e as CopyError).reason).toBe(reason);
@@ -117,7 +119,15 @@ describe('copyToContainer / copyFromContainer', () => {
       const entries = await readTar(copyFromContainer(c.pid, '/tmp/tree'));
       const byName = new Map(entries.map((e) => [e.header.name, e]));
       expect([...byName.keys()].sort()).toEqual([
-        'tree/', 'tree/abs', 'tree/hard', 'tree/link', 'tree/private/', 'tree/run.sh', 'tree/sub/', 'tree/sub/deep/', 'tree/sub/deep/b.txt',
+        'tree/',
+        'tree/abs',
+        'tree/hard',
+        'tree/link',
+        'tree/private/',
+        'tree/run.sh',
+        'tree/sub/',
+        'tree/sub/deep/',
+        'tree/sub/deep/b.txt',
       ]);
       expect(byName.get('tree/abs')!.header).toMatchObject({ type: 'symlink', linkname: '/etc/passwd' });
       expect(byName.get('tree/link')!.header).toMatchObject({ type: 'symlink', linkname: 'run.sh' });
@@ -171,13 +181,17 @@ describe('copyToContainer / copyFromContainer', () => {
 
   it('a tar stream is extracted into an existing directory', async () => {
     await using c = await start();
-    await copyToContainer(c.pid, makeTar([
-      { header: { name: 'd/', type: 'directory', mode: 0o750 } },
-      { header: { name: 'd/f', type: 'file', mode: 0o604, uid: 1234, gid: 4321 }, data: 'from a tar' },
-      { header: { name: 'd/l', type: 'symlink', linkname: 'f' } },
-      { header: { name: 'd/p', type: 'fifo', mode: 0o640 } },
-      { header: { name: 'implicit/parent/g', type: 'file' }, data: 'g' },
-    ]), '/tmp');
+    await copyToContainer(
+      c.pid,
+      makeTar([
+        { header: { name: 'd/', type: 'directory', mode: 0o750 } },
+        { header: { name: 'd/f', type: 'file', mode: 0o604, uid: 1234, gid: 4321 }, data: 'from a tar' },
+        { header: { name: 'd/l', type: 'symlink', linkname: 'f' } },
+        { header: { name: 'd/p', type: 'fifo', mode: 0o640 } },
+        { header: { name: 'implicit/parent/g', type: 'file' }, data: 'g' },
+      ]),
+      '/tmp',
+    );
     const d = inside(c.pid, '/tmp/d');
     expect(statSync(d).mode & 0o7777).toBe(0o750);
     expect(readFileSync(join(d, 'f'), 'utf8')).toBe('from a tar');
@@ -245,18 +259,21 @@ describe('copyToContainer / copyFromContainer', () => {
         { what: 'a ../ name', entries: [{ header: { name: `../../../../../../${canary}/pwned`, type: 'file' }, data: 'x' }] },
         { what: 'a ../ in the middle', entries: [{ header: { name: 'a/../../pwned', type: 'file' }, data: 'x' }] },
         { what: 'an absolute name', entries: [{ header: { name: `${canary}/pwned`, type: 'file' }, data: 'x' }] },
-        { what: 'a symlink to / then a write through it', entries: [
-          { header: { name: 's', type: 'symlink', linkname: '/' } },
-          { header: { name: `s${canary}/pwned`, type: 'file' }, data: 'x' },
-        ] },
-        { what: 'a symlink climbing out then a write through it', entries: [
-          { header: { name: 'up', type: 'symlink', linkname: '../../../../../..' } },
-          { header: { name: `up${canary}/pwned`, type: 'file' }, data: 'x' },
-        ] },
-        { what: 'a symlink to a host path then a write through it', entries: [
-          { header: { name: 'h', type: 'symlink', linkname: canary } },
-          { header: { name: 'h/pwned', type: 'file' }, data: 'x' },
-        ] },
+        {
+          what: 'a symlink to / then a write through it',
+          entries: [{ header: { name: 's', type: 'symlink', linkname: '/' } }, { header: { name: `s${canary}/pwned`, type: 'file' }, data: 'x' }],
+        },
+        {
+          what: 'a symlink climbing out then a write through it',
+          entries: [
+            { header: { name: 'up', type: 'symlink', linkname: '../../../../../..' } },
+            { header: { name: `up${canary}/pwned`, type: 'file' }, data: 'x' },
+          ],
+        },
+        {
+          what: 'a symlink to a host path then a write through it',
+          entries: [{ header: { name: 'h', type: 'symlink', linkname: canary } }, { header: { name: 'h/pwned', type: 'file' }, data: 'x' }],
+        },
         { what: 'a write through a symlink the container planted', entries: [{ header: { name: `planted${canary}/pwned`, type: 'file' }, data: 'x' }] },
         { what: 'a directory through a planted symlink', entries: [{ header: { name: 'hostpath/newdir/', type: 'directory' } }] },
         { what: 'a hardlink to /etc/shadow', entries: [{ header: { name: 'shadow', type: 'link', linkname: '/etc/shadow' } }] },
@@ -303,12 +320,15 @@ describe('copyToContainer / copyFromContainer', () => {
       // /tmp/r/d flips between a real directory holding `secret` and a symlink to the host's canary path.
       await using c = await start(
         `mkdir -p /tmp/r /tmp/w; (while :; do rm -rf /tmp/r/d /tmp/w/d; mkdir /tmp/r/d /tmp/w/d; echo container > /tmp/r/d/secret; ` +
-        `rm -rf /tmp/r/d /tmp/w/d; ln -s ${canary} /tmp/r/d; ln -s ${canary} /tmp/w/d; done) & touch /ready`,
+          `rm -rf /tmp/r/d /tmp/w/d; ln -s ${canary} /tmp/r/d; ln -s ${canary} /tmp/w/d; done) & touch /ready`,
       );
       await ready(c.pid, '/ready');
       const outcomes = new Set<string>();
       for (let i = 0; i < 150; i++) {
-        const read = await readTar(copyFromContainer(c.pid, '/tmp/r')).then((e) => e, (e: unknown) => e);
+        const read = await readTar(copyFromContainer(c.pid, '/tmp/r')).then(
+          (e) => e,
+          (e: unknown) => e,
+        );
         if (read instanceof Error) {
           expect(read).toBeInstanceOf(CopyError);
           outcomes.add(`read:${(read as CopyError).reason}`);
@@ -316,7 +336,10 @@ describe('copyToContainer / copyFromContainer', () => {
           for (const e of read as TarEntry[]) expect(e.data.toString()).not.toContain('HOST');
           outcomes.add(`read:${(read as TarEntry[]).map((e) => e.header.type).join(',')}`);
         }
-        const wrote = await copyToContainer(c.pid, makeTar([{ header: { name: `d/x${i}`, type: 'file' }, data: 'x' }]), '/tmp/w').then(() => 'ok', (e: unknown) => e);
+        const wrote = await copyToContainer(c.pid, makeTar([{ header: { name: `d/x${i}`, type: 'file' }, data: 'x' }]), '/tmp/w').then(
+          () => 'ok',
+          (e: unknown) => e,
+        );
         if (wrote instanceof Error) {
           expect(wrote).toBeInstanceOf(CopyError);
           outcomes.add(`write:${(wrote as CopyError).reason}`);
@@ -357,7 +380,7 @@ describe('copyToContainer / copyFromContainer', () => {
     }
   });
 
-  it('/proc is read through the container\'s mounts: pseudo files whole, nothing hangs', async () => {
+  it("/proc is read through the container's mounts: pseudo files whole, nothing hangs", async () => {
     await using c = await start();
     // start() resolves as execve closes the stage's descriptors, a moment before the kernel
     // renames the process: wait for the name the assertion is about.
@@ -370,7 +393,10 @@ describe('copyToContainer / copyFromContainer', () => {
     // A whole /proc/1 either completes or fails with a CopyError naming a file that refuses
     // to be read (mem, clear_refs ...) — within seconds, not a hang.
     const t0 = Date.now();
-    const whole = await readTar(copyFromContainer(c.pid, '/proc/1')).then((e) => e, (e: unknown) => e);
+    const whole = await readTar(copyFromContainer(c.pid, '/proc/1')).then(
+      (e) => e,
+      (e: unknown) => e,
+    );
     expect(Date.now() - t0).toBeLessThan(20_000);
     if (whole instanceof Error) expect(whole).toBeInstanceOf(CopyError);
     else expect((whole as TarEntry[]).some((e) => e.header.name === '1/status')).toBe(true);

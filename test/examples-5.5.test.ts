@@ -5,20 +5,25 @@ import { describe, expect, it } from 'vitest';
 
 /** QEMU processes started by the example (their -initrd is in its temp dir). */
 function exampleVms(): string[] {
-  return readdirSync('/proc').filter((p) => /^\d+$/.test(p)).flatMap((p) => {
-    try {
-      const cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8');
-      return cmd.includes('ctk-vm-vs-container-') ? [cmd.replace(/\0/g, ' ')] : [];
-    } catch {
-      return [];
-    }
-  });
+  return readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .flatMap((p) => {
+      try {
+        const cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8');
+        return cmd.includes('ctk-vm-vs-container-') ? [cmd.replace(/\0/g, ' ')] : [];
+      } catch {
+        return [];
+      }
+    });
 }
 
 describe('5.5: containers vs VMs, measured', () => {
   it('starts 2 containers and 2 QEMU microVMs and prints the table with numbers in every row', () => {
     const out = execFileSync(process.execPath, ['examples/5.5-container-vs-vm.mjs'], {
-      encoding: 'utf8', env: { ...process.env, CTK_N: '2' }, stdio: ['ignore', 'pipe', 'inherit'], timeout: 900_000,
+      encoding: 'utf8',
+      env: { ...process.env, CTK_N: '2' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+      timeout: 900_000,
     });
     expect(out).toMatch(/^VM accelerator: (kvm|tcg) \(.+\); each VM: QEMU microvm, 128M guest RAM, 1 vCPU, no network \(-nic none\)/m);
     // Two of each were measured.
@@ -27,7 +32,12 @@ describe('5.5: containers vs VMs, measured', () => {
 
     const table = out.split('\n').filter((l) => l.startsWith('|'));
     expect(table).toHaveLength(6); // header, separator, four rows
-    const cells = table.map((l) => l.slice(1, -1).split('|').map((c) => c.trim()));
+    const cells = table.map((l) =>
+      l
+        .slice(1, -1)
+        .split('|')
+        .map((c) => c.trim()),
+    );
     expect(cells[0]).toEqual(['', 'container (ctrkit)', expect.stringMatching(/^VM \(QEMU microvm, (KVM|TCG)\)$/)]);
     expect(cells[1]!.every((c) => /^-+$/.test(c))).toBe(true);
     const rows = Object.fromEntries(cells.slice(2).map(([k, c, v]) => [k!.replace(/ \(.*$/, ''), { c: c!, v: v! }]));

@@ -14,7 +14,10 @@ describe("the chapter's experiments, as examples", () => {
   it('5.1.3: PID 1 inside, and ps sees only the new namespace', () => {
     const out = example('5.1.3-pid-namespace.mjs');
     expect(out).toMatch(/^echo \$\$ -> 1$/m);
-    const inside = out.split('ps -e inside:\n')[1]!.split('\n').filter((l) => /^\s*\d+ /.test(l));
+    const inside = out
+      .split('ps -e inside:\n')[1]!
+      .split('\n')
+      .filter((l) => /^\s*\d+ /.test(l));
     expect(inside.map((l) => l.trim().split(/\s+/)[1])).toEqual(['sh', 'ps']);
     expect(inside[0]!.trim()).toBe('1 sh');
     const host = Number(out.match(/processes on the host: (\d+)/)![1]);
@@ -34,7 +37,11 @@ describe("the chapter's experiments, as examples", () => {
   it('5.1.4: a new network namespace shows only lo, also through ip netns', () => {
     const out = example('5.1.4-net-namespace.mjs');
     expect(out).toMatch(/^interfaces seen by ctrkit inside: lo$/m);
-    const links = out.split(/ip -o link:\n/)[1]!.split('\nhost interfaces')[0]!.trim().split('\n');
+    const links = out
+      .split(/ip -o link:\n/)[1]!
+      .split('\nhost interfaces')[0]!
+      .trim()
+      .split('\n');
     expect(links).toHaveLength(1);
     expect(links[0]).toMatch(/^1: lo: <LOOPBACK,UP,LOWER_UP>/);
     expect(out).toMatch(/^host interfaces for comparison: .*\S+ \S+/m); // the host has more than lo
@@ -44,7 +51,11 @@ describe("the chapter's experiments, as examples", () => {
   it('5.1.5: the container has its own /proc and mounts; the host mount table is unchanged', () => {
     const before = hostMounts();
     const out = example('5.1.5-mount-namespace.mjs');
-    const pids = out.match(/^ls \/proc \(pids\): (.*)$/m)![1]!.trim().split(' ').map(Number);
+    const pids = out
+      .match(/^ls \/proc \(pids\): (.*)$/m)![1]!
+      .trim()
+      .split(' ')
+      .map(Number);
     expect(pids[0]).toBe(1);
     expect(pids.length).toBeLessThan(10);
     expect(out).toMatch(/^mounted a tmpfs on \/tmp inside$/m);
@@ -53,31 +64,39 @@ describe("the chapter's experiments, as examples", () => {
     expect(hostMounts()).toEqual(before);
   });
 
-  it.runIf(process.arch === 'x64' || process.arch === 'arm64')('5.1.5 chroot vs MNT: a chroot jail is escaped to the host; a ctrkit container, privileged, is not', () => {
-    const before = hostMounts();
-    const out = example('5.1.5-chroot-vs-pivot-root.mjs');
-    const [chroot = '', container = ''] = out.split(/^== ctrkit container.*$/m);
-    const hostRoot = readdirSync('/').filter((n) => !n.startsWith('.')).sort().join(' ');
-    const jail = 'bin dev escape etc proc root run sbin sys tmp usr var';
-    // chroot: the jail is the root, but a mount inside lands in the host's table, and the
-    // escape (mkdir x; chroot x; cd ../../..; chroot .) reaches the host's / and its files.
-    expect(chroot).toMatch(new RegExp(`^changes the root: ls / -> ${jail} $`, 'm'));
-    expect(chroot).toMatch(/^isolates mount points: no — a tmpfs mounted inside is in the host's mount table, at \/tmp\/ctk-chroot-\d+-\w+\/jail\/tmp$/m);
-    expect(chroot).toMatch(new RegExp(`^  before the escape, /: ${jail}$`, 'm'));
-    expect(chroot.match(/^ {2}after the escape, \/: (.*)$/m)![1]).toBe(hostRoot);
-    expect(chroot).toMatch(/^ {2}host marker \S+: FOUND$/m);
-    // The container: the same program with every capability stays in the container's root.
-    expect(container).toMatch(new RegExp(`^changes the root: ls / -> ${jail} $`, 'm'));
-    expect(container).toMatch(/^isolates mount points: yes — mounted a tmpfs on \/tmp inside; in the host's mount table: no \(host table unchanged: true\)$/m);
-    expect(container).toMatch(new RegExp(`^  before the escape, /: ${jail}$`, 'm'));
-    expect(container).toMatch(new RegExp(`^  after the escape, /: ${jail.replace('bin ', 'bin ctk-x ')}$`, 'm'));
-    expect(container).toMatch(/^ {2}host marker \S+: not found$/m);
-    expect(out).toMatch(/^\| isolates mount points {3}\| no {5}\| yes {11}\|$/m);
-    expect(out).toMatch(/^\| stops the chroot escape \| no {5}\| yes {11}\|$/m);
-    // Nothing left: no jail, no mount.
-    expect(readdirSync(tmpdir()).filter((n) => n.startsWith(`ctk-chroot-`))).toEqual([]);
-    expect(hostMounts()).toEqual(before);
-  });
+  it.runIf(process.arch === 'x64' || process.arch === 'arm64')(
+    '5.1.5 chroot vs MNT: a chroot jail is escaped to the host; a ctrkit container, privileged, is not',
+    () => {
+      const before = hostMounts();
+      const out = example('5.1.5-chroot-vs-pivot-root.mjs');
+      const [chroot = '', container = ''] = out.split(/^== ctrkit container.*$/m);
+      const hostRoot = readdirSync('/')
+        .filter((n) => !n.startsWith('.'))
+        .sort()
+        .join(' ');
+      const jail = 'bin dev escape etc proc root run sbin sys tmp usr var';
+      // chroot: the jail is the root, but a mount inside lands in the host's table, and the
+      // escape (mkdir x; chroot x; cd ../../..; chroot .) reaches the host's / and its files.
+      expect(chroot).toMatch(new RegExp(`^changes the root: ls / -> ${jail} $`, 'm'));
+      expect(chroot).toMatch(/^isolates mount points: no — a tmpfs mounted inside is in the host's mount table, at \/tmp\/ctk-chroot-\d+-\w+\/jail\/tmp$/m);
+      expect(chroot).toMatch(new RegExp(`^  before the escape, /: ${jail}$`, 'm'));
+      expect(chroot.match(/^ {2}after the escape, \/: (.*)$/m)![1]).toBe(hostRoot);
+      expect(chroot).toMatch(/^ {2}host marker \S+: FOUND$/m);
+      // The container: the same program with every capability stays in the container's root.
+      expect(container).toMatch(new RegExp(`^changes the root: ls / -> ${jail} $`, 'm'));
+      expect(container).toMatch(
+        /^isolates mount points: yes — mounted a tmpfs on \/tmp inside; in the host's mount table: no \(host table unchanged: true\)$/m,
+      );
+      expect(container).toMatch(new RegExp(`^  before the escape, /: ${jail}$`, 'm'));
+      expect(container).toMatch(new RegExp(`^  after the escape, /: ${jail.replace('bin ', 'bin ctk-x ')}$`, 'm'));
+      expect(container).toMatch(/^ {2}host marker \S+: not found$/m);
+      expect(out).toMatch(/^\| isolates mount points {3}\| no {5}\| yes {11}\|$/m);
+      expect(out).toMatch(/^\| stops the chroot escape \| no {5}\| yes {11}\|$/m);
+      // Nothing left: no jail, no mount.
+      expect(readdirSync(tmpdir()).filter((n) => n.startsWith(`ctk-chroot-`))).toEqual([]);
+      expect(hostMounts()).toEqual(before);
+    },
+  );
 
   it('5.1.6: root inside is uid 100000 outside', () => {
     const out = example('5.1.6-user-namespace.mjs');
@@ -86,9 +105,11 @@ describe("the chapter's experiments, as examples", () => {
     expect(out).toMatch(/^outside: the same process runs as uid 100000 on the host$/m);
   });
 
-  it('5.1.6 /etc/subuid: the test user\'s line, parsed; root maps 0:100000:65536 and files land as 100000 and 101000', () => {
+  it("5.1.6 /etc/subuid: the test user's line, parsed; root maps 0:100000:65536 and files land as 100000 and 101000", () => {
     const out = example('5.1.6-subuid.mjs');
-    const line = readFileSync('/etc/subuid', 'utf8').split('\n').find((l) => l.startsWith(`${ROOTLESS_USER}:`))!;
+    const line = readFileSync('/etc/subuid', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith(`${ROOTLESS_USER}:`))!;
     expect(line, `/etc/subuid must have a line for ${ROOTLESS_USER} (test/setup/global.ts adds it)`).toBeDefined();
     const [, start, count] = line.split(':').map(Number);
     expect(out).toContain(`$ grep ${ROOTLESS_USER} /etc/subuid\n${line}\n`);
@@ -110,9 +131,18 @@ describe("the chapter's experiments, as examples", () => {
     try {
       cpSync('examples/5.1.6-subuid.mjs', join(dir, 'subuid.mjs'));
       const out = execFileSync(process.execPath, [join(dir, 'subuid.mjs')], {
-        uid, gid: uid, cwd: dir, encoding: 'utf8', env: { PATH: process.env.PATH, HOME: `/home/${ROOTLESS_USER}` },
+        uid,
+        gid: uid,
+        cwd: dir,
+        encoding: 'utf8',
+        env: { PATH: process.env.PATH, HOME: `/home/${ROOTLESS_USER}` },
       });
-      const [start, count] = readFileSync('/etc/subuid', 'utf8').split('\n').find((l) => l.startsWith(`${ROOTLESS_USER}:`))!.split(':').slice(1).map(Number);
+      const [start, count] = readFileSync('/etc/subuid', 'utf8')
+        .split('\n')
+        .find((l) => l.startsWith(`${ROOTLESS_USER}:`))!
+        .split(':')
+        .slice(1)
+        .map(Number);
       expect(out).toMatch(new RegExp(`^container uid_map \\(inside:outside:count\\): 0:${uid}:1 1:${start}:${count} \\(ctrkit's default for you\\)$`, 'm'));
       expect(out).toMatch(new RegExp(`^uid_map:\\s+0\\s+${uid}\\s+1\\nuid_map:\\s+1\\s+${start}\\s+${count}$`, 'm'));
       expect(out).toMatch(new RegExp(`^outside: created-by-root \\(uid 0 inside\\) is owned by uid ${uid},`, 'm'));
@@ -132,9 +162,14 @@ describe("the chapter's experiments, as examples", () => {
   it('5.1.2: UTS, IPC, cgroup and time namespaces, each on its own', () => {
     const out = example('5.1.2-uts-ipc-cgroup-time.mjs');
     expect(out).toMatch(/^UTS +CLONE_NEWUTS +since 2\.6\.19 hostname inside: ctk-uts-demo, on the host: (?!ctk-uts-demo)\S+ \(unchanged: true\)$/m);
-    expect(out).toMatch(/^IPC +CLONE_NEWIPC +since 2\.6\.19 host queue 0x[0-9a-f]+ seen inside: false; inside: 1 queue \(0x[0-9a-f]+\), seen on the host: false$/m);
+    expect(out).toMatch(
+      /^IPC +CLONE_NEWIPC +since 2\.6\.19 host queue 0x[0-9a-f]+ seen inside: false; inside: 1 queue \(0x[0-9a-f]+\), seen on the host: false$/m,
+    );
     expect(out).toMatch(/^Cgroup +CLONE_NEWCGROUP since 4\.6 +\/proc\/self\/cgroup with it: \d+:memory:\/, without it: \d+:memory:\/ctk-[0-9a-f]+$/m);
-    const [inside, host] = out.match(/uptime inside: (\d+) s, on the host: (\d+) s/)!.slice(1).map(Number);
+    const [inside, host] = out
+      .match(/uptime inside: (\d+) s, on the host: (\d+) s/)!
+      .slice(1)
+      .map(Number);
     expect(Math.abs(inside! - host! - 10 * 86400)).toBeLessThan(60); // the offset, give or take the runs' own seconds
     const hostQueue = out.match(/host queue (0x[0-9a-f]+)/)![1]!;
     expect(execFileSync('ipcs', ['-q'], { encoding: 'utf8' })).not.toContain(hostQueue); // and it was removed
@@ -159,18 +194,28 @@ describe("the chapter's experiments, as examples", () => {
     const out = example('5.6-mini-container.mjs');
     expect(out).toMatch(/^Running \[\/bin\/sh\] as PID 1$/m);
     expect(out).toMatch(/^\$ hostname\ncontainer$/m);
-    const ps = out.split('$ ps\n')[1]!.split('\n').slice(1).filter((l) => /^\s*\d+/.test(l)).map((l) => l.trim().split(/\s+/));
+    const ps = out
+      .split('$ ps\n')[1]!
+      .split('\n')
+      .slice(1)
+      .filter((l) => /^\s*\d+/.test(l))
+      .map((l) => l.trim().split(/\s+/));
     expect(ps[0]).toEqual(['1', 'root', 'sh']);
     expect(ps.map((p) => p[2])).toEqual(['sh', 'ps']);
     expect(out).toMatch(/^exit code 0,/m);
   });
 
-  it('5.6 interactive, driven: the example types the chapter\'s commands into the container\'s terminal and prints the screen', () => {
+  it("5.6 interactive, driven: the example types the chapter's commands into the container's terminal and prints the screen", () => {
     const out = example('5.6-interactive.mjs'); // stdin is not a terminal here: the driven mode
     expect(out).toMatch(/^stdin is not a terminal: driving the shell through container\.tty/m);
     expect(out).toMatch(/^root@container:\/# echo \$\$\n1$/m);
     expect(out).toMatch(/^root@container:\/# hostname\ncontainer$/m);
-    const ps = out.split('# ps\n')[1]!.split('\nroot@container')[0]!.split('\n').slice(1).map((l) => l.trim().split(/\s+/));
+    const ps = out
+      .split('# ps\n')[1]!
+      .split('\nroot@container')[0]!
+      .split('\n')
+      .slice(1)
+      .map((l) => l.trim().split(/\s+/));
     expect(ps[0]).toEqual(['1', 'root', '/bin/sh']);
     expect(ps).toHaveLength(2); // the shell and ps
     expect(out).toMatch(/^root@container:\/# tty\n\/dev\/pts\/0$/m);
@@ -178,57 +223,66 @@ describe("the chapter's experiments, as examples", () => {
     expect(out).toMatch(/^root@container:\/# exit\n\nthe shell exited: code 0$/m);
   });
 
-  it.runIf(spawnSync('script', ['--version']).status === 0)('5.6 interactive, on a real terminal (script): keystrokes in, the screen out, the window size followed, the terminal restored', async () => {
-    const [dir, cleanup] = tempDir();
-    const resizeNow = join(dir, 'resize-now');
-    // script gives the example a pseudo-terminal; a helper on it changes the window size when told.
-    const cmd = `stty cols 120 rows 40; (while [ ! -e ${resizeNow} ]; do sleep 0.05; done; stty cols 100 rows 30 < /dev/tty) & `
-      + 'node examples/5.6-interactive.mjs; echo "outer terminal: $(stty -a | grep -o -- "-\\?icanon")"; wait';
-    const p = spawn('script', ['-qc', cmd, '/dev/null'], { stdio: ['pipe', 'pipe', 'inherit'] });
-    let screen = '';
-    const waiters: (() => void)[] = [];
-    p.stdout!.on('data', (d: Buffer) => {
-      // biome-ignore lint/suspicious/noControlCharactersInRegex: ESC starts the terminal's control sequences
-      screen += d.toString('utf8').replace(/\r/g, '').replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '');
-      for (const w of waiters.splice(0)) w();
-    });
-    const closed = new Promise<number | null>((resolve) => p.once('close', resolve));
-    let ended = false;
-    void closed.then(() => { ended = true; for (const w of waiters.splice(0)) w(); });
-    /** Waits until what came after `from` matches `re`; returns it. */
-    const until = async (from: number, re: RegExp): Promise<string> => {
-      while (!re.test(screen.slice(from))) {
-        if (ended) throw new Error(`the terminal closed before ${re} appeared in: ${JSON.stringify(screen.slice(from))}`);
-        await new Promise<void>((r) => waiters.push(r));
+  it.runIf(spawnSync('script', ['--version']).status === 0)(
+    '5.6 interactive, on a real terminal (script): keystrokes in, the screen out, the window size followed, the terminal restored',
+    async () => {
+      const [dir, cleanup] = tempDir();
+      const resizeNow = join(dir, 'resize-now');
+      // script gives the example a pseudo-terminal; a helper on it changes the window size when told.
+      const cmd =
+        `stty cols 120 rows 40; (while [ ! -e ${resizeNow} ]; do sleep 0.05; done; stty cols 100 rows 30 < /dev/tty) & ` +
+        'node examples/5.6-interactive.mjs; echo "outer terminal: $(stty -a | grep -o -- "-\\?icanon")"; wait';
+      const p = spawn('script', ['-qc', cmd, '/dev/null'], { stdio: ['pipe', 'pipe', 'inherit'] });
+      let screen = '';
+      const waiters: (() => void)[] = [];
+      p.stdout!.on('data', (d: Buffer) => {
+        // ESC starts the terminal's control sequences.
+        // biome-ignore lint/suspicious/noControlCharactersInRegex: matching them is the point
+        const escapes = /\x1b\[[0-9;?]*[A-Za-z]/g;
+        screen += d.toString('utf8').replace(/\r/g, '').replace(escapes, '');
+        for (const w of waiters.splice(0)) w();
+      });
+      const closed = new Promise<number | null>((resolve) => p.once('close', resolve));
+      let ended = false;
+      void closed.then(() => {
+        ended = true;
+        for (const w of waiters.splice(0)) w();
+      });
+      /** Waits until what came after `from` matches `re`; returns it. */
+      const until = async (from: number, re: RegExp): Promise<string> => {
+        while (!re.test(screen.slice(from))) {
+          if (ended) throw new Error(`the terminal closed before ${re} appeared in: ${JSON.stringify(screen.slice(from))}`);
+          await new Promise<void>((r) => waiters.push(r));
+        }
+        return screen.slice(from);
+      };
+      const type = async (line: string): Promise<string> => {
+        const from = screen.length;
+        p.stdin!.write(`${line}\n`);
+        return (await until(from, /\n[^\n]*root@container:\/# $/)).split('\n').slice(1, -1).join('\n');
+      };
+      try {
+        const banner = await until(0, /root@container:\/# $/);
+        expect(banner).toMatch(/^Running \[\/bin\/sh\] as PID 1 of container [0-9a-f]{64} \(host PID \d+\); type exit to leave$/m);
+        expect(await type('echo $$; hostname; tty')).toBe('1\ncontainer\n/dev/pts/0');
+        expect(await type('stty size')).toBe('40 120'); // the outer terminal's size, passed in at start
+        writeFileSync(resizeNow, '');
+        // The outer terminal shrinks: node gets SIGWINCH and resizes the container's terminal.
+        let size = '';
+        for (let i = 0; i < 100 && size !== '30 100'; i++) size = await type('stty size');
+        expect(size).toBe('30 100');
+        const from = screen.length;
+        p.stdin!.write('exit\n');
+        const rest = await until(from, /outer terminal: \S+\n/);
+        expect(rest).toMatch(/^the shell exited: code 0$/m);
+        expect(rest).toMatch(/^outer terminal: icanon$/m); // raw mode was undone
+        expect(await closed).toBe(0);
+      } finally {
+        if (!ended) p.kill('SIGKILL');
+        cleanup();
       }
-      return screen.slice(from);
-    };
-    const type = async (line: string): Promise<string> => {
-      const from = screen.length;
-      p.stdin!.write(`${line}\n`);
-      return (await until(from, /\n[^\n]*root@container:\/# $/)).split('\n').slice(1, -1).join('\n');
-    };
-    try {
-      const banner = await until(0, /root@container:\/# $/);
-      expect(banner).toMatch(/^Running \[\/bin\/sh\] as PID 1 of container [0-9a-f]{64} \(host PID \d+\); type exit to leave$/m);
-      expect(await type('echo $$; hostname; tty')).toBe('1\ncontainer\n/dev/pts/0');
-      expect(await type('stty size')).toBe('40 120'); // the outer terminal's size, passed in at start
-      writeFileSync(resizeNow, '');
-      // The outer terminal shrinks: node gets SIGWINCH and resizes the container's terminal.
-      let size = '';
-      for (let i = 0; i < 100 && size !== '30 100'; i++) size = await type('stty size');
-      expect(size).toBe('30 100');
-      const from = screen.length;
-      p.stdin!.write('exit\n');
-      const rest = await until(from, /outer terminal: \S+\n/);
-      expect(rest).toMatch(/^the shell exited: code 0$/m);
-      expect(rest).toMatch(/^outer terminal: icanon$/m); // raw mode was undone
-      expect(await closed).toBe(0);
-    } finally {
-      if (!ended) p.kill('SIGKILL');
-      cleanup();
-    }
-  });
+    },
+  );
 
   it('5.2.4 memory: 600M under -m 512m is OOM-killed (kernel counters), 400M is not', () => {
     const out = example('5.2.4-memory-limit.mjs');
@@ -256,7 +310,11 @@ describe("the chapter's experiments, as examples", () => {
 
   it('5.2.5 monitoring: memory and CPU sampled while the container runs', () => {
     const out = example('5.2.5-monitoring.mjs');
-    const rows = out.trim().split('\n').slice(1).map((l) => l.trim().split(/\s+/));
+    const rows = out
+      .trim()
+      .split('\n')
+      .slice(1)
+      .map((l) => l.trim().split(/\s+/));
     expect(rows).toHaveLength(4);
     expect(Number(rows[3]![1])).toBeGreaterThan(32); // MiB
     expect(Number(rows[3]![4])).toBeGreaterThan(Number(rows[0]![4])); // CPU ms grew

@@ -38,16 +38,31 @@ const leases = (): Record<string, unknown> => {
   return existsSync(f) ? (JSON.parse(readFileSync(f, 'utf8')) as { leases: Record<string, unknown> }).leases : {};
 };
 
-interface OwnerReport { containers: { id: string; pid: number; address: string; cgroup: { version: 1 | 2; path: string } }[] }
+interface OwnerReport {
+  containers: { id: string; pid: number; address: string; cgroup: { version: 1 | 2; path: string } }[];
+}
 
 /** Starts an owner process with two bridge containers, waits for its report, lets it end `end`. */
 async function owner(end: string, port: number): Promise<{ report: OwnerReport; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> }> {
-  const args = { dist, root: root(), rootfs, netns: lab.path, stateDir: join(dir, 'net'), layers: join(dir, 'layers'), bridge: BRIDGE, subnet: SUBNET, port, end };
+  const args = {
+    dist,
+    root: root(),
+    rootfs,
+    netns: lab.path,
+    stateDir: join(dir, 'net'),
+    layers: join(dir, 'layers'),
+    bridge: BRIDGE,
+    subnet: SUBNET,
+    port,
+    end,
+  };
   const child = spawn(process.execPath, ['test/fixtures/lifecycle-owner.mjs', JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
   let out = '';
   let err = '';
-  child.stderr.on('data', (d: Buffer) => { err += d; });
+  child.stderr.on('data', (d: Buffer) => {
+    err += d;
+  });
   const report = await new Promise<OwnerReport>((resolve, reject) => {
     child.stdout.on('data', (d: Buffer) => {
       out += d;
@@ -64,28 +79,42 @@ function cgroupDir(cg: { version: 1 | 2; path: string }): string {
 
 describe('ownership', () => {
   const ends = ['SIGKILL', 'SIGTERM', 'SIGINT', 'exit', 'throw'] as const;
-  it.each(ends.map((e, i) => [e, 18_100 + i] as const))('an owner ended by %s takes its containers along within 2 s, and the port can be published again', async (end, port) => {
-    const { report, exited } = await owner(end, port);
-    expect(report.containers).toHaveLength(2);
-    for (const c of report.containers) {
-      expect(alive(c.pid)).toBe(true);
-      expect(existsSync(cgroupDir(c.cgroup))).toBe(true);
-    }
-    expect(Object.keys(leases())).toEqual(expect.arrayContaining(report.containers.map((c) => c.address)));
-    expect(await natRules()).toContain(`dport ${port}`);
-    const status = await exited;
-    if (end === 'exit') expect(status.code).toBe(3);
-    else if (end === 'throw') expect(status.code).toBe(1);
-    else expect(status.signal).toBe(end);
-    // Within 2 s: no process, cgroup, record, layer, address lease or port rule of theirs is left.
-    const gone = () => report.containers.every((c) => !alive(c.pid) && !existsSync(cgroupDir(c.cgroup)) && !existsSync(join(root(), 'containers', c.id)))
-      && readdirSync(join(dir, 'layers')).length === 0 && report.containers.every((c) => !(c.address in leases()));
-    expect(await eventually(gone, 2000)).toBe(true);
-    expect(await natRules().catch(() => '')).not.toContain(`dport ${port}`);
-    // The port is free again.
-    await using again = await Container.start({ rootfs, stateRoot: root(), network: 'bridge', bridge, ports: [`${port}:80`], command: ['sleep', '30'], stdio: 'ignore', waitFor: Wait.forStarted() });
-    expect(again.mappedPort(80)).toBe(port);
-  });
+  it.each(ends.map((e, i) => [e, 18_100 + i] as const))(
+    'an owner ended by %s takes its containers along within 2 s, and the port can be published again',
+    async (end, port) => {
+      const { report, exited } = await owner(end, port);
+      expect(report.containers).toHaveLength(2);
+      for (const c of report.containers) {
+        expect(alive(c.pid)).toBe(true);
+        expect(existsSync(cgroupDir(c.cgroup))).toBe(true);
+      }
+      expect(Object.keys(leases())).toEqual(expect.arrayContaining(report.containers.map((c) => c.address)));
+      expect(await natRules()).toContain(`dport ${port}`);
+      const status = await exited;
+      if (end === 'exit') expect(status.code).toBe(3);
+      else if (end === 'throw') expect(status.code).toBe(1);
+      else expect(status.signal).toBe(end);
+      // Within 2 s: no process, cgroup, record, layer, address lease or port rule of theirs is left.
+      const gone = () =>
+        report.containers.every((c) => !alive(c.pid) && !existsSync(cgroupDir(c.cgroup)) && !existsSync(join(root(), 'containers', c.id))) &&
+        readdirSync(join(dir, 'layers')).length === 0 &&
+        report.containers.every((c) => !(c.address in leases()));
+      expect(await eventually(gone, 2000)).toBe(true);
+      expect(await natRules().catch(() => '')).not.toContain(`dport ${port}`);
+      // The port is free again.
+      await using again = await Container.start({
+        rootfs,
+        stateRoot: root(),
+        network: 'bridge',
+        bridge,
+        ports: [`${port}:80`],
+        command: ['sleep', '30'],
+        stdio: 'ignore',
+        waitFor: Wait.forStarted(),
+      });
+      expect(again.mappedPort(80)).toBe(port);
+    },
+  );
 });
 
 describe('the default bridge', () => {
@@ -100,10 +129,18 @@ describe('the default bridge', () => {
         console.log(a.address, b.address);
         ${end}`;
       // Removed one by one: the bridge stays while one is left, and goes with the last.
-      const r = await ns.exec([process.execPath, '--input-type=module', '-e', script(`await a.remove({ force: true });
+      const r = await ns.exec(
+        [
+          process.execPath,
+          '--input-type=module',
+          '-e',
+          script(`await a.remove({ force: true });
         const { execFileSync } = await import('node:child_process');
         console.log(execFileSync('sh', ['-c', 'ip -o link show type bridge | wc -l'], { encoding: 'utf8' }).trim());
-        await b.remove({ force: true });`)], { timeoutMs: 60_000 });
+        await b.remove({ force: true });`),
+        ],
+        { timeoutMs: 60_000 },
+      );
       expect(r.stderr).toBe('');
       const [addresses, bridgesMidway] = r.stdout.trim().split('\n');
       expect(addresses).toMatch(/^10\.88\.0\.\d+ 10\.88\.0\.\d+$/);
@@ -128,7 +165,7 @@ describe('the default bridge', () => {
 });
 
 describe('detached containers', () => {
-  it('survive their creator and are listed, logged, exec\'d, stopped and removed from another process', async () => {
+  it("survive their creator and are listed, logged, exec'd, stopped and removed from another process", async () => {
     const script = `const { Container } = await import('${dist}/index.js');
       const c = await Container.start({ rootfs: '${rootfs}', stateRoot: '${root()}', detach: true, name: 'ctk-web', env: { GREETING: 'hello' }, cwd: '/tmp',
         command: ['sh', '-c', 'echo started; echo oops >&2; while true; do sleep 0.1; done'] });
@@ -177,7 +214,9 @@ describe('detached containers', () => {
   });
 
   it('refuses options that cannot cross to the helper', async () => {
-    await expect(Container.start({ rootfs, stateRoot: root(), detach: true, command: ['true'], onLog: () => undefined })).rejects.toBeInstanceOf(InvalidOptionError);
+    await expect(Container.start({ rootfs, stateRoot: root(), detach: true, command: ['true'], onLog: () => undefined })).rejects.toBeInstanceOf(
+      InvalidOptionError,
+    );
     await expect(Container.start({ rootfs, stateRoot: root(), detach: true, command: ['true'], stdio: 'pipe' })).rejects.toMatchObject({ option: 'stdio' });
   });
 });
@@ -185,7 +224,8 @@ describe('detached containers', () => {
 describe('logs never block', () => {
   it('a container writing 64 MiB nobody reads exits normally, and its last lines are in the log', async () => {
     await using c = await Container.start({
-      rootfs, stateRoot: root(),
+      rootfs,
+      stateRoot: root(),
       command: ['sh', '-c', 'yes 0123456789012345678901234567890123456789012345678901234567890123456789 | head -c 67108864; echo; echo the-end'],
     });
     const st = await c.wait();
@@ -202,7 +242,12 @@ describe('logs never block', () => {
 
   it('onLog and followLogs see lines as they come; stdio "pipe" still gives raw streams', async () => {
     const seen: string[] = [];
-    await using c = await Container.start({ rootfs, stateRoot: root(), command: ['sh', '-c', 'for i in 1 2 3; do echo n$i; sleep 0.05; done'], onLog: (l) => seen.push(l.text) });
+    await using c = await Container.start({
+      rootfs,
+      stateRoot: root(),
+      command: ['sh', '-c', 'for i in 1 2 3; do echo n$i; sleep 0.05; done'],
+      onLog: (l) => seen.push(l.text),
+    });
     const followed: string[] = [];
     for await (const l of c.followLogs()) followed.push(`${l.stream}:${l.text}`);
     expect(followed).toEqual(['stdout:n1', 'stdout:n2', 'stdout:n3']);
@@ -257,7 +302,9 @@ describe('stop, kill, wait, init', () => {
 describe('options are checked before anything happens', () => {
   it('a bad port is refused before an image is pulled; input needs a stdin pipe', async () => {
     const t0 = Date.now();
-    await expect(Container.start({ image: '127.0.0.1:1/nothing:here', network: 'bridge', bridge, ports: ['99999:80'] })).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION' });
+    await expect(Container.start({ image: '127.0.0.1:1/nothing:here', network: 'bridge', bridge, ports: ['99999:80'] })).rejects.toMatchObject({
+      code: 'ERR_INVALID_OPTION',
+    });
     expect(Date.now() - t0).toBeLessThan(5000);
     await expect(Container.run({ rootfs, command: ['cat'], input: 'x', stdio: 'ignore' })).rejects.toMatchObject({ option: 'input' });
     await expect(Container.start({ rootfs, name: 'bad/name', command: ['true'] })).rejects.toMatchObject({ option: 'name' });

@@ -16,7 +16,11 @@ const logPath = () => {
 };
 const texts = (lines: readonly LogLine[]) => lines.map((l) => l.text);
 const tick = (ms = 10) => new Promise((r) => setTimeout(r, ms));
-const records = (path: string) => readFileSync(path, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+const records = (path: string) =>
+  readFileSync(path, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 
 /** Writes `lines` (numbered `prefix-i`) one chunk of whole lines at a time. */
 function writeNumbered(w: LogWriter, count: number, perChunk = 1, prefix = 'line') {
@@ -54,7 +58,11 @@ describe('LogWriter', () => {
     expect(recs[1]).toMatchObject({ log: 'oops\n', stream: 'stderr' });
     expect(statSync(path).mode & 0o777).toBe(0o640);
     const lines = await readLogLines(path);
-    expect(lines.map((l) => [l.stream, l.text])).toEqual([['stdout', 'one'], ['stdout', 'two'], ['stderr', 'oops']]);
+    expect(lines.map((l) => [l.stream, l.text])).toEqual([
+      ['stdout', 'one'],
+      ['stdout', 'two'],
+      ['stderr', 'oops'],
+    ]);
     expect(lines[0]!.time).toBeInstanceOf(Date);
     expect(lines[0]!.partial).toBeUndefined();
   });
@@ -70,11 +78,15 @@ describe('LogWriter', () => {
       w.close();
       expect(texts(await readLogLines(path))).toEqual(['héllo wörld 😀', 'second € line', 'third']);
       // Only whole lines are stored with a chunk: the cut-off part waits for the next one.
-      expect(records(path).map((r) => r.log).join('')).toBe(text);
+      expect(
+        records(path)
+          .map((r) => r.log)
+          .join(''),
+      ).toBe(text);
     }
   });
 
-  it('keeps each stream\'s unfinished line apart and the order of records', async () => {
+  it("keeps each stream's unfinished line apart and the order of records", async () => {
     const path = logPath();
     const w = LogWriter.open(path);
     w.write('stdout', Buffer.from('out-1\nout-'));
@@ -100,7 +112,11 @@ describe('LogWriter', () => {
       expect.objectContaining({ log: 'A\ufffd', stream: 'stderr', partial: true }),
     ]);
     const lines = await readLogLines(path);
-    expect(lines.map((l) => [l.text, l.partial])).toEqual([['done', undefined], ['no newline', true], ['A\ufffd', true]]);
+    expect(lines.map((l) => [l.text, l.partial])).toEqual([
+      ['done', undefined],
+      ['no newline', true],
+      ['A\ufffd', true],
+    ]);
   });
 
   it('stores a line longer than 16 KiB in partial pieces that format back into the line', async () => {
@@ -111,7 +127,11 @@ describe('LogWriter', () => {
     w.write('stdout', Buffer.from('yz\nnext\n'));
     w.close();
     const lines = await readLogLines(path);
-    expect(lines.map((l) => [l.text.length, l.partial])).toEqual([[20480, true], [2, undefined], [4, undefined]]);
+    expect(lines.map((l) => [l.text.length, l.partial])).toEqual([
+      [20480, true],
+      [2, undefined],
+      [4, undefined],
+    ]);
     expect(formatLogLines(lines)).toBe(`${'x'.repeat(20480)}yz\nnext\n`);
   });
 
@@ -167,7 +187,11 @@ describe('rotation', () => {
       w.close();
       const names = rotatedFiles(path);
       expect(names).toEqual(['c-json.log', 'c-json.log.1', 'c-json.log.2'].slice(0, maxFiles));
-      const recordSize = Math.max(...readFileSync(path, 'utf8').split('\n').map((l) => Buffer.byteLength(l) + 1));
+      const recordSize = Math.max(
+        ...readFileSync(path, 'utf8')
+          .split('\n')
+          .map((l) => Buffer.byteLength(l) + 1),
+      );
       const sizes = names.map((f) => statSync(join(path, '..', f)).size);
       for (const size of sizes) expect(size).toBeLessThanOrEqual(maxSize);
       expect(sizes.reduce((a, b) => a + b)).toBeLessThanOrEqual(maxSize * maxFiles + recordSize);

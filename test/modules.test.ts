@@ -26,7 +26,8 @@ describe('package layout', () => {
 
   it('every subpath resolves through the package exports, with types', () => {
     const pkg = JSON.parse(fresh("import p from 'ctrkit/package.json' with { type: 'json' }; console.log(JSON.stringify(p))")) as {
-      exports: Record<string, { types?: string; import?: string }>; sideEffects: boolean;
+      exports: Record<string, { types?: string; import?: string }>;
+      sideEffects: boolean;
     };
     expect(pkg.sideEffects).toBe(false);
     for (const sub of ['.', './namespaces', './cgroups', './overlay', './network', './oci', './monitor']) {
@@ -38,7 +39,7 @@ describe('package layout', () => {
 });
 
 describe('small readers of the other blocks', () => {
-  it('detects this machine\'s hybrid cgroup layout, and v1/v2 from sample mount tables', async () => {
+  it("detects this machine's hybrid cgroup layout, and v1/v2 from sample mount tables", async () => {
     const here = await detectCgroupLayout();
     expect(['v1', 'v2', 'hybrid']).toContain(here.mode);
     expect(here.mounts.length).toBeGreaterThan(0);
@@ -48,12 +49,13 @@ describe('small readers of the other blocks', () => {
     const v1 = await detectCgroupLayout('31 25 0:27 / /sys/fs/cgroup/memory rw shared:9 - cgroup cgroup rw,memory\n');
     expect(v1).toMatchObject({ mode: 'v1', mounts: [{ version: 1, path: '/sys/fs/cgroup/memory', controllers: ['memory'] }] });
     const hybrid = await detectCgroupLayout(
-      '31 25 0:27 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n32 25 0:28 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n');
+      '31 25 0:27 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n32 25 0:28 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n',
+    );
     expect(hybrid.mode).toBe('hybrid');
     expect(hybrid.mounts[0]!.controllers).toEqual(['cpu', 'cpuacct']);
   });
 
-  it('lists the interfaces of a process\'s network namespace', async () => {
+  it("lists the interfaces of a process's network namespace", async () => {
     const p = await unshare({ command: ['sleep', '10'], namespaces: ['net'], stdio: 'ignore' });
     try {
       expect((await interfacesOf(p.pid)).map((i) => i.name)).toEqual(['lo']);

@@ -31,7 +31,16 @@ afterAll(async () => {
 const inits: number[] = [];
 
 async function start(name: string, script: string, limits: { memory?: string; cpus?: number }): Promise<RunningContainer> {
-  const c = await Container.start({ name, rootfs, stateRoot, stateDir: join(dir, 'layers'), network: 'none', stdio: 'ignore', command: ['sh', '-c', script], ...limits });
+  const c = await Container.start({
+    name,
+    rootfs,
+    stateRoot,
+    stateDir: join(dir, 'layers'),
+    network: 'none',
+    stdio: 'ignore',
+    command: ['sh', '-c', script],
+    ...limits,
+  });
   inits.push(c.pid);
   return c;
 }
@@ -60,8 +69,10 @@ async function until<T>(f: () => Promise<T | undefined>, what: string, ms = 20_0
 }
 
 describe('ctrkit monitor (cAdvisor, 5.2.5)', () => {
-  it('/metrics: the Prometheus text format with cAdvisor names and labels, holding the cgroup\'s own numbers', async () => {
-    await using c = await start('ctk-mon-mem', 'dd if=/dev/zero of=/dev/shm/fill bs=1M count=40 2>/dev/null && echo filled > /dev/shm/done; exec sleep 600', { memory: '64m' });
+  it("/metrics: the Prometheus text format with cAdvisor names and labels, holding the cgroup's own numbers", async () => {
+    await using c = await start('ctk-mon-mem', 'dd if=/dev/zero of=/dev/shm/fill bs=1M count=40 2>/dev/null && echo filled > /dev/shm/done; exec sleep 600', {
+      memory: '64m',
+    });
     await using m = await startMonitor({ port: 0, stateRoot });
     expect(m.url).toBe(`http://127.0.0.1:${m.port}/`);
     const info = await c.inspect();
@@ -80,9 +91,16 @@ describe('ctrkit monitor (cAdvisor, 5.2.5)', () => {
     // cAdvisor's names, with its types.
     const types = Object.fromEntries([...families].map(([n, f]) => [n, f.type]));
     expect(types).toMatchObject({
-      container_cpu_usage_seconds_total: 'counter', container_memory_usage_bytes: 'gauge', container_memory_working_set_bytes: 'gauge',
-      container_memory_rss: 'gauge', container_spec_memory_limit_bytes: 'gauge', container_processes: 'gauge', container_threads: 'gauge',
-      container_fs_reads_bytes_total: 'counter', container_fs_writes_bytes_total: 'counter', container_oom_events_total: 'counter',
+      container_cpu_usage_seconds_total: 'counter',
+      container_memory_usage_bytes: 'gauge',
+      container_memory_working_set_bytes: 'gauge',
+      container_memory_rss: 'gauge',
+      container_spec_memory_limit_bytes: 'gauge',
+      container_processes: 'gauge',
+      container_threads: 'gauge',
+      container_fs_reads_bytes_total: 'counter',
+      container_fs_writes_bytes_total: 'counter',
+      container_oom_events_total: 'counter',
     });
     const labels = { id: `/${cg.path}`, name: 'ctk-mon-mem', image: '' };
 
@@ -109,7 +127,9 @@ describe('ctrkit monitor (cAdvisor, 5.2.5)', () => {
     expect(only(families.get('container_oom_events_total'), labels)).toBe(0);
 
     // The JSON endpoint carries the same sample shape.
-    const json = await (await fetch(`${m.url}api/containers`)).json() as { containers: { id: string; memoryLimitBytes: number; memoryWorkingSetBytes: number }[] };
+    const json = (await (await fetch(`${m.url}api/containers`)).json()) as {
+      containers: { id: string; memoryLimitBytes: number; memoryWorkingSetBytes: number }[];
+    };
     const mine = json.containers.find((x) => x.id === c.id)!;
     expect(mine.memoryLimitBytes).toBe(64 * MiB);
     expect(mine.memoryWorkingSetBytes).toBeGreaterThan(40 * MiB);
@@ -118,31 +138,47 @@ describe('ctrkit monitor (cAdvisor, 5.2.5)', () => {
 
   it('the page at / draws live CPU, memory, task and IO charts of a busy container in chromium', async () => {
     const { chromium } = await import('playwright-core');
-    await using c = await start('ctk-mon-busy', 'dd if=/dev/zero of=/dev/shm/fill bs=1M count=16 2>/dev/null; while :; do :; done', { memory: '128m', cpus: 0.5 });
+    await using c = await start('ctk-mon-busy', 'dd if=/dev/zero of=/dev/shm/fill bs=1M count=16 2>/dev/null; while :; do :; done', {
+      memory: '128m',
+      cpus: 0.5,
+    });
     await using m = await startMonitor({ port: 0, stateRoot });
     const profile = join(dir, 'chromium-profile');
     mkdirSync(profile);
     const browser = await chromium.launchPersistentContext(profile, {
       executablePath: '/usr/bin/chromium',
       headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
     try {
       const page = browser.pages()[0] ?? (await browser.newPage());
       await page.setViewportSize({ width: 1200, height: 420 });
       await page.goto(m.url);
       expect(await page.title()).toBe('ctrkit monitor');
-      const values = (metric: string) => page.evaluate(([id, mt]) => {
-        // Runs in the page: its DOM, which this file's types (Node's) do not describe.
-        const doc = (globalThis as unknown as { document: { querySelector(s: string): { getAttribute(n: string): string | null } | null } }).document;
-        const line = doc.querySelector(`section[data-id="${id}"] [data-metric="${mt}"] polyline`);
-        return line ? { values: JSON.parse(line.getAttribute('data-values') ?? '[]') as number[], points: line.getAttribute('points') ?? '' } : undefined;
-      }, [c.id, metric] as const);
-      const enough = (metric: string, n: number) => until(async () => {
-        const v = await values(metric);
-        return v && v.values.length >= n ? v : undefined;
-      }, `${n} ${metric} points`);
+      const values = (metric: string) =>
+        page.evaluate(
+          ([id, mt]) => {
+            // Runs in the page: its DOM, which this file's types (Node's) do not describe.
+            const doc = (globalThis as unknown as { document: { querySelector(s: string): { getAttribute(n: string): string | null } | null } }).document;
+            const line = doc.querySelector(`section[data-id="${id}"] [data-metric="${mt}"] polyline`);
+            return line ? { values: JSON.parse(line.getAttribute('data-values') ?? '[]') as number[], points: line.getAttribute('points') ?? '' } : undefined;
+          },
+          [c.id, metric] as const,
+        );
+      const enough = (metric: string, n: number) =>
+        until(async () => {
+          const v = await values(metric);
+          return v && v.values.length >= n ? v : undefined;
+        }, `${n} ${metric} points`);
 
       const first = await enough('cpu', 3);
       const later = await enough('cpu', first.values.length + 2);
@@ -175,7 +211,7 @@ describe('ctrkit monitor (cAdvisor, 5.2.5)', () => {
     const env = { ...process.env, CTRKIT_STATE_ROOT: stateRoot };
     const cli = spawn(process.execPath, ['dist/cli/main.js', 'monitor', '--port', '0'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
     try {
-      const [line] = await once(cli.stdout!, 'data') as [Buffer];
+      const [line] = (await once(cli.stdout!, 'data')) as [Buffer];
       const url = /(http:\/\/127\.0\.0\.1:\d+\/) /.exec(line.toString())![1]!;
       const families = parsePromText(await (await fetch(`${url}metrics`)).text());
       const labels = { name: 'ctk-mon-cli' };

@@ -34,7 +34,15 @@ describe('Network', () => {
     await using net = await Network.create({ name: 'app', netns: lab, stateDir: stateDir() });
     expect(Network.list({ stateDir: stateDir() })).toEqual(['app']);
     expect(net.subnet).toMatch(/^10\.89\.\d+\.0\/24$/);
-    const db = await Container.start({ ...common(), name: 'ctk-db', hostname: 'dbhost', network: net, aliases: ['db', 'database'], command: server, waitFor: Wait.forListeningPorts([80]) });
+    const db = await Container.start({
+      ...common(),
+      name: 'ctk-db',
+      hostname: 'dbhost',
+      network: net,
+      aliases: ['db', 'database'],
+      command: server,
+      waitFor: Wait.forListeningPorts([80]),
+    });
     const client = await Container.start({ ...common(), hostname: 'client', network: net, command: ['sleep', '60'] });
     for (const name of ['db', 'database', 'dbhost', 'ctk-db']) {
       expect((await client.exec({ command: ['wget', '-q', '-O-', `http://${name}/`] })).stdout, name).toBe('dbhost\n');

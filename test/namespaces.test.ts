@@ -1,9 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import { describe, expect, it } from 'vitest';
-import {
-  NAMESPACES, NamespaceRef, unshare, type NamespacedProcess, type NamespaceType, type UnshareOptions,
-} from 'ctrkit/namespaces';
+import { NAMESPACES, NamespaceRef, unshare, type NamespacedProcess, type NamespaceType, type UnshareOptions } from 'ctrkit/namespaces';
 import { InvalidOptionError } from 'ctrkit';
 import { rootfs, run } from './helpers.js';
 
@@ -20,7 +18,7 @@ async function capture(opts: UnshareOptions): Promise<{ out: string; err: string
 }
 
 describe('the namespace table', () => {
-  it('lists the eight types with the chapter\'s flags and kernel versions', () => {
+  it("lists the eight types with the chapter's flags and kernel versions", () => {
     const byType = Object.fromEntries(NAMESPACES.map((n) => [n.type, n]));
     expect(NAMESPACES).toHaveLength(8);
     expect(byType.pid).toMatchObject({ flagName: 'CLONE_NEWPID', flag: 0x20000000, since: '2.6.24' });
@@ -49,7 +47,10 @@ describe('each namespace type really isolates', () => {
   it('pid: the command is PID 1 and ps sees only the new namespace', async () => {
     const r = await capture({ command: ['sh', '-c', 'echo $$; ps -o pid,comm; exit 0'], namespaces: ['pid', 'mnt'], rootfs });
     expect(r.code).toBe(0);
-    const [pid, , ...ps] = r.out.trim().split('\n').map((l) => l.trim().split(/\s+/).join(' '));
+    const [pid, , ...ps] = r.out
+      .trim()
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/).join(' '));
     expect(pid).toBe('1');
     // The whole process list: the shell as PID 1 and ps itself, nothing of the host's.
     expect(ps).toHaveLength(2);
@@ -59,7 +60,11 @@ describe('each namespace type really isolates', () => {
   });
 
   it('net: only lo, and it is up', async () => {
-    const r = await capture({ command: ['sh', '-c', 'ls /sys/class/net; cat /sys/class/net/lo/operstate /sys/class/net/lo/flags'], namespaces: ['net', 'mnt'], rootfs });
+    const r = await capture({
+      command: ['sh', '-c', 'ls /sys/class/net; cat /sys/class/net/lo/operstate /sys/class/net/lo/flags'],
+      namespaces: ['net', 'mnt'],
+      rootfs,
+    });
     expect(r.code).toBe(0);
     const lines = r.out.trim().split('\n');
     expect(lines[0]).toBe('lo');
@@ -69,7 +74,12 @@ describe('each namespace type really isolates', () => {
 
   it('mnt: mounts made inside never reach the host', async () => {
     const before = readFileSync('/proc/self/mountinfo', 'utf8');
-    const r = await capture({ command: ['sh', '-c', 'mkdir -p /tmp/ctk-inner && mount -t tmpfs ctkinner /tmp/ctk-inner && grep -c ctkinner /proc/self/mountinfo'], namespaces: ['mnt'], rootfs, capabilities: 'all' });
+    const r = await capture({
+      command: ['sh', '-c', 'mkdir -p /tmp/ctk-inner && mount -t tmpfs ctkinner /tmp/ctk-inner && grep -c ctkinner /proc/self/mountinfo'],
+      namespaces: ['mnt'],
+      rootfs,
+      capabilities: 'all',
+    });
     expect(r.err).toBe('');
     expect(r.out.trim()).toBe('1');
     expect(readFileSync('/proc/self/mountinfo', 'utf8')).toBe(before);
@@ -77,7 +87,13 @@ describe('each namespace type really isolates', () => {
   });
 
   it('uts: the hostname inside is its own', async () => {
-    const r = await capture({ command: ['sh', '-c', 'hostname; cat /proc/sys/kernel/domainname'], namespaces: ['uts', 'mnt'], rootfs, hostname: 'ctk-uts', domainname: 'ctk.example' });
+    const r = await capture({
+      command: ['sh', '-c', 'hostname; cat /proc/sys/kernel/domainname'],
+      namespaces: ['uts', 'mnt'],
+      rootfs,
+      hostname: 'ctk-uts',
+      domainname: 'ctk.example',
+    });
     expect(r.out.trim().split('\n')).toEqual(['ctk-uts', 'ctk.example']);
     expect(osHostname()).not.toBe('ctk-uts');
     expectOnly(r.proc, ['uts', 'mnt']);
@@ -99,7 +115,13 @@ describe('each namespace type really isolates', () => {
 
   it('user: root inside is an unprivileged uid outside', async () => {
     const map = [{ inside: 0, outside: 200000, count: 65536 }];
-    const proc = await unshare({ command: ['sh', '-c', 'id -u; cat /proc/self/uid_map; sleep 5'], namespaces: ['user', 'mnt', 'pid'], rootfs, uidMap: map, gidMap: map });
+    const proc = await unshare({
+      command: ['sh', '-c', 'id -u; cat /proc/self/uid_map; sleep 5'],
+      namespaces: ['user', 'mnt', 'pid'],
+      rootfs,
+      uidMap: map,
+      gidMap: map,
+    });
     let out = '';
     proc.stdout!.on('data', (d) => (out += d));
     // The kernel's own view from outside: the process's real uid on the host.
@@ -116,7 +138,10 @@ describe('each namespace type really isolates', () => {
   it('cgroup: the container sees its own cgroup as the root', async () => {
     const host = readFileSync('/proc/self/cgroup', 'utf8');
     const r = await capture({ command: ['cat', '/proc/self/cgroup'], namespaces: ['cgroup', 'mnt'], rootfs });
-    const paths = r.out.trim().split('\n').map((l) => l.split(':').slice(2).join(':'));
+    const paths = r.out
+      .trim()
+      .split('\n')
+      .map((l) => l.split(':').slice(2).join(':'));
     expect(paths.every((p) => p === '/')).toBe(true);
     // This machine's own processes sit in a non-root memory cgroup: the host view differs.
     expect(host.split('\n').some((l) => /:\/.+/.test(l))).toBe(true);
@@ -126,15 +151,25 @@ describe('each namespace type really isolates', () => {
   it('time: boot-time and monotonic clocks carry the offsets', async () => {
     const day = 86400;
     const hostUptime = Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
-    const r = await capture({ command: ['cat', '/proc/uptime'], namespaces: ['time', 'mnt', 'pid'], rootfs, timeOffsets: { boottime: 10 * day, monotonic: 5 * day } });
+    const r = await capture({
+      command: ['cat', '/proc/uptime'],
+      namespaces: ['time', 'mnt', 'pid'],
+      rootfs,
+      timeOffsets: { boottime: 10 * day, monotonic: 5 * day },
+    });
     const inside = Number(r.out.split(' ')[0]);
     expect(inside - hostUptime).toBeGreaterThan(10 * day - 60);
     expect(inside - hostUptime).toBeLessThan(10 * day + 60);
     expectOnly(r.proc, ['time', 'mnt', 'pid']);
   });
 
-  it('several namespaces at once (the chapter\'s 5.1.7)', async () => {
-    const r = await capture({ command: ['sh', '-c', 'echo $$; hostname; ls /sys/class/net'], namespaces: ['pid', 'net', 'mnt', 'uts'], rootfs, hostname: 'multi' });
+  it("several namespaces at once (the chapter's 5.1.7)", async () => {
+    const r = await capture({
+      command: ['sh', '-c', 'echo $$; hostname; ls /sys/class/net'],
+      namespaces: ['pid', 'net', 'mnt', 'uts'],
+      rootfs,
+      hostname: 'multi',
+    });
     expect(r.out.trim().split('\n')).toEqual(['1', 'multi', 'lo']);
     expectOnly(r.proc, ['pid', 'net', 'mnt', 'uts']);
   });
@@ -173,6 +208,9 @@ describe('namespace handles', () => {
 
   it('rejects unknown namespace names with a typed error', async () => {
     await expect(unshare({ command: ['true'], namespaces: ['pid', 'bogus' as NamespaceType] })).rejects.toThrow(InvalidOptionError);
-    await expect(unshare({ command: ['true'], namespaces: ['bogus' as NamespaceType] })).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION', option: 'namespaces' });
+    await expect(unshare({ command: ['true'], namespaces: ['bogus' as NamespaceType] })).rejects.toMatchObject({
+      code: 'ERR_INVALID_OPTION',
+      option: 'namespaces',
+    });
   });
 });

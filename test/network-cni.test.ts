@@ -29,7 +29,11 @@ function config(extra: CniConfigList['plugins'] = []): CniConfigList {
     name: `ctk-cni-${process.pid}`,
     plugins: [
       {
-        type: 'bridge', bridge: 'ctkcni0', isGateway: true, ipMasq: true, hairpinMode: true,
+        type: 'bridge',
+        bridge: 'ctkcni0',
+        isGateway: true,
+        ipMasq: true,
+        hairpinMode: true,
         ipam: { type: 'host-local', ranges: [[{ subnet: '10.96.0.0/24' }]], routes: [{ dst: '0.0.0.0/0' }], dataDir: join(stateDir, 'host-local') },
       },
       { type: 'portmap', capabilities: { portMappings: true } },
@@ -85,8 +89,9 @@ describe.skipIf(!hasPlugins)('5.4.3: CNI', () => {
     const lo = await CniNetwork.load({ cniVersion: '1.0.0', name: 'ctk-lo', plugins: [{ type: 'loopback' }] }, { netns: host, cacheDir });
     let address: string | undefined;
     let att: Awaited<ReturnType<typeof connectContainer>> | undefined;
-    const httpd = 'mkdir -p /www/cgi-bin && printf "#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho \\$REMOTE_ADDR\\n" > /www/cgi-bin/ip'
-      + ' && chmod +x /www/cgi-bin/ip && exec busybox httpd -f -p 80 -h /www';
+    const httpd =
+      'mkdir -p /www/cgi-bin && printf "#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho \\$REMOTE_ADDR\\n" > /www/cgi-bin/ip' +
+      ' && chmod +x /www/cgi-bin/ip && exec busybox httpd -f -p 80 -h /www';
     await using c = await container(httpd, async (pid) => {
       await lo.add({ containerId: `ctk-${pid}`, netns: `/proc/${pid}/ns/net`, ifname: 'lo' });
       att = await connectContainer({ pid, mode: 'cni', cni: net, ports: ['8090:80'], containerId: `ctk-${pid}`, netns: host });
@@ -100,7 +105,10 @@ describe.skipIf(!hasPlugins)('5.4.3: CNI', () => {
     let seen = '';
     for (let i = 0; i < 50 && !seen; i++) {
       const r = await outside.exec([BUSYBOX, 'wget', '-q', '-O', '-', `http://${HOST_IP}:8090/cgi-bin/ip`], { timeoutMs: 10_000 });
-      seen = r.stdout.trim().replace(/^\[?(::ffff:)?/, '').replace(/\]$/, '');
+      seen = r.stdout
+        .trim()
+        .replace(/^\[?(::ffff:)?/, '')
+        .replace(/\]$/, '');
     }
     expect(seen).toBe(OUTSIDE_IP);
     // (no CHECK here: portmap 1.1.1's CHECK also looks for an ip6tables chain it never made; see the next test)
@@ -115,7 +123,10 @@ describe.skipIf(!hasPlugins)('5.4.3: CNI', () => {
 
   it('CHECK verifies an attachment against the cached result; DEL uses it', async () => {
     const list = config();
-    const net = await CniNetwork.load({ ...list, name: `ctk-cni-${process.pid}`, plugins: list.plugins.slice(0, 1) }, { netns: host, cacheDir: join(stateDir, 'cni') });
+    const net = await CniNetwork.load(
+      { ...list, name: `ctk-cni-${process.pid}`, plugins: list.plugins.slice(0, 1) },
+      { netns: host, cacheDir: join(stateDir, 'cni') },
+    );
     let id = '';
     await using c = await container('sleep 30', async (pid) => {
       id = `ctk-${pid}`;
@@ -130,8 +141,13 @@ describe.skipIf(!hasPlugins)('5.4.3: CNI', () => {
   }, 60_000);
 
   it('a missing plugin, and a plugin that fails mid-chain: typed errors, and DEL undid what the chain made', async () => {
-    await expect(CniNetwork.load(config([{ type: 'ctk-no-such-plugin' }]), { netns: host })).rejects.toMatchObject({ code: 'ERR_NETWORK_CNI_PLUGIN_NOT_FOUND' });
-    const net = await CniNetwork.load(config([{ type: 'tuning', sysctl: { 'net.ipv4.conf.eth0.ctk_no_such_sysctl': '1' } }]), { netns: host, cacheDir: join(stateDir, 'cni') });
+    await expect(CniNetwork.load(config([{ type: 'ctk-no-such-plugin' }]), { netns: host })).rejects.toMatchObject({
+      code: 'ERR_NETWORK_CNI_PLUGIN_NOT_FOUND',
+    });
+    const net = await CniNetwork.load(config([{ type: 'tuning', sysctl: { 'net.ipv4.conf.eth0.ctk_no_such_sysctl': '1' } }]), {
+      netns: host,
+      cacheDir: join(stateDir, 'cni'),
+    });
     let err: unknown;
     await container('sleep 30', (pid) => net.add({ containerId: `ctk-${pid}`, netns: `/proc/${pid}/ns/net` })).catch((e: unknown) => (err = e));
     expect(err).toBeInstanceOf(CniError);

@@ -9,12 +9,21 @@ function example(name: string): string {
 
 /** What the machine's own namespace shows of ctrkit: must stay empty. */
 function leftovers(): string {
-  const links = execFileSync('ip', ['-o', 'link'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes('ctk'));
+  const links = execFileSync('ip', ['-o', 'link'], { encoding: 'utf8' })
+    .split('\n')
+    .filter((l) => l.includes('ctk'));
   // A namespace named after a live process (ctk-...-PID) belongs to a run still going on (other
   // test files on this machine); the examples' own are named after their dead process.
-  const alive = (l: string) => { const pid = /-(\d+)(\s|$)/.exec(l)?.[1]; return pid !== undefined && existsSync(`/proc/${pid}`); };
-  const netns = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes('ctk') && !alive(l));
-  const tables = execFileSync('nft', ['list', 'tables'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes('ctk'));
+  const alive = (l: string) => {
+    const pid = /-(\d+)(\s|$)/.exec(l)?.[1];
+    return pid !== undefined && existsSync(`/proc/${pid}`);
+  };
+  const netns = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
+    .split('\n')
+    .filter((l) => l.includes('ctk') && !alive(l));
+  const tables = execFileSync('nft', ['list', 'tables'], { encoding: 'utf8' })
+    .split('\n')
+    .filter((l) => l.includes('ctk'));
   return [...links, ...netns, ...tables].join('\n');
 }
 

@@ -13,7 +13,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Container, InvalidOptionError, type RunningContainer } from 'ctrkit';
 import { unshare } from 'ctrkit/namespaces';
 import {
-  Bridge, NetlinkError, NetworkError, NetworkNamespace, Rtnetlink, connectContainer, writeNetworkFiles, parsePortMapping, NFT_TABLE,
+  Bridge,
+  NetlinkError,
+  NetworkError,
+  NetworkNamespace,
+  Rtnetlink,
+  connectContainer,
+  writeNetworkFiles,
+  parsePortMapping,
+  NFT_TABLE,
 } from 'ctrkit/network';
 import { rootfs, tempDir } from './helpers.js';
 import { createLab, HOST_IP, OUTSIDE_IP, type Lab } from './network-lab.js';
@@ -50,7 +58,10 @@ function container(command: string, attach: (pid: number) => Promise<unknown>): 
 
 /** busybox httpd listens on IPv6 and reports `[::ffff:a.b.c.d]`. */
 function plain(remoteAddr: string): string {
-  return remoteAddr.trim().replace(/^\[?(::ffff:)?/, '').replace(/\]$/, '');
+  return remoteAddr
+    .trim()
+    .replace(/^\[?(::ffff:)?/, '')
+    .replace(/\]$/, '');
 }
 
 function hostLinks(): string[] {
@@ -109,7 +120,11 @@ describe('rtnetlink client', () => {
       expect(l).toMatchObject({ name: 'ctkvc', mtu: 1300, up: true, kind: 'veth', master: rt.indexOf('ctkbrx') });
       expect(rt.link('ctkvb')?.mtu).toBe(1400);
       let err: unknown;
-      try { rt.createVeth({ name: 'ctkvc', peer: { name: 'ctkvd' } }); } catch (e) { err = e; }
+      try {
+        rt.createVeth({ name: 'ctkvc', peer: { name: 'ctkvd' } });
+      } catch (e) {
+        err = e;
+      }
       expect(err).toBeInstanceOf(NetlinkError);
       expect(err).toMatchObject({ code: 'ERR_NETLINK', errno: 17, errnoName: 'EEXIST' });
       expect(() => rt.deleteLink('ctknothere')).toThrow(expect.objectContaining({ errnoName: 'ENODEV' }) as Error);
@@ -161,16 +176,27 @@ describe('5.4.2: bridge mode', () => {
   it('20 containers started in parallel get distinct addresses and all reach each other', async () => {
     await using br = await Bridge.create({ name: 'ctkbr1', subnet: '10.89.0.0/24', netns: host, stateDir });
     const addresses = new Map<number, string>();
-    const cs = await Promise.all(Array.from({ length: 20 }, () => container('sleep 60', async (pid) => {
-      addresses.set(pid, (await br.attach(pid)).address);
-    })));
+    const cs = await Promise.all(
+      Array.from({ length: 20 }, () =>
+        container('sleep 60', async (pid) => {
+          addresses.set(pid, (await br.attach(pid)).address);
+        }),
+      ),
+    );
     try {
       const ips = [...addresses.values()];
       expect(new Set(ips).size).toBe(20);
-      const results = await Promise.all(cs.map((c) => {
-        const others = ips.filter((ip) => ip !== addresses.get(c.pid));
-        return bb(NetworkNamespace.open(c.pid), 'sh', '-c', `n=0; for ip in ${others.join(' ')}; do ping -c 1 -W 2 $ip >/dev/null && n=$((n+1)); done; echo $n`);
-      }));
+      const results = await Promise.all(
+        cs.map((c) => {
+          const others = ips.filter((ip) => ip !== addresses.get(c.pid));
+          return bb(
+            NetworkNamespace.open(c.pid),
+            'sh',
+            '-c',
+            `n=0; for ip in ${others.join(' ')}; do ping -c 1 -W 2 $ip >/dev/null && n=$((n+1)); done; echo $n`,
+          );
+        }),
+      );
       expect(results.map((r) => Number(r.stdout.trim()))).toEqual(Array(20).fill(19));
     } finally {
       await Promise.all(cs.map((c) => c[Symbol.asyncDispose]()));
@@ -205,23 +231,30 @@ describe('5.4.2: bridge mode', () => {
     const before = hostLinks();
     await expect(container('sleep 30', (pid) => br.attach(pid, { signal: AbortSignal.abort() }))).rejects.toMatchObject({ code: 'ABORT_ERR' });
     const ac = new AbortController();
-    await expect(container('sleep 30', (pid) => {
-      const p = br.attach(pid, { ports: ['8084:80'], signal: ac.signal });
-      ac.abort(); // mid-way: after the veth, before or during nft
-      return p;
-    })).rejects.toMatchObject({ code: 'ABORT_ERR' });
+    await expect(
+      container('sleep 30', (pid) => {
+        const p = br.attach(pid, { ports: ['8084:80'], signal: ac.signal });
+        ac.abort(); // mid-way: after the veth, before or during nft
+        return p;
+      }),
+    ).rejects.toMatchObject({ code: 'ABORT_ERR' });
     expect(hostLinks()).toEqual(before);
     expect(await br.leases()).toEqual([]);
     expect((await host.exec(['nft', 'list', 'table', 'ip', NFT_TABLE])).stdout).not.toContain('8084');
   });
 
-  it('a container can join another container\'s network namespace', async () => {
+  it("a container can join another container's network namespace", async () => {
     let addr = '';
     await using br = await Bridge.create({ name: 'ctkbr5', subnet: '10.93.0.0/24', netns: host, stateDir });
     await using a = await container('sleep 30', async (pid) => (addr = (await br.attach(pid)).address));
     // mode "container": spawned into a's netns (nsenter), connectContainer has nothing to build.
     const { nsenter } = await import('ctrkit/namespaces');
-    await using j = await nsenter({ target: a.pid, namespaces: ['net'], command: [BUSYBOX, 'ip', '-o', 'addr', 'show', 'eth0'], stdio: ['ignore', 'pipe', 'ignore'] });
+    await using j = await nsenter({
+      target: a.pid,
+      namespaces: ['net'],
+      command: [BUSYBOX, 'ip', '-o', 'addr', 'show', 'eth0'],
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
     let out = '';
     j.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     await j.exited;
@@ -262,8 +295,9 @@ describe('IPAM', () => {
 });
 
 describe('5.4.4: published ports', () => {
-  const httpd = 'mkdir -p /www/cgi-bin && printf "#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho \\$REMOTE_ADDR\\n" > /www/cgi-bin/ip'
-    + ' && chmod +x /www/cgi-bin/ip && exec busybox httpd -f -p 80 -h /www';
+  const httpd =
+    'mkdir -p /www/cgi-bin && printf "#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho \\$REMOTE_ADDR\\n" > /www/cgi-bin/ip' +
+    ' && chmod +x /www/cgi-bin/ip && exec busybox httpd -f -p 80 -h /www';
 
   it('-p 8080:80 reaches an HTTP server in the container from outside (real client address), the host, 127.0.0.1 and the container itself', async () => {
     await using br = await Bridge.create({ name: 'ctkbr2', subnet: '10.90.0.0/24', netns: host, stateDir });

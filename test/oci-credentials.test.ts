@@ -8,16 +8,19 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 
 describe('credentials from a Docker config.json', () => {
-  it('finds a registry under its host, a URL, or (for docker.io) Docker Hub\'s legacy key', async () => {
+  it("finds a registry under its host, a URL, or (for docker.io) Docker Hub's legacy key", async () => {
     const file = join(dir, 'config.json');
-    writeFileSync(file, JSON.stringify({
-      auths: {
-        'https://index.docker.io/v1/': { auth: b64('hub:pw:with:colons') },
-        'https://registry.example:5000': { username: 'u', password: 'p' },
-        '127.0.0.1:5000': { auth: b64('local:pw') },
-        'broken.example': { auth: b64('no-colon') },
-      },
-    }));
+    writeFileSync(
+      file,
+      JSON.stringify({
+        auths: {
+          'https://index.docker.io/v1/': { auth: b64('hub:pw:with:colons') },
+          'https://registry.example:5000': { username: 'u', password: 'p' },
+          '127.0.0.1:5000': { auth: b64('local:pw') },
+          'broken.example': { auth: b64('no-colon') },
+        },
+      }),
+    );
     expect(await dockerConfigCredentials('docker.io', file)).toEqual({ username: 'hub', password: 'pw:with:colons' });
     expect(await dockerConfigCredentials('registry.example:5000', file)).toEqual({ username: 'u', password: 'p' });
     expect(await dockerConfigCredentials('127.0.0.1:5000', file)).toEqual({ username: 'local', password: 'pw' });

@@ -25,7 +25,10 @@ afterAll(async () => {
 /** Pulls `repo` into a fresh store; returns the error, and checks nothing partial entered the store. */
 async function failingPull(repo: string, extra: Record<string, unknown> = {}): Promise<unknown> {
   const store = await ImageStore.open(join(dir, String(++n)));
-  const err = await store.pull(`${server.host}/${repo}:t`, { ...fast, ...extra }).then(() => undefined, (e: unknown) => e);
+  const err = await store.pull(`${server.host}/${repo}:t`, { ...fast, ...extra }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(err).toBeDefined();
   expect(await store.list()).toEqual([]);
   expect(existsSync(store.blobPath(server.layerDigest))).toBe(false);
@@ -97,10 +100,18 @@ describe('a registry that misbehaves', () => {
   it('a pull killed mid-blob (SIGKILL) leaves no blob under its digest and no name', async () => {
     const storeDir = join(dir, String(++n));
     const oci = fileURLToPath(new URL('../dist/oci/index.js', import.meta.url));
-    const child = spawn(process.execPath, ['--input-type=module', '-e', `
+    const child = spawn(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `
       import { ImageStore } from ${JSON.stringify(oci)};
       const store = await ImageStore.open(${JSON.stringify(storeDir)});
-      await store.pull('${server.host}/slow:t', { dockerConfig: false, idleTimeout: 60000, unpack: false });`], { stdio: 'ignore' });
+      await store.pull('${server.host}/slow:t', { dockerConfig: false, idleTimeout: 60000, unpack: false });`,
+      ],
+      { stdio: 'ignore' },
+    );
     try {
       const tmp = join(storeDir, '.ctrkit/tmp');
       const deadline = Date.now() + 10_000;

@@ -90,7 +90,11 @@ describe('runtime bundles', () => {
 
     const dir2 = join(lab, 'bundle2');
     await createBundle(store, image, dir2, {
-      command: ['hostname; id -u; cat /etc/hello.txt; ls /opt; ls /var/cache'], user: 'nobody', cwd: '/', hostname: 'ctk-bundle', cgroupsPath: `/ctk-oci-${process.pid}`,
+      command: ['hostname; id -u; cat /etc/hello.txt; ls /opt; ls /var/cache'],
+      user: 'nobody',
+      cwd: '/',
+      hostname: 'ctk-bundle',
+      cgroupsPath: `/ctk-oci-${process.pid}`,
     });
     // the whiteout and the opaque /opt of layers 3 and 4 are applied in the flat rootfs
     expect(await runc(dir2)).toBe('ctk-bundle\n65534\nhello from layer 2\nnew\nkeep\n');

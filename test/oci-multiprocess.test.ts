@@ -30,7 +30,8 @@ describe('one store, several processes', () => {
   it('concurrent tags from two processes all land in index.json', async () => {
     const storeDir = join(dir, 'tags');
     await ImageStore.open(storeDir);
-    const tagger = (who: string) => child(`
+    const tagger = (who: string) =>
+      child(`
       import { ImageStore } from 'ctrkit/oci';
       const s = await ImageStore.open(${JSON.stringify(storeDir)});
       const d = { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: 'sha256:' + '0'.repeat(64), size: 1 };
@@ -43,7 +44,7 @@ describe('one store, several processes', () => {
     expect(new Set(names).size).toBe(50);
   });
 
-  it("gc keeps blobs a live process holds, and collects them once it is gone", async () => {
+  it('gc keeps blobs a live process holds, and collects them once it is gone', async () => {
     const storeDir = join(dir, 'holds');
     const store = await ImageStore.open(storeDir);
     const bytes = Buffer.from('an unreferenced blob');

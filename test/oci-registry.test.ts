@@ -3,9 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Overlay, isOpaque } from 'ctrkit/overlay';
 import { ImageStore, ManifestError, RegistryClient, type RegistryError, imageConfig, prepareImageRun, resolveCommand, type PullEvent } from 'ctrkit/oci';
-import {
-  PASSWORD, USER, buildImage, htpasswdFile, push, sh, startRegistry, startTokenServer, type Registry, type TokenServer,
-} from './oci/lab.js';
+import { PASSWORD, USER, buildImage, htpasswdFile, push, sh, startRegistry, startTokenServer, type Registry, type TokenServer } from './oci/lab.js';
 
 const lab = mkdtempSync('/tmp/ctk-oci-reg-');
 let layout = '';
@@ -34,11 +32,22 @@ beforeAll(async () => {
   const entry = async (tag: string, architecture: string) => {
     const r = await fetch(`http://${open.host}/v2/test/multi/manifests/${tag}`, { headers: { Accept: 'application/vnd.oci.image.manifest.v1+json' } });
     const body = Buffer.from(await r.arrayBuffer());
-    return { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: r.headers.get('docker-content-digest'), size: body.length, platform: { os: 'linux', architecture } };
+    return {
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      digest: r.headers.get('docker-content-digest'),
+      size: body.length,
+      platform: { os: 'linux', architecture },
+    };
   };
-  const index = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [await entry('arm64', 'arm64'), await entry('amd64', 'amd64')] };
+  const index = {
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.index.v1+json',
+    manifests: [await entry('arm64', 'arm64'), await entry('amd64', 'amd64')],
+  };
   const put = await fetch(`http://${open.host}/v2/test/multi/manifests/both`, {
-    method: 'PUT', headers: { 'Content-Type': 'application/vnd.oci.image.index.v1+json' }, body: JSON.stringify(index),
+    method: 'PUT',
+    headers: { 'Content-Type': 'application/vnd.oci.image.index.v1+json' },
+    body: JSON.stringify(index),
   });
   if (put.status !== 201) throw new Error(`index PUT: ${put.status} ${await put.text()}`);
 }, 180_000);
@@ -70,7 +79,13 @@ describe('pull from a real registry (anonymous)', () => {
     const last = events.filter((e): e is Extract<PullEvent, { type: 'layer-progress' }> => e.type === 'layer-progress').at(-1)!;
     expect(last.bytes).toBeLessThanOrEqual(last.total);
     const run = imageConfig(image);
-    expect(run).toMatchObject({ entrypoint: ['/bin/sh', '-c'], env: { GREETING: 'ctrkit', PATH: '/bin' }, workingDir: '/tmp', user: '0:0', exposedPorts: ['8080/tcp'] });
+    expect(run).toMatchObject({
+      entrypoint: ['/bin/sh', '-c'],
+      env: { GREETING: 'ctrkit', PATH: '/bin' },
+      workingDir: '/tmp',
+      user: '0:0',
+      exposedPorts: ['8080/tcp'],
+    });
     expect(resolveCommand(run)).toEqual(['/bin/sh', '-c', 'echo hi from $GREETING in $(pwd)']);
     expect(resolveCommand(run, { command: ['echo', 'x'] })).toEqual(['/bin/sh', '-c', 'echo', 'x']);
     expect(resolveCommand(run, { entrypoint: ['/bin/id'] })).toEqual(['/bin/id']);
@@ -126,7 +141,9 @@ describe('pull from a real registry (anonymous)', () => {
     expect(byDigest.digest).toBe(a.digest);
     await store.pull(`${open.host}/test/base`, noConfig);
     expect((await store.list()).map((i) => i.name).sort()).toEqual([
-      `${open.host}/test/base:latest`, `${open.host}/test/busybox:v1`, `${open.host}/test/busybox@${a.digest}`,
+      `${open.host}/test/base:latest`,
+      `${open.host}/test/busybox:v1`,
+      `${open.host}/test/busybox@${a.digest}`,
     ]);
     await store.remove(`${open.host}/test/busybox:v1`);
     expect((await store.gc()).blobsRemoved).toBe(0); // still named by digest
@@ -172,8 +189,12 @@ describe('pull from a real registry (anonymous)', () => {
     const store = await newStore();
     const gcs: Promise<unknown>[] = [];
     const image = await store.pull(`${open.host}/test/busybox:v1`, {
-      ...noConfig, concurrency: 1, unpack: false,
-      onProgress: (e) => { if (e.type === 'layer-downloaded') gcs.push(store.gc()); },
+      ...noConfig,
+      concurrency: 1,
+      unpack: false,
+      onProgress: (e) => {
+        if (e.type === 'layer-downloaded') gcs.push(store.gc());
+      },
     });
     expect(gcs.length).toBe(4);
     await Promise.all(gcs);
@@ -205,7 +226,9 @@ describe('basic auth', () => {
 
   it('refuses wrong or missing credentials with ERR_REGISTRY_AUTH', async () => {
     const store = await newStore();
-    const wrong = await store.pull(`${basic.host}/private/busybox:v1`, { credentials: { username: USER, password: 'nope' }, ...noConfig }).catch((e: unknown) => e);
+    const wrong = await store
+      .pull(`${basic.host}/private/busybox:v1`, { credentials: { username: USER, password: 'nope' }, ...noConfig })
+      .catch((e: unknown) => e);
     expect((wrong as RegistryError).code).toBe('ERR_REGISTRY_AUTH');
     const none = await store.pull(`${basic.host}/private/busybox:v1`, noConfig).catch((e: unknown) => e);
     expect((none as RegistryError).code).toBe('ERR_REGISTRY_AUTH');
@@ -248,7 +271,9 @@ describe('token auth', () => {
 
   it('bad credentials at the token server are ERR_REGISTRY_AUTH', async () => {
     const store = await newStore();
-    const err = await store.pull(`${tokenAuth.host}/private/busybox:v1`, { credentials: { username: USER, password: 'x' }, ...noConfig }).catch((e: unknown) => e);
+    const err = await store
+      .pull(`${tokenAuth.host}/private/busybox:v1`, { credentials: { username: USER, password: 'x' }, ...noConfig })
+      .catch((e: unknown) => e);
     expect((err as RegistryError).code).toBe('ERR_REGISTRY_AUTH');
     expect(existsSync(join(store.dir, 'blobs/sha256')) && readdirSync(join(store.dir, 'blobs/sha256'))).toEqual([]);
   });

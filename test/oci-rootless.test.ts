@@ -32,11 +32,16 @@ console.log(JSON.stringify({ whiteout: wh.isCharacterDevice() && wh.rdev === 0, 
 
 describe.skipIf(uid === undefined)('rootless image layers', () => {
   it('an unprivileged user gets lowers in the userxattr form, owned by itself', async () => {
-    writeFileSync(join(dir, 'layer.tar'), await makeTar([
-      { name: 'etc/', type: 'directory' }, { name: 'etc/.wh.gone', data: '' },
-      { name: 'opq/', type: 'directory' }, { name: 'opq/.wh..wh..opq', data: '' },
-      { name: 'f', data: 'x', uid: 0, gid: 0 },
-    ]));
+    writeFileSync(
+      join(dir, 'layer.tar'),
+      await makeTar([
+        { name: 'etc/', type: 'directory' },
+        { name: 'etc/.wh.gone', data: '' },
+        { name: 'opq/', type: 'directory' },
+        { name: 'opq/.wh..wh..opq', data: '' },
+        { name: 'f', data: 'x', uid: 0, gid: 0 },
+      ]),
+    );
     writeFileSync(join(dir, 'check.mjs'), script);
     chmodSync(dir, 0o777);
     const out = execFileSync('su', [ROOTLESS_USER, '-s', '/bin/sh', '-c', `cd ${dir} && ${process.execPath} check.mjs`], { encoding: 'utf8' });

@@ -34,9 +34,15 @@ describe("the chapter's 5.3 experiments, as examples", () => {
     expect(leftovers()).toEqual([]);
   });
 
-  it("5.3.3: the file-operation table: read writes nothing, create and modify land in upper, delete leaves a whiteout", () => {
+  it('5.3.3: the file-operation table: read writes nothing, create and modify land in upper, delete leaves a whiteout', () => {
     const out = example('5.3.3-file-operations.mjs');
-    const rows = Object.fromEntries(out.split('\n').slice(1, 5).map((l) => l.split('|').map((c) => c.trim())).map((r) => [r[0], r.slice(1)]));
+    const rows = Object.fromEntries(
+      out
+        .split('\n')
+        .slice(1, 5)
+        .map((l) => l.split('|').map((c) => c.trim()))
+        .map((r) => [r[0], r.slice(1)]),
+    );
     expect(rows.read).toEqual(['read.txt', '"lower"', 'file "lower"', 'absent']);
     expect(rows.create).toEqual(['create.txt', '"new"', 'absent', 'file "new"']);
     expect(rows.modify).toEqual(['modify.txt', '"lower\\nchanged"', 'file "lower"', 'file "lower\\nchanged"']);
@@ -60,7 +66,10 @@ describe("the chapter's 5.3 experiments, as examples", () => {
 
   it('5.3.1: ten containers on one base: the disk grows by their changes, not by ten bases', () => {
     const out = example('5.3.1-shared-base.mjs');
-    const [growth, base, change] = out.match(/^growth bytes: (\d+), base bytes: (\d+), change bytes: (\d+)$/m)!.slice(1).map(Number);
+    const [growth, base, change] = out
+      .match(/^growth bytes: (\d+), base bytes: (\d+), change bytes: (\d+)$/m)!
+      .slice(1)
+      .map(Number);
     expect(base).toBeGreaterThanOrEqual(32 * 1024 * 1024);
     expect(growth).toBeGreaterThanOrEqual(change!);
     expect(growth).toBeLessThan(change! + 1024 * 1024); // the changes plus a little metadata

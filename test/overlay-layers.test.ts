@@ -1,15 +1,30 @@
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import {
-  chmodSync, linkSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync,
-} from 'node:fs';
+import { chmodSync, linkSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import tar from 'tar-stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
-  CopyLayer, LayerError, Overlay, chooseDriver, commit, convertWhiteoutsFromOci, convertWhiteoutsToOci, createWhiteout, diff, formatChanges,
-  isOpaque, isWhiteout, isWhiteoutStats, listWhiteouts, markOpaque, ociOpaqueName, ociWhiteoutName, parseOciWhiteout, type Change,
+  CopyLayer,
+  LayerError,
+  Overlay,
+  chooseDriver,
+  commit,
+  convertWhiteoutsFromOci,
+  convertWhiteoutsToOci,
+  createWhiteout,
+  diff,
+  formatChanges,
+  isOpaque,
+  isWhiteout,
+  isWhiteoutStats,
+  listWhiteouts,
+  markOpaque,
+  ociOpaqueName,
+  ociWhiteoutName,
+  parseOciWhiteout,
+  type Change,
   type WritableLayer,
 } from 'ctrkit/overlay';
 import { hostMounts, tempDir } from './helpers.js';
@@ -170,7 +185,13 @@ async function applyLayer(file: string, root: string): Promise<tar.Headers[]> {
         rmSync(join(abs, '..', base.slice(4)), { recursive: true, force: true });
         continue;
       }
-      const existing = (() => { try { return lstatSync(abs); } catch { return null; } })();
+      const existing = (() => {
+        try {
+          return lstatSync(abs);
+        } catch {
+          return null;
+        }
+      })();
       if (existing && !(existing.isDirectory() && h.type === 'directory')) rmSync(abs, { recursive: true });
       if (h.type === 'directory') mkdirSync(abs, { recursive: true });
       else if (h.type === 'file') writeFileSync(abs, Buffer.concat(chunks));
@@ -213,9 +234,14 @@ describe('whiteout and opaque helpers', () => {
     expect(await isOpaque(join(layer, 'u'), { userxattr: false })).toBe(false);
     expect(await isOpaque(join(layer, 'a'))).toBe(false);
     expect(await listWhiteouts(layer)).toEqual([
-      { path: '/a/b', kind: 'opaque' }, { path: '/a/gone', kind: 'whiteout' }, { path: '/u', kind: 'opaque' },
+      { path: '/a/b', kind: 'opaque' },
+      { path: '/a/gone', kind: 'whiteout' },
+      { path: '/u', kind: 'opaque' },
     ]);
-    expect(await listWhiteouts(layer, { userxattr: false })).toEqual([{ path: '/a/b', kind: 'opaque' }, { path: '/a/gone', kind: 'whiteout' }]);
+    expect(await listWhiteouts(layer, { userxattr: false })).toEqual([
+      { path: '/a/b', kind: 'opaque' },
+      { path: '/a/gone', kind: 'whiteout' },
+    ]);
   });
 
   it('OCI names: .wh.NAME and .wh..wh..opq, both ways; ".." is refused', () => {
@@ -248,10 +274,16 @@ describe('whiteout and opaque helpers', () => {
       await m.unmount();
     }
     const markers = await listWhiteouts(upper!);
-    expect(markers).toEqual([
-      { path: '/dir-to-file', kind: 'whiteout' }, { path: '/etc/motd', kind: 'whiteout' }, { path: '/file-to-dir', kind: 'opaque' },
-      { path: '/rename-me', kind: 'whiteout' }, { path: '/var/cache/app', kind: 'opaque' }, { path: '/var/log', kind: 'whiteout' },
-    ].filter((w) => w.path !== '/dir-to-file')); // a file replaced the whiteout of dir-to-file
+    expect(markers).toEqual(
+      [
+        { path: '/dir-to-file', kind: 'whiteout' },
+        { path: '/etc/motd', kind: 'whiteout' },
+        { path: '/file-to-dir', kind: 'opaque' },
+        { path: '/rename-me', kind: 'whiteout' },
+        { path: '/var/cache/app', kind: 'opaque' },
+        { path: '/var/log', kind: 'whiteout' },
+      ].filter((w) => w.path !== '/dir-to-file'),
+    ); // a file replaced the whiteout of dir-to-file
     expect(await convertWhiteoutsToOci(upper!, { userxattr: false })).toBe(markers.length);
     expect(await listWhiteouts(upper!)).toEqual([]);
     expect(readdirSync(join(upper!, 'etc'))).toContain('.wh.motd');
@@ -370,7 +402,9 @@ describe('diff and commit of an overlay upper', () => {
       writeFileSync(join(merged!, 'd/inner'), 'again'); // hidden by the opaque dir: new too
       writeFileSync(join(merged!, 'x'), 'changed'); // visible below: modified
       expect((await m.diff()).filter((c) => c.type === 'file').map((c) => [c.path, c.kind])).toEqual([
-        ['/a', 'added'], ['/d/inner', 'added'], ['/x', 'modified'],
+        ['/a', 'added'],
+        ['/d/inner', 'added'],
+        ['/x', 'modified'],
       ]);
     } finally {
       await m.unmount();

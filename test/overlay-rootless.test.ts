@@ -68,7 +68,11 @@ describe('rootless: an overlay in a user namespace uses userxattr', () => {
     const script = join(dir, 'rootless-overlay.mjs');
     writeFileSync(script, SCRIPT, { mode: 0o644 });
     const r = spawnSync('unshare', ['--user', '--map-root-user', '--mount', process.execPath, script, lower, upper!, work!, merged!, layer!], {
-      uid, gid: uid, cwd: dir, encoding: 'utf8', env: { PATH: process.env.PATH, HOME: `/home/${ROOTLESS_USER}` },
+      uid,
+      gid: uid,
+      cwd: dir,
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH, HOME: `/home/${ROOTLESS_USER}` },
     });
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
@@ -80,7 +84,10 @@ describe('rootless: an overlay in a user namespace uses userxattr', () => {
       api: 'fsconfig',
       whiteout: { characterDevice: true, rdev: 0, isWhiteout: true },
       opaque: { user: true, trusted: false },
-      listed: [{ path: '/gone.txt', kind: 'whiteout' }, { path: '/opq', kind: 'opaque' }],
+      listed: [
+        { path: '/gone.txt', kind: 'whiteout' },
+        { path: '/opq', kind: 'opaque' },
+      ],
       mergedOpq: ['new'],
       changes: ['deleted /gone.txt', 'modified /opq', 'added /opq/new', 'deleted /opq/old'],
     });
@@ -91,7 +98,10 @@ describe('rootless: an overlay in a user namespace uses userxattr', () => {
     expect(await isWhiteout(join(upper!, 'gone.txt'))).toBe(true);
     expect(await isOpaque(join(upper!, 'opq'), { userxattr: true })).toBe(true);
     expect(await isOpaque(join(upper!, 'opq'), { userxattr: false })).toBe(false);
-    expect(await listWhiteouts(upper!)).toEqual([{ path: '/gone.txt', kind: 'whiteout' }, { path: '/opq', kind: 'opaque' }]);
+    expect(await listWhiteouts(upper!)).toEqual([
+      { path: '/gone.txt', kind: 'whiteout' },
+      { path: '/opq', kind: 'opaque' },
+    ]);
     expect(readdirSync(lower).sort()).toEqual(['gone.txt', 'kept', 'opq']); // the lower is untouched
     // The committed layer carries the OCI forms of both.
     const tar = gunzipSync(readFileSync(layer!)).toString('latin1');
@@ -105,7 +115,9 @@ describe('rootless: an overlay in a user namespace uses userxattr', () => {
     mkdirSync(own);
     chownSync(own, uid!, uid!);
     const script = join(dir, 'unprivileged-overlay.mjs');
-    writeFileSync(script, `
+    writeFileSync(
+      script,
+      `
       import { mkdirSync } from 'node:fs';
       import { Overlay } from 'ctrkit/overlay';
       const d = process.argv[2];
@@ -114,7 +126,9 @@ describe('rootless: an overlay in a user namespace uses userxattr', () => {
         await Overlay.mount({ lower: [d + '/l1', d + '/l2'], target: d + '/m' });
         console.log(JSON.stringify({ mounted: true }));
       } catch (e) { console.log(JSON.stringify({ name: e.name, code: e.code, errno: e.errno, errnoName: e.errnoName, message: e.message })); }
-    `, { mode: 0o644 });
+    `,
+      { mode: 0o644 },
+    );
     const r = spawnSync(process.execPath, [script, own], { uid, gid: uid, cwd: dir, encoding: 'utf8', env: { PATH: process.env.PATH } });
     expect(r.stderr).toBe('');
     const out = JSON.parse(r.stdout.trim()) as Record<string, string>;

@@ -1,15 +1,21 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import {
-  closeSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statfsSync, statSync, writeFileSync,
-} from 'node:fs';
+import { closeSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { InvalidOptionError } from 'ctrkit';
 import {
-  InvalidOptionError,
-} from 'ctrkit';
-import {
-  LayerDirs, Overlay, OverlayError, OverlayMount, isOpaque, isWhiteout, listWhiteouts, mountOverlaySync, unmountOverlaySync, createWhiteout, markOpaque,
+  LayerDirs,
+  Overlay,
+  OverlayError,
+  OverlayMount,
+  isOpaque,
+  isWhiteout,
+  listWhiteouts,
+  mountOverlaySync,
+  unmountOverlaySync,
+  createWhiteout,
+  markOpaque,
 } from 'ctrkit/overlay';
 import { hostMounts, tempDir } from './helpers.js';
 
@@ -193,7 +199,9 @@ describe('many lowers', () => {
         const names = readdirSync(merged!);
         expect(names.filter((n) => n.startsWith('only-'))).toHaveLength(128);
         expect(readFileSync(join(merged!, 'only-127'), 'utf8')).toBe('127');
-        const line = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.startsWith(`${m.mountId} `))!;
+        const line = readFileSync('/proc/self/mountinfo', 'utf8')
+          .split('\n')
+          .find((l) => l.startsWith(`${m.mountId} `))!;
         // fsconfig lists each lower as its own lowerdir+; the legacy option string did not fit
         // one page with these paths, so they went in as /proc/self/fd/N.
         if (api === 'fsconfig') expect(line.match(/lowerdir\+=/g)).toHaveLength(128);
@@ -265,7 +273,10 @@ describe('throwaway layer dirs', () => {
 describe('bad input: a typed error naming the cause, nothing left mounted', () => {
   async function refused(options: Parameters<typeof Overlay.mount>[0], code: string, mentions: string | RegExp): Promise<OverlayError> {
     const before = hostMounts();
-    const err = await Overlay.mount(options).then(() => null, (e: unknown) => e);
+    const err = await Overlay.mount(options).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(OverlayError);
     expect((err as OverlayError).code).toBe(code);
     expect((err as OverlayError).message).toMatch(mentions);
@@ -276,7 +287,11 @@ describe('bad input: a typed error naming the cause, nothing left mounted', () =
   it('a missing lower (and nothing is created for the mount)', async () => {
     const [l1] = dirs('l1');
     const missing = join(dir, 'no-such-layer');
-    const e = await refused({ lower: [l1!, missing], upper: join(dir, 'u'), work: join(dir, 'w'), target: join(dir, 'm') }, 'ERR_OVERLAY_LOWER_MISSING', missing);
+    const e = await refused(
+      { lower: [l1!, missing], upper: join(dir, 'u'), work: join(dir, 'w'), target: join(dir, 'm') },
+      'ERR_OVERLAY_LOWER_MISSING',
+      missing,
+    );
     expect(e.path).toBe(missing);
     expect(e.message).toMatch(/lower\[1\] .* does not exist/);
     expect(readdirSync(dir)).toEqual(['l1']);
@@ -291,8 +306,11 @@ describe('bad input: a typed error naming the cause, nothing left mounted', () =
       const [lower, merged] = dirs('lower', 'merged');
       // overlayfs itself would mount this (it only logs "failed to set xattr on upper") and fail
       // at the first `rm -rf dir && mkdir dir`; the probe refuses it up front.
-      await refused({ lower: [lower!], upper: join(ram, 'u'), work: join(ram, 'w'), target: merged! }, 'ERR_OVERLAY_UPPER_UNSUPPORTED',
-        /upper .*ram\/u cannot be an overlay upper: it cannot store the opaque marker trusted\.overlay\.opaque \((ENOTSUP|EOPNOTSUPP)\)/);
+      await refused(
+        { lower: [lower!], upper: join(ram, 'u'), work: join(ram, 'w'), target: merged! },
+        'ERR_OVERLAY_UPPER_UNSUPPORTED',
+        /upper .*ram\/u cannot be an overlay upper: it cannot store the opaque marker trusted\.overlay\.opaque \((ENOTSUP|EOPNOTSUPP)\)/,
+      );
       expect(readdirSync(join(ram, 'w'))).toEqual([]); // the probe cleaned up after itself
     } finally {
       execFileSync('umount', [ram]);
@@ -303,8 +321,11 @@ describe('bad input: a typed error naming the cause, nothing left mounted', () =
     const [lower, upper, work, merged, lower2, merged2] = dirs('lower', 'upper', 'work', 'merged', 'lower2', 'merged2');
     const outer = await Overlay.mount({ lower: [lower!], upper, work, target: merged!, source: 'ctk-outer' });
     try {
-      const e = await refused({ lower: [lower2!], upper: join(merged!, 'u'), work: join(merged!, 'w'), target: merged2! },
-        'ERR_OVERLAY_UPPER_UNSUPPORTED', /is on overlay, which cannot hold an overlay upper: it is itself an overlay/);
+      const e = await refused(
+        { lower: [lower2!], upper: join(merged!, 'u'), work: join(merged!, 'w'), target: merged2! },
+        'ERR_OVERLAY_UPPER_UNSUPPORTED',
+        /is on overlay, which cannot hold an overlay upper: it is itself an overlay/,
+      );
       expect(e.path).toBe(join(merged!, 'u'));
     } finally {
       await outer.unmount();
@@ -316,8 +337,11 @@ describe('bad input: a typed error naming the cause, nothing left mounted', () =
     const other = join(dir, 'other');
     mountTmpfs(other, 'ctk-otherfs');
     try {
-      await refused({ lower: [lower!], upper, work: join(other, 'work'), target: merged! }, 'ERR_OVERLAY_WORK_OTHER_MOUNT',
-        /work dir .*other\/work \(tmpfs\) is not on the same mount as upper .*upper \(ext4\)/);
+      await refused(
+        { lower: [lower!], upper, work: join(other, 'work'), target: merged! },
+        'ERR_OVERLAY_WORK_OTHER_MOUNT',
+        /work dir .*other\/work \(tmpfs\) is not on the same mount as upper .*upper \(ext4\)/,
+      );
     } finally {
       execFileSync('umount', [other]);
     }
@@ -368,7 +392,10 @@ describe('bad input: a typed error naming the cause, nothing left mounted', () =
       [{ lower: Array.from({ length: 501 }, () => l1!), target: m! }, 'lower'],
     ];
     for (const [options, option] of bad) {
-      const e = await Overlay.mount(options).then(() => null, (x: unknown) => x);
+      const e = await Overlay.mount(options).then(
+        () => null,
+        (x: unknown) => x,
+      );
       expect(e, option).toBeInstanceOf(InvalidOptionError);
       expect((e as InvalidOptionError).option).toBe(option);
     }
@@ -397,7 +424,10 @@ describe('bad input: a typed error naming the cause, nothing left mounted', () =
     const m = await Overlay.mount({ lower: [lower!], upper, work, target: merged!, source: 'ctk-busy' });
     const fd = openSync(join(merged!, 'f'), 'r');
     try {
-      const e = await m.unmount().then(() => null, (x: unknown) => x);
+      const e = await m.unmount().then(
+        () => null,
+        (x: unknown) => x,
+      );
       expect(e).toMatchObject({ code: 'ERR_OVERLAY_BUSY', errno: 16, errnoName: 'EBUSY' });
       expect(m.mounted).toBe(true);
       await m[Symbol.asyncDispose]();

@@ -41,9 +41,19 @@ describe('random host ports', () => {
 
   it('20 containers each publishing 0:80 get 20 distinct host ports, all reachable', async () => {
     const started = performance.now();
-    const containers = await Promise.all(Array.from({ length: 20 }, (_, i) => Container.start({
-      rootfs, stateRoot: `${dir}/root`, network: 'bridge', bridge, ports: ['0:80'], command: server(`c${i}`), startupTimeout: 60_000,
-    })));
+    const containers = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        Container.start({
+          rootfs,
+          stateRoot: `${dir}/root`,
+          network: 'bridge',
+          bridge,
+          ports: ['0:80'],
+          command: server(`c${i}`),
+          startupTimeout: 60_000,
+        }),
+      ),
+    );
     const ms = performance.now() - started;
     try {
       const ports = containers.map((c) => c.mappedPort(80));
@@ -68,7 +78,14 @@ describe('random host ports', () => {
   it('a port bound to 127.0.0.1 is reachable there and released with the container', async () => {
     let port: number;
     {
-      await using c = await Container.start({ rootfs, stateRoot: `${dir}/root`, network: 'bridge', bridge, ports: ['127.0.0.1::80'], command: server('local') });
+      await using c = await Container.start({
+        rootfs,
+        stateRoot: `${dir}/root`,
+        network: 'bridge',
+        bridge,
+        ports: ['127.0.0.1::80'],
+        command: server('local'),
+      });
       port = c.mappedPort(80);
       expect(c.host).toBe('127.0.0.1');
       expect((await c.inspect()).ports).toEqual([{ hostIp: '127.0.0.1', hostPort: port, containerPort: 80, protocol: 'tcp' }]);
@@ -76,12 +93,27 @@ describe('random host ports', () => {
     }
     expect(await labListening()).not.toContain(`:${port} `);
     // The port is free again: a fixed mapping may take it.
-    await using _again = await Container.start({ rootfs, stateRoot: `${dir}/root`, network: 'bridge', bridge, ports: [`${port}:80`], command: server('again') });
+    await using _again = await Container.start({
+      rootfs,
+      stateRoot: `${dir}/root`,
+      network: 'bridge',
+      bridge,
+      ports: [`${port}:80`],
+      command: server('again'),
+    });
     expect(await fetchInLab(`http://127.0.0.1:${port}/`)).toBe('again\n');
   });
 
   it('a port nobody listens on inside is not waited for with Wait.forStarted()', async () => {
-    await using c = await Container.start({ rootfs, stateRoot: `${dir}/root`, network: 'bridge', bridge, ports: ['80'], command: ['sleep', '30'], waitFor: Wait.forStarted() });
+    await using c = await Container.start({
+      rootfs,
+      stateRoot: `${dir}/root`,
+      network: 'bridge',
+      bridge,
+      ports: ['80'],
+      command: ['sleep', '30'],
+      waitFor: Wait.forStarted(),
+    });
     expect(c.mappedPort(80)).toBeGreaterThan(0);
   });
 });

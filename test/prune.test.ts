@@ -10,7 +10,13 @@ import { alive, eventually, rootfs, tempDir } from './helpers.js';
 function helperOf(ownerPid: number): number | undefined {
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
-    const cmd = (() => { try { return readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0'); } catch { return []; } })();
+    const cmd = (() => {
+      try {
+        return readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
+      } catch {
+        return [];
+      }
+    })();
     if (cmd.some((a) => a.endsWith('helper-main.js')) && cmd.some((a) => a.startsWith(`${ownerPid}:`))) return Number(d);
   }
   return undefined;
@@ -25,14 +31,17 @@ describe('prune: what a crashed owner left', () => {
       symlinkSync(process.cwd(), join(dir, 'node_modules', 'ctrkit'));
       const stateRoot = join(dir, 'root');
       const out = join(dir, 'out');
-      writeFileSync(join(dir, 'parent.mjs'), `
+      writeFileSync(
+        join(dir, 'parent.mjs'),
+        `
         import { writeFileSync } from 'node:fs';
         import { Container } from 'ctrkit';
         const c = await Container.start({ rootfs: ${JSON.stringify(rootfs)}, command: ['sleep', '60'], memory: '64m', stdio: 'ignore',
           stateRoot: ${JSON.stringify(stateRoot)}, stateDir: ${JSON.stringify(join(dir, 'layers'))} });
         writeFileSync(${JSON.stringify(out)}, JSON.stringify({ pid: c.pid, id: c.id, cgroup: c.cgroup.path }));
         setInterval(() => {}, 1000);
-      `);
+      `,
+      );
       const parent = spawn(process.execPath, [join(dir, 'parent.mjs')], { stdio: 'inherit' });
       expect(await eventually(() => existsSync(out), 20_000)).toBe(true);
       const { pid, id, cgroup } = JSON.parse(readFileSync(out, 'utf8')) as { pid: number; id: string; cgroup: string };
@@ -60,7 +69,7 @@ describe('prune: what a crashed owner left', () => {
     }
   });
 
-  it('removes an empty cgroup of ctrkit\'s that no record names, and a layer whose creator is gone; keeps live ones', async () => {
+  it("removes an empty cgroup of ctrkit's that no record names, and a layer whose creator is gone; keeps live ones", async () => {
     const [dir, cleanup] = tempDir();
     const stray = `ctk-${randomBytes(32).toString('hex')}`;
     const cgdir = `/sys/fs/cgroup/pids/${stray}`;
@@ -70,7 +79,10 @@ describe('prune: what a crashed owner left', () => {
       mkdirSync(join(layers, 'ctk-dead'), { recursive: true });
       writeFileSync(join(layers, 'ctk-dead', 'owner.json'), JSON.stringify({ pid: 999_999_999, start: 1 }));
       mkdirSync(join(layers, 'ctk-live'));
-      writeFileSync(join(layers, 'ctk-live', 'owner.json'), JSON.stringify({ pid: process.pid, start: Number(readFileSync(`/proc/${process.pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[19]) }));
+      writeFileSync(
+        join(layers, 'ctk-live', 'owner.json'),
+        JSON.stringify({ pid: process.pid, start: Number(readFileSync(`/proc/${process.pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[19]) }),
+      );
       await using live = await Container.start({ rootfs, command: ['sleep', '30'], pids: 32, stdio: 'ignore', stateRoot: join(dir, 'root') });
       const r = await Container.prune({ stateRoot: join(dir, 'root'), stateDir: layers });
       expect(r.cgroups).toContain(stray);

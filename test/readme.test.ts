@@ -10,7 +10,11 @@ import { Container } from 'ctrkit';
 import { NetworkNamespace } from 'ctrkit/network';
 import { tempDir } from './helpers.js';
 
-interface Block { readonly line: number; readonly code: string; readonly skip: string | undefined }
+interface Block {
+  readonly line: number;
+  readonly code: string;
+  readonly skip: string | undefined;
+}
 
 function blocks(markdown: string): Block[] {
   const out: Block[] = [];

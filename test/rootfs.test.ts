@@ -6,13 +6,7 @@ import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ElfFormatError, readElf } from '../dist/container/rootfs/elf.js';
 import { ldSoConfDirs, resolveSharedLibraries, SharedLibraryNotFoundError } from '../dist/container/rootfs/libs.js';
-import {
-  buildRootfs,
-  defaultRootfs,
-  readManifest,
-  RootfsBuildError,
-  type RootfsManifest,
-} from '../dist/container/rootfs/default-rootfs.js';
+import { buildRootfs, defaultRootfs, readManifest, RootfsBuildError, type RootfsManifest } from '../dist/container/rootfs/default-rootfs.js';
 import { AbortError, CtrkitError } from '../dist/errors.js';
 
 const execFileP = promisify(execFile);

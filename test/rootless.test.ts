@@ -36,7 +36,10 @@ describe('rootless: an unprivileged user runs containers', () => {
     `);
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
-    const out = String(r.json.stdout).trim().split('\n').map((l) => l.trim().split(/\s+/).join(' '));
+    const out = String(r.json.stdout)
+      .trim()
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/).join(' '));
     expect(out.slice(0, 3)).toEqual(['0', '1', 'container']);
     expect(out).toContain(`0 ${uid} 1`);
     expect(out).toContain(`1 ${sub.start} ${sub.count}`);

@@ -57,14 +57,34 @@ describe.runIf(hasGcc)('the default seccomp filter, on the real kernel', () => {
     const EPERM_ = -1;
     const ENOSYS_ = -38;
     expect(filtered).toMatchObject({
-      readImpliesExec: EPERM_, vsock: EPERM_, unshareUser: EPERM_, unshareInvalid: EPERM_, mountNull: EPERM_, cloneUser: EPERM_,
-      clone3: ENOSYS_, aboveTable: ENOSYS_, far: ENOSYS_, kexec: EPERM_, addKey: EPERM_, keyctl: EPERM_, ioUring: EPERM_,
-      pidfdGetfd: EPERM_, x32: EPERM_, i386: EPERM_,
+      readImpliesExec: EPERM_,
+      vsock: EPERM_,
+      unshareUser: EPERM_,
+      unshareInvalid: EPERM_,
+      mountNull: EPERM_,
+      cloneUser: EPERM_,
+      clone3: ENOSYS_,
+      aboveTable: ENOSYS_,
+      far: ENOSYS_,
+      kexec: EPERM_,
+      addKey: EPERM_,
+      keyctl: EPERM_,
+      ioUring: EPERM_,
+      pidfdGetfd: EPERM_,
+      x32: EPERM_,
+      i386: EPERM_,
     });
     for (const k of ['personality0', 'personalityQuery', 'inet', 'fork'] as const) expect([k, filtered[k]! >= 0]).toEqual([k, true]);
     // Without the filter, the same container (same capabilities) gets the kernel's own answers:
     // so the refusals above are the filter's, not a missing capability's.
-    expect(bare).toMatchObject({ unshareUser: 0, unshareInvalid: -22, mountNull: -14 /* EFAULT comes before the capability check */, addKey: -14, keyctl: -95, pidfdGetfd: -9 });
+    expect(bare).toMatchObject({
+      unshareUser: 0,
+      unshareInvalid: -22,
+      mountNull: -14 /* EFAULT comes before the capability check */,
+      addKey: -14,
+      keyctl: -95,
+      pidfdGetfd: -9,
+    });
     for (const k of ['readImpliesExec', 'cloneUser', 'vsock', 'aboveTable', 'clone3', 'x32', 'i386'] as const) expect([k, bare[k]]).not.toEqual([k, EPERM_]);
     expect(bare.clone3).not.toBe(ENOSYS_);
     const [major = 0, minor = 0] = release().split('.').map(Number);
@@ -72,42 +92,100 @@ describe.runIf(hasGcc)('the default seccomp filter, on the real kernel', () => {
   });
 
   it('allows namespaces and mounts when CAP_SYS_ADMIN is kept, ptrace helpers with CAP_SYS_PTRACE', async () => {
-    const r = await probeCalls({ unshareNs: `${X.unshare},0x20000`, unshareInvalid: `${X.unshare},0x1`, mountNull: `${X.mount},0,0,0,0,0`, cloneNet: `${X.clone},0x40000011`, pidfdGetfd: `${X.pidfd_getfd},-1,0,0` },
-      { capabilities: [...DEFAULT_CAPABILITIES, 'SYS_ADMIN', 'SYS_PTRACE'] });
+    const r = await probeCalls(
+      {
+        unshareNs: `${X.unshare},0x20000`,
+        unshareInvalid: `${X.unshare},0x1`,
+        mountNull: `${X.mount},0,0,0,0,0`,
+        cloneNet: `${X.clone},0x40000011`,
+        pidfdGetfd: `${X.pidfd_getfd},-1,0,0`,
+      },
+      { capabilities: [...DEFAULT_CAPABILITIES, 'SYS_ADMIN', 'SYS_PTRACE'] },
+    );
     expect(r).toMatchObject({ unshareNs: 0, unshareInvalid: -22, mountNull: -14, pidfdGetfd: -9 });
     expect(r.cloneNet).toBeGreaterThan(0);
-    const m = await Container.run({ rootfs, command: ['sh', '-c', 'mkdir -p /mnt/t && mount -t tmpfs none /mnt/t && echo mounted'], capabilities: [...DEFAULT_CAPABILITIES, 'SYS_ADMIN'] });
+    const m = await Container.run({
+      rootfs,
+      command: ['sh', '-c', 'mkdir -p /mnt/t && mount -t tmpfs none /mnt/t && echo mounted'],
+      capabilities: [...DEFAULT_CAPABILITIES, 'SYS_ADMIN'],
+    });
     expect(m.stdout).toBe('mounted\n');
   });
 
   it('privileged and unconfined containers are not filtered at all', async () => {
     for (const extra of [{ privileged: true }, { seccomp: 'unconfined' as const }]) {
-      const r = await Container.run({ rootfs, binds: [probe], command: ['sh', '-c', `grep '^Seccomp:' /proc/self/status; /probe/syscall ${X.personality},0x0400000`], ...extra });
+      const r = await Container.run({
+        rootfs,
+        binds: [probe],
+        command: ['sh', '-c', `grep '^Seccomp:' /proc/self/status; /probe/syscall ${X.personality},0x0400000`],
+        ...extra,
+      });
       expect(r.stdout).toMatch(/^Seccomp:\s+0\n\d+\n$/);
     }
   });
 
   it('ordinary programs work: a busybox script using many applets, wget from a loopback httpd', async () => {
     const script = [
-      'set -e', 'cd /tmp', 'mkdir -p www d', 'echo hello > www/index.html',
+      'set -e',
+      'cd /tmp',
+      'mkdir -p www d',
+      'echo hello > www/index.html',
       'httpd -p 127.0.0.1:8080 -h /tmp/www', // it listens before it daemonizes
       'wget -q -O - http://127.0.0.1:8080/index.html',
-      'ls -la / >/dev/null', 'ps | grep -q httpd', 'grep -q "^Seccomp:.*2" /proc/self/status',
-      'seq 1 100 | awk "{s+=\\$1} END {print s}"', 'printf "b\\na\\nb\\n" | sort | uniq | tr a-z A-Z | head -n 1',
-      'echo abc | sed s/b/x/ | cut -c2', 'find /etc -name hostname | wc -l', 'cp www/index.html d/x && mv d/x d/y && ln -s y d/z',
-      'chmod 600 d/y && stat -c %a d/y', 'readlink d/z', 'touch d/t && rm d/t', 'date +%Y >/dev/null', 'df / >/dev/null', 'du -s d >/dev/null',
-      'id -u', 'hostname', 'uname -s', 'env | grep -q PATH=', 'dd if=/dev/zero of=d/zero bs=1k count=4 2>/dev/null', 'wc -c < d/zero',
-      'busybox tar -cf d.tar d && busybox tar -tf d.tar | wc -l', 'busybox gzip -c d.tar | busybox gunzip | busybox md5sum | wc -w',
-      'busybox sha256sum d/y | cut -c1-8', '(sleep 5 & kill $!) ; wait || true', 'echo sub $(echo shell)', 'nproc >/dev/null', 'ip link show lo >/dev/null',
+      'ls -la / >/dev/null',
+      'ps | grep -q httpd',
+      'grep -q "^Seccomp:.*2" /proc/self/status',
+      'seq 1 100 | awk "{s+=\\$1} END {print s}"',
+      'printf "b\\na\\nb\\n" | sort | uniq | tr a-z A-Z | head -n 1',
+      'echo abc | sed s/b/x/ | cut -c2',
+      'find /etc -name hostname | wc -l',
+      'cp www/index.html d/x && mv d/x d/y && ln -s y d/z',
+      'chmod 600 d/y && stat -c %a d/y',
+      'readlink d/z',
+      'touch d/t && rm d/t',
+      'date +%Y >/dev/null',
+      'df / >/dev/null',
+      'du -s d >/dev/null',
+      'id -u',
+      'hostname',
+      'uname -s',
+      'env | grep -q PATH=',
+      'dd if=/dev/zero of=d/zero bs=1k count=4 2>/dev/null',
+      'wc -c < d/zero',
+      'busybox tar -cf d.tar d && busybox tar -tf d.tar | wc -l',
+      'busybox gzip -c d.tar | busybox gunzip | busybox md5sum | wc -w',
+      'busybox sha256sum d/y | cut -c1-8',
+      '(sleep 5 & kill $!) ; wait || true',
+      'echo sub $(echo shell)',
+      'nproc >/dev/null',
+      'ip link show lo >/dev/null',
       'echo done',
     ].join('\n');
     const r: RunResult = await Container.run({ rootfs, command: ['sh', '-c', script] });
     expect(r.stderr).toBe('');
-    expect(r.stdout.split('\n')).toEqual(['hello', '5050', 'A', 'x', '1', '600', 'y', '0', 'container', 'Linux', '4096', '4', '2', expect.stringMatching(/^[0-9a-f]{8}$/), 'sub shell', 'done', '']);
+    expect(r.stdout.split('\n')).toEqual([
+      'hello',
+      '5050',
+      'A',
+      'x',
+      '1',
+      '600',
+      'y',
+      '0',
+      'container',
+      'Linux',
+      '4096',
+      '4',
+      '2',
+      expect.stringMatching(/^[0-9a-f]{8}$/),
+      'sub shell',
+      'done',
+      '',
+    ]);
     expect(r.exitCode).toBe(0);
   });
 
-  it('ordinary programs work: Node and Python from the host\'s /usr (threads, child processes, sockets)', async () => {
+  it("ordinary programs work: Node and Python from the host's /usr (threads, child processes, sockets)", async () => {
     const [root, done] = tempDir();
     try {
       for (const d of ['usr', 'proc', 'dev', 'sys', 'tmp', 'etc', 'root']) mkdirSync(join(root, d));
@@ -126,10 +204,11 @@ describe.runIf(hasGcc)('the default seccomp filter, on the real kernel', () => {
             });
           });
         });`;
-      const python = 'import threading, subprocess, socket, os\n'
-        + 't = threading.Thread(target=lambda: None); t.start(); t.join()\n'
-        + 'a, b = socket.socketpair(); a.send(b"sock"); print(b.recv(4).decode(), subprocess.run(["sh", "-c", "echo sub"], capture_output=True, text=True).stdout.strip())\n'
-        + 'pid = os.fork()\nif pid == 0: os._exit(7)\nprint(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))\n';
+      const python =
+        'import threading, subprocess, socket, os\n' +
+        't = threading.Thread(target=lambda: None); t.start(); t.join()\n' +
+        'a, b = socket.socketpair(); a.send(b"sock"); print(b.recv(4).decode(), subprocess.run(["sh", "-c", "echo sub"], capture_output=True, text=True).stdout.strip())\n' +
+        'pid = os.fork()\nif pid == 0: os._exit(7)\nprint(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))\n';
       const binds = [{ source: '/usr', target: '/usr', readonly: true }];
       const n = await Container.run({ rootfs: root, binds, command: ['/usr/bin/node', '-e', node] });
       expect([n.stdout, n.stderr]).toEqual(['child,worker 42,http ok,4\n', '']);

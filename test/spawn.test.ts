@@ -2,9 +2,7 @@ import { spawn } from 'node:child_process';
 import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import {
-  AbortError, CommandNotExecutableError, CommandNotFoundError, InitError, InvalidOptionError,
-} from 'ctrkit';
+import { AbortError, CommandNotExecutableError, CommandNotFoundError, InitError, InvalidOptionError } from 'ctrkit';
 import { unshare, nsenter, type UnshareOptions } from 'ctrkit/namespaces';
 import { alive, ctrkitProcesses, eventually, hostMounts, rootfs, tempDir } from './helpers.js';
 
@@ -44,13 +42,17 @@ describe('the spawn hook', () => {
   it('a hook that throws rejects the call with its error and leaves no process', async () => {
     let pid = 0;
     const boom = new Error('cgroup setup failed');
-    await expect(unshare({
-      command: ['sleep', '60'], rootfs, stdio: 'ignore',
-      onNamespaces: (ctx) => {
-        pid = ctx.pid;
-        throw boom;
-      },
-    })).rejects.toBe(boom);
+    await expect(
+      unshare({
+        command: ['sleep', '60'],
+        rootfs,
+        stdio: 'ignore',
+        onNamespaces: (ctx) => {
+          pid = ctx.pid;
+          throw boom;
+        },
+      }),
+    ).rejects.toBe(boom);
     expect(pid).toBeGreaterThan(0);
     expect(await eventually(() => !alive(pid))).toBe(true);
     expect(ctrkitProcesses()).toEqual([]);
@@ -59,14 +61,19 @@ describe('the spawn hook', () => {
   it('an AbortSignal cancels setup with AbortError and kills the stage', async () => {
     const ac = new AbortController();
     let pid = 0;
-    await expect(unshare({
-      command: ['sleep', '60'], rootfs, stdio: 'ignore', signal: ac.signal,
-      onNamespaces: async (ctx) => {
-        pid = ctx.pid;
-        ac.abort();
-        await new Promise((r) => setTimeout(r, 50));
-      },
-    })).rejects.toBeInstanceOf(AbortError);
+    await expect(
+      unshare({
+        command: ['sleep', '60'],
+        rootfs,
+        stdio: 'ignore',
+        signal: ac.signal,
+        onNamespaces: async (ctx) => {
+          pid = ctx.pid;
+          ac.abort();
+          await new Promise((r) => setTimeout(r, 50));
+        },
+      }),
+    ).rejects.toBeInstanceOf(AbortError);
     expect(await eventually(() => !alive(pid))).toBe(true);
   });
 
@@ -75,12 +82,15 @@ describe('the spawn hook', () => {
     try {
       const script = join(dir, 'parent.mjs');
       const pidFile = join(dir, 'pid');
-      writeFileSync(script, `
+      writeFileSync(
+        script,
+        `
         import { writeFileSync } from 'node:fs';
         import { unshare } from 'ctrkit/namespaces';
         await unshare({ command: ['sleep', '60'], rootfs: ${JSON.stringify(rootfs)}, stdio: 'ignore',
           onNamespaces: ({ pid }) => { writeFileSync(${JSON.stringify(pidFile)}, String(pid)); process.kill(process.pid, 'SIGKILL'); } });
-      `);
+      `,
+      );
       // Run it as a user would: resolving 'ctrkit' through the package itself.
       mkdirSync(join(dir, 'node_modules'));
       symlinkSync(process.cwd(), join(dir, 'node_modules', 'ctrkit'));
@@ -128,15 +138,22 @@ describe('failures inside the stage come back typed, naming the step', () => {
     await expect(unshare({ command: [] })).rejects.toBeInstanceOf(InvalidOptionError);
     await expect(unshare({ command: ['true'], rootfs, cwd: 'relative' })).rejects.toMatchObject({ option: 'cwd' });
     await expect(unshare({ command: ['true'], uidMap: [{ inside: 0, outside: 0, count: 0 }] })).rejects.toMatchObject({ option: 'uidMap[0]' });
-    await expect(unshare({ command: ['true'], uidMap: [{ inside: 0, outside: 0, count: 10 }, { inside: 5, outside: 100, count: 10 }] }))
-      .rejects.toThrow(/inside range overlaps/);
+    await expect(
+      unshare({
+        command: ['true'],
+        uidMap: [
+          { inside: 0, outside: 0, count: 10 },
+          { inside: 5, outside: 100, count: 10 },
+        ],
+      }),
+    ).rejects.toThrow(/inside range overlaps/);
     expect(ctrkitProcesses()).toEqual(before);
   });
 });
 
 describe('the rootfs is entered safely', () => {
   it('pivot_root: the old root is gone and / is the rootfs', async () => {
-    const r = await output({ command: ['sh', '-c', 'cat /proc/self/mountinfo | awk \'{print $5}\' | head -1; ls /'] });
+    const r = await output({ command: ['sh', '-c', "cat /proc/self/mountinfo | awk '{print $5}' | head -1; ls /"] });
     const [first, ...ls] = r.out.trim().split('\n');
     expect(first).toBe('/');
     expect(ls).toContain('bin');
@@ -209,7 +226,13 @@ describe('what the command inherits', () => {
   it('only fds 0, 1 and 2', async () => {
     const r = await output({ command: ['sh', '-c', 'ls /proc/self/fd'] });
     // ls itself opens one fd to read the directory.
-    expect(r.out.trim().split('\n').map(Number).filter((fd) => fd <= 2)).toEqual([0, 1, 2]);
+    expect(
+      r.out
+        .trim()
+        .split('\n')
+        .map(Number)
+        .filter((fd) => fd <= 2),
+    ).toEqual([0, 1, 2]);
     expect(r.out.trim().split('\n').length).toBe(4);
   });
 
@@ -235,7 +258,11 @@ describe('what the command inherits', () => {
   });
 
   it('capabilities can be restricted, with no_new_privs', async () => {
-    const r = await output({ command: ['grep', '-E', '^(Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs)', '/proc/self/status'], capabilities: ['CHOWN', 'KILL'], noNewPrivileges: true });
+    const r = await output({
+      command: ['grep', '-E', '^(Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs)', '/proc/self/status'],
+      capabilities: ['CHOWN', 'KILL'],
+      noNewPrivileges: true,
+    });
     expect(r.out).toMatch(/^CapEff:\s+0000000000000021$/m);
     expect(r.out).toMatch(/^CapBnd:\s+0000000000000021$/m);
     expect(r.out).toMatch(/^CapAmb:\s+0000000000000000$/m);
@@ -260,7 +287,11 @@ describe('exit status and killing', () => {
   });
 
   it('a PID 1 with a handler gets the signal; disposing kills every process in the container', async () => {
-    const p = await unshare({ rootfs, stdio: ['ignore', 'pipe', 'inherit'], command: ['sh', '-c', 'trap "exit 7" TERM; sleep 60 & sleep 60 & echo ready; wait'] });
+    const p = await unshare({
+      rootfs,
+      stdio: ['ignore', 'pipe', 'inherit'],
+      command: ['sh', '-c', 'trap "exit 7" TERM; sleep 60 & sleep 60 & echo ready; wait'],
+    });
     await new Promise((r) => p.stdout!.once('data', r));
     const kids = readFileSync(`/proc/${p.pid}/task/${p.pid}/children`, 'utf8').trim().split(' ').map(Number);
     expect(kids).toHaveLength(2);
@@ -290,14 +321,16 @@ describe('exit status and killing', () => {
     expect(hostMounts()).toEqual(mounts);
     expect(await eventually(() => ctrkitProcesses().length === procs.length)).toBe(true);
     // No zombies: nothing of ours is left, not even a defunct unshare(1).
-    const zombies = readdirSync('/proc').filter((d) => /^\d+$/.test(d)).filter((d) => {
-      try {
-        const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-        return stat.includes(') Z ') && stat.split(' ')[3] === String(process.pid);
-      } catch {
-        return false;
-      }
-    });
+    const zombies = readdirSync('/proc')
+      .filter((d) => /^\d+$/.test(d))
+      .filter((d) => {
+        try {
+          const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+          return stat.includes(') Z ') && stat.split(' ')[3] === String(process.pid);
+        } catch {
+          return false;
+        }
+      });
     expect(zombies).toEqual([]);
   }, 120_000);
 });
@@ -310,7 +343,10 @@ describe('nsenter', () => {
     e.stdout!.on('data', (d) => (out += d));
     expect((await e.exited).exitCode).toBe(0);
     await new Promise((r) => setImmediate(r));
-    const lines = out.trim().split('\n').map((l) => l.trim());
+    const lines = out
+      .trim()
+      .split('\n')
+      .map((l) => l.trim());
     expect(lines[0]).toBe('target');
     expect(lines).toContain('1 sleep');
     expect(lines).not.toContain('work');
@@ -321,7 +357,14 @@ describe('nsenter', () => {
 
   it('enters a user namespace too, as root inside it', async () => {
     const map = [{ inside: 0, outside: 300000, count: 65536 }];
-    await using target = await unshare({ rootfs, namespaces: ['user', 'pid', 'mnt', 'uts'], uidMap: map, gidMap: map, command: ['sleep', '60'], stdio: 'ignore' });
+    await using target = await unshare({
+      rootfs,
+      namespaces: ['user', 'pid', 'mnt', 'uts'],
+      uidMap: map,
+      gidMap: map,
+      command: ['sleep', '60'],
+      stdio: 'ignore',
+    });
     const e = await nsenter({ target: target.pid, command: ['sh', '-c', 'id -u; cat /proc/self/uid_map'], stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     e.stdout!.on('data', (d) => (out += d));

@@ -25,7 +25,8 @@ describe('examples/testing', () => {
     const inNs = async (cmd: string) => (await ns.exec(['sh', '-c', cmd])).stdout;
     expect(await inNs('cat /proc/sys/net/ipv4/ip_forward')).toBe('0\n');
     const r = await ns.exec(['npx', 'vitest', 'run', '--config', 'examples/testing/vitest.config.ts', '--reporter', 'verbose'], {
-      timeoutMs: 240_000, env: { ...process.env, CTRKIT_STATE_ROOT: root, CTRKIT_TEST_REPORT: `${root}/report.json` },
+      timeoutMs: 240_000,
+      env: { ...process.env, CTRKIT_STATE_ROOT: root, CTRKIT_TEST_REPORT: `${root}/report.json` },
     });
     expect(r.exitCode, `${r.stdout}\n${r.stderr}`).toBe(0);
     expect(r.stdout).toMatch(/Test Files\s+.*2 passed/);

@@ -59,12 +59,18 @@ async function stdoutOf(p: NamespacedProcess): Promise<string> {
   return out;
 }
 
-describe('tty: a pseudo-terminal of the container\'s own', () => {
-  it('is the command\'s stdin, stdout, stderr and controlling terminal, at the requested size', async () => {
+describe("tty: a pseudo-terminal of the container's own", () => {
+  it("is the command's stdin, stdout, stderr and controlling terminal, at the requested size", async () => {
     const masters = ptmxFds();
     await using p = await unshare({
-      rootfs, tty: true, ttySize: { cols: 100, rows: 40 },
-      command: ['sh', '-c', 'tty; stty size; test -t 0 && echo isatty; test -t 2 && echo err-isatty; cut -d" " -f1,6 /proc/$$/stat; exec 3</dev/tty && echo ctty'],
+      rootfs,
+      tty: true,
+      ttySize: { cols: 100, rows: 40 },
+      command: [
+        'sh',
+        '-c',
+        'tty; stty size; test -t 0 && echo isatty; test -t 2 && echo err-isatty; cut -d" " -f1,6 /proc/$$/stat; exec 3</dev/tty && echo ctty',
+      ],
     });
     expect([p.stdin, p.stdout, p.stderr]).toEqual([null, null, null]);
     const out = lines(await allOutput(p));
@@ -84,7 +90,9 @@ describe('tty: a pseudo-terminal of the container\'s own', () => {
 
   it('resize() sets the size and the program gets SIGWINCH', async () => {
     await using p = await unshare({
-      rootfs, tty: true, ttySize: { cols: 80, rows: 24 },
+      rootfs,
+      tty: true,
+      ttySize: { cols: 80, rows: 24 },
       command: ['sh', '-c', 'trap "stty size" WINCH; stty size; while :; do sleep 0.05; done'],
     });
     await until(p.tty!, /24 80\r\n/);
@@ -93,7 +101,7 @@ describe('tty: a pseudo-terminal of the container\'s own', () => {
     expect(() => p.resize(-1, 10)).toThrow(InvalidOptionError);
   });
 
-  it('what is written to it is the program\'s keyboard input', async () => {
+  it("what is written to it is the program's keyboard input", async () => {
     await using p = await unshare({ rootfs, tty: true, command: ['sh', '-c', 'read x; echo got:$x'] });
     const out = allOutput(p);
     p.tty!.write('hello\r');
@@ -121,13 +129,17 @@ describe('tty: a pseudo-terminal of the container\'s own', () => {
   });
 
   it('^C from the keyboard interrupts the foreground program', async () => {
-    await using p = await unshare({ rootfs, tty: true, command: ['sh', '-c', 'trap "echo interrupted; exit 3" INT; echo ready; while :; do sleep 0.05; done'] });
+    await using p = await unshare({
+      rootfs,
+      tty: true,
+      command: ['sh', '-c', 'trap "echo interrupted; exit 3" INT; echo ready; while :; do sleep 0.05; done'],
+    });
     await until(p.tty!, /ready/);
     p.tty!.write('\x03');
     expect(await p.exited).toEqual({ exitCode: 3, signal: null });
   });
 
-  it('only the container\'s own devpts instance is visible inside', async () => {
+  it("only the container's own devpts instance is visible inside", async () => {
     // A pty of the host's, so that the host's /dev/pts is not empty.
     const hostPty = openSync('/dev/ptmx', constants.O_RDWR | constants.O_NOCTTY);
     try {
@@ -143,10 +155,14 @@ describe('tty: a pseudo-terminal of the container\'s own', () => {
     }
   });
 
-  it('works with a user namespace whose map leaves out the caller\'s uid', async () => {
+  it("works with a user namespace whose map leaves out the caller's uid", async () => {
     const map = [{ inside: 0, outside: 300000, count: 65536 }];
     await using p = await unshare({
-      rootfs, tty: true, uidMap: map, gidMap: map, namespaces: ['user', 'pid', 'mnt', 'uts', 'ipc'],
+      rootfs,
+      tty: true,
+      uidMap: map,
+      gidMap: map,
+      namespaces: ['user', 'pid', 'mnt', 'uts', 'ipc'],
       command: ['sh', '-c', 'tty; id -u; stat -c "%u %g %a" $(tty); test -t 1 && echo isatty'],
     });
     expect(lines(await allOutput(p))).toEqual(['/dev/pts/0', '0', '0 5 620', 'isatty']);
@@ -158,10 +174,12 @@ describe('tty: a pseudo-terminal of the container\'s own', () => {
     expect(lines(await allOutput(p))).toEqual(['1000', '1000 5']);
   });
 
-  it('nsenter with a tty into a running container gets a pty of the container\'s instance', async () => {
+  it("nsenter with a tty into a running container gets a pty of the container's instance", async () => {
     await using target = await unshare({ rootfs, command: ['sleep', '60'], stdio: 'ignore' });
     await using e = await nsenter({
-      target: target.pid, tty: true, ttySize: { cols: 90, rows: 30 },
+      target: target.pid,
+      tty: true,
+      ttySize: { cols: 90, rows: 30 },
       command: ['sh', '-c', 'tty; stty size; ls -1 /dev/pts; cut -d" " -f1,6 /proc/$$/stat; ps -o pid,comm | grep -c sleep'],
     });
     const out = lines(await allOutput(e));
@@ -202,13 +220,19 @@ describe('tty: a pseudo-terminal of the container\'s own', () => {
   it('bad options are refused before anything starts', async () => {
     await expect(unshare({ rootfs, command: ['true'], ttySize: { cols: 80, rows: 24 } })).rejects.toMatchObject({ option: 'ttySize' });
     await expect(unshare({ rootfs, command: ['true'], tty: true, ttySize: { cols: 80.5, rows: 24 } })).rejects.toMatchObject({ option: 'ttySize.cols' });
-    await expect(nsenter({ target: process.pid, command: ['true'], tty: true, ttySize: { cols: 80, rows: 70000 } })).rejects.toMatchObject({ option: 'ttySize.rows' });
+    await expect(nsenter({ target: process.pid, command: ['true'], tty: true, ttySize: { cols: 80, rows: 70000 } })).rejects.toMatchObject({
+      option: 'ttySize.rows',
+    });
   });
 });
 
 describe('without a tty: a session of its own and no terminal', () => {
   it('create mode: the command leads its session, has no controlling terminal, and no /dev/tty', async () => {
-    await using p = await unshare({ rootfs, stdio: ['ignore', 'pipe', 'pipe'], command: ['sh', '-c', 'cut -d" " -f1,6,7 /proc/$$/stat; test -e /dev/tty || echo no-dev-tty; ls /dev/pts'] });
+    await using p = await unshare({
+      rootfs,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      command: ['sh', '-c', 'cut -d" " -f1,6,7 /proc/$$/stat; test -e /dev/tty || echo no-dev-tty; ls /dev/pts'],
+    });
     const out = lines(await stdoutOf(p));
     // pid 1, session 1, tty_nr 0
     expect(out).toEqual(['1 1 0', 'no-dev-tty', 'ptmx']);
@@ -218,7 +242,11 @@ describe('without a tty: a session of its own and no terminal', () => {
 
   it('join mode: the same for a process entered with nsenter', async () => {
     await using target = await unshare({ rootfs, command: ['sleep', '60'], stdio: 'ignore' });
-    await using e = await nsenter({ target: target.pid, stdio: ['ignore', 'pipe', 'pipe'], command: ['sh', '-c', 'cut -d" " -f1,6,7 /proc/$$/stat; test -e /dev/tty || echo no-dev-tty'] });
+    await using e = await nsenter({
+      target: target.pid,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      command: ['sh', '-c', 'cut -d" " -f1,6,7 /proc/$$/stat; test -e /dev/tty || echo no-dev-tty'],
+    });
     const out = lines(await stdoutOf(e));
     const [pid, sid, ttyNr] = out[0]!.split(' ');
     expect(sid).toBe(pid);
@@ -235,7 +263,9 @@ describe('without a tty: a session of its own and no terminal', () => {
       // Without a rootfs the container sees the host's /dev/tty: ENXIO is then "no terminal",
       // where a shared session would have opened the caller's.
       const probe = 'cut -d" " -f6,7 /proc/$$/stat; exec 3</dev/tty && echo OPENED-THE-CALLERS-TTY';
-      writeFileSync(script, `
+      writeFileSync(
+        script,
+        `
         import { execFileSync } from 'node:child_process';
         import { writeFileSync } from 'node:fs';
         import { unshare, nsenter } from ${JSON.stringify(dist)};
@@ -247,7 +277,8 @@ describe('without a tty: a session of its own and no terminal', () => {
         const joined = await collect(await nsenter({ target: target.pid, command: ['sh', '-c', ${JSON.stringify(probe)}] }));
         await target[Symbol.asyncDispose]();
         writeFileSync(${JSON.stringify(result)}, JSON.stringify({ control, created, joined }));
-      `);
+      `,
+      );
       // script(1) runs the caller on a pty of its own, as its controlling terminal.
       const r = spawnSync('script', ['-qec', `${process.execPath} ${script}`, '/dev/null'], { encoding: 'utf8', timeout: 30_000 });
       expect(r.status, r.stdout + r.stderr).toBe(0);
@@ -277,7 +308,9 @@ describe('rootless tty', () => {
 
   it.skipIf(uid === undefined)(`works for ${ROOTLESS_USER}, in create and join mode`, () => {
     const file = join(dir, 'tty-rootless.mjs');
-    writeFileSync(file, `
+    writeFileSync(
+      file,
+      `
       import { unshare, nsenter } from 'ctrkit/namespaces';
       const all = (p) => new Promise((resolve) => { let out = ''; p.tty.on('data', (d) => out += d); p.tty.on('end', () => resolve(out)); });
       const p = await unshare({ rootfs: ${JSON.stringify(rootfs)}, tty: true, ttySize: { cols: 70, rows: 20 }, command: ['sh', '-c', 'tty; stty size; id -u; test -t 0 && echo isatty; sleep 60'] });
@@ -287,8 +320,17 @@ describe('rootless tty', () => {
       const joined = await all(e);
       await p[Symbol.asyncDispose]();
       console.log(JSON.stringify({ first, joined }));
-    `, { mode: 0o644 });
-    const r = spawnSync(process.execPath, [file], { uid, gid: uid, cwd: dir, encoding: 'utf8', env: { PATH: process.env.PATH, HOME: `/home/${ROOTLESS_USER}` }, timeout: 30_000 });
+    `,
+      { mode: 0o644 },
+    );
+    const r = spawnSync(process.execPath, [file], {
+      uid,
+      gid: uid,
+      cwd: dir,
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH, HOME: `/home/${ROOTLESS_USER}` },
+      timeout: 30_000,
+    });
     expect(r.stderr).toBe('');
     const json = JSON.parse(r.stdout.trim().split('\n').pop()!) as { first: string; joined: string };
     expect(lines(json.first)).toEqual(['/dev/pts/0', '20 70', '0', 'isatty']);

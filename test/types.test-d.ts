@@ -1,9 +1,7 @@
 // The public types of the harness API, checked by tsc (`npm run test:types`), against the
 // built declarations the package ships ('ctrkit' resolves to the package itself).
 import { describe, expectTypeOf, it, test } from 'vitest';
-import {
-  Container, type StartupError, Wait, type HealthState, type RunningContainer, type RunOptions, type StartupErrorCode, type WaitStrategy,
-} from 'ctrkit';
+import { Container, type StartupError, Wait, type HealthState, type RunningContainer, type RunOptions, type StartupErrorCode, type WaitStrategy } from 'ctrkit';
 import { Network, parsePortMapping, type NetworkMember, type PortMapping } from 'ctrkit/network';
 import { containerFixture, networkFixture, withContainer, type Fixture, type Use } from 'ctrkit/testing';
 

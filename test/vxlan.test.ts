@@ -36,7 +36,14 @@ afterAll(async () => {
 describe('Rtnetlink: vxlan links', () => {
   it('creates a vxlan device that iproute2 sees with the same VNI, port, local, underlay and nolearning', () => {
     rt.createVxlan({ name: 'ctkvx0', vni: 42, port: 4789, local: '192.0.2.1', device: 'ctkwire', mac: '02:00:00:00:00:2a' });
-    const [link] = ipj<{ ifname: string; address: string; linkinfo: { info_kind: string; info_data: Record<string, unknown> } }[]>('ip', '-d', '-j', 'link', 'show', 'ctkvx0');
+    const [link] = ipj<{ ifname: string; address: string; linkinfo: { info_kind: string; info_data: Record<string, unknown> } }[]>(
+      'ip',
+      '-d',
+      '-j',
+      'link',
+      'show',
+      'ctkvx0',
+    );
     expect(link!.address).toBe('02:00:00:00:00:2a');
     expect(link!.linkinfo.info_kind).toBe('vxlan');
     expect(link!.linkinfo.info_data).toMatchObject({ id: 42, port: 4789, local: '192.0.2.1', link: 'ctkwire', learning: false });
@@ -50,7 +57,13 @@ describe('Rtnetlink: vxlan links', () => {
   it('defaults to UDP 8472 with learning off; the kernel refuses a second device with the same VNI and port', () => {
     rt.createVxlan({ name: 'ctkvx1', vni: 7, local: '192.0.2.1' });
     expect(rt.vxlan('ctkvx1')).toMatchObject({ vni: 7, port: 8472, learning: false, device: undefined });
-    const dup = (() => { try { rt.createVxlan({ name: 'ctkvx2', vni: 7, local: '192.0.2.1' }); } catch (e) { return e; } })();
+    const dup = (() => {
+      try {
+        rt.createVxlan({ name: 'ctkvx2', vni: 7, local: '192.0.2.1' });
+      } catch (e) {
+        return e;
+      }
+    })();
     expect(dup).toBeInstanceOf(NetlinkError);
     expect((dup as NetlinkError).errnoName).toBe('EEXIST');
     expect(rt.link('ctkvx2')).toBeUndefined();
@@ -75,7 +88,9 @@ describe('Rtnetlink: FDB and neighbour entries, onlink routes', () => {
     rt.setFdbEntry({ device: 'ctkvx0', mac, destination: '192.0.2.2' }); // replace: idempotent
     const shown = execFileSync('ip', ['netns', 'exec', ns.name!, 'bridge', 'fdb', 'show', 'dev', 'ctkvx0'], { encoding: 'utf8' });
     expect(shown).toContain(`${mac} dst 192.0.2.2 self permanent`);
-    expect(rt.fdb('ctkvx0').filter((e) => e.mac === mac)).toEqual([{ index: rt.indexOf('ctkvx0'), mac, destination: '192.0.2.2', permanent: true, self: true }]);
+    expect(rt.fdb('ctkvx0').filter((e) => e.mac === mac)).toEqual([
+      { index: rt.indexOf('ctkvx0'), mac, destination: '192.0.2.2', permanent: true, self: true },
+    ]);
     rt.deleteFdbEntry({ device: 'ctkvx0', mac, destination: '192.0.2.2' });
     expect(rt.fdb('ctkvx0').some((e) => e.mac === mac)).toBe(false);
     expect(() => rt.deleteFdbEntry({ device: 'ctkvx0', mac, destination: '192.0.2.2' })).toThrow(NetlinkError);
@@ -92,9 +107,15 @@ describe('Rtnetlink: FDB and neighbour entries, onlink routes', () => {
     expect(() => rt.setNeighbour({ device: 'ctkvx0', address: '10.244.9.0' })).toThrow(InvalidOptionError);
   });
 
-  it('adds an onlink route through a device with no address on the gateway\'s subnet (refused without onlink)', () => {
+  it("adds an onlink route through a device with no address on the gateway's subnet (refused without onlink)", () => {
     const route = { destination: '10.244.9.0/24', gateway: '10.244.9.0', device: 'ctkvx0' };
-    const refused = (() => { try { rt.addRoute(route); } catch (e) { return e; } })();
+    const refused = (() => {
+      try {
+        rt.addRoute(route);
+      } catch (e) {
+        return e;
+      }
+    })();
     expect((refused as NetlinkError).errnoName).toBe('ENETUNREACH');
     rt.addRoute({ ...route, onlink: true });
     const [r] = ipj<{ dst: string; gateway: string; flags: string[] }[]>('ip', '-j', 'route', 'show', 'dev', 'ctkvx0');
@@ -106,11 +127,16 @@ describe('Rtnetlink: FDB and neighbour entries, onlink routes', () => {
 });
 
 describe('VxlanOverlay', () => {
-  it('creates the device with SUBNET/32, writes ARP, FDB and route per peer, and removes a peer\'s entries', () => {
+  it("creates the device with SUBNET/32, writes ARP, FDB and route per peer, and removes a peer's entries", () => {
     const o = VxlanOverlay.create({ subnet: '10.244.1.0/24', local: '192.0.2.1', device: 'ctkwire', netns: ns, name: 'ctk.5', vni: 5 });
     try {
       expect(o.self).toEqual({ subnet: '10.244.1.0/24', underlay: '192.0.2.1', mac: rt.link('ctk.5')!.mac });
-      expect(rt.addresses().filter((a) => a.index === rt.indexOf('ctk.5')).map((a) => a.cidr)).toEqual(['10.244.1.0/32']);
+      expect(
+        rt
+          .addresses()
+          .filter((a) => a.index === rt.indexOf('ctk.5'))
+          .map((a) => a.cidr),
+      ).toEqual(['10.244.1.0/32']);
       expect(rt.link('ctk.5')!.up).toBe(true);
       expect(rt.link('ctk.5')!.mtu).toBe(1450); // the wire's 1500 minus 50 bytes of encapsulation
       const peer = { subnet: '10.244.2.0/24', underlay: '192.0.2.2', mac: '02:00:00:00:02:00' };
@@ -120,7 +146,13 @@ describe('VxlanOverlay', () => {
       expect(rt.routes().find((r) => r.destination === '10.244.2.0/24')).toMatchObject({ gateway: '10.244.2.0', onlink: true, index: rt.indexOf('ctk.5') });
       expect(o.peers()).toEqual([peer]);
 
-      const overlap = (() => { try { o.addPeer({ ...peer, subnet: '10.244.1.128/25' }); } catch (e) { return e; } })();
+      const overlap = (() => {
+        try {
+          o.addPeer({ ...peer, subnet: '10.244.1.128/25' });
+        } catch (e) {
+          return e;
+        }
+      })();
       expect(overlap).toBeInstanceOf(NetworkError);
       expect((overlap as NetworkError).code).toBe('ERR_NETWORK_SUBNET_OVERLAP');
 
@@ -137,7 +169,13 @@ describe('VxlanOverlay', () => {
   });
 
   it('a device the kernel cannot make is an ERR_NETWORK_VXLAN NetworkError, and nothing is left', () => {
-    const e = (() => { try { VxlanOverlay.create({ subnet: '10.244.1.0/24', local: '192.0.2.1', device: 'ctknowire', netns: ns }); } catch (err) { return err; } })();
+    const e = (() => {
+      try {
+        VxlanOverlay.create({ subnet: '10.244.1.0/24', local: '192.0.2.1', device: 'ctknowire', netns: ns });
+      } catch (err) {
+        return err;
+      }
+    })();
     expect(e).toBeInstanceOf(NetworkError);
     expect((e as NetworkError).code).toBe('ERR_NETWORK_VXLAN');
     expect((e as NetworkError).cause).toBeInstanceOf(NetlinkError);

@@ -49,7 +49,9 @@ describe('waitFor', () => {
 
   it('waits for all of several strategies, and for a successful command', async () => {
     await using c = await Container.start({
-      ...common(), command: slowServer, startupTimeout: 20_000,
+      ...common(),
+      command: slowServer,
+      startupTimeout: 20_000,
       waitFor: Wait.forAll([Wait.forLogMessage('ready'), Wait.forHttp('/', 80), Wait.forSuccessfulCommand('test -f /www/index.html')]),
     });
     expect(await c.exec({ command: ['cat', '/www/index.html'] })).toMatchObject({ exitCode: 0, stdout: 'hello\n' });
@@ -64,8 +66,14 @@ describe('waitFor', () => {
 
   it('a container that exits at once rejects with its logs, and nothing is left', async () => {
     const started = performance.now();
-    const err = await Container.start({ ...common(), command: ['sh', '-c', 'echo starting; echo "config missing" >&2; exit 3'], waitFor: Wait.forLogMessage('ready') })
-      .then(() => undefined, (e: unknown) => e);
+    const err = await Container.start({
+      ...common(),
+      command: ['sh', '-c', 'echo starting; echo "config missing" >&2; exit 3'],
+      waitFor: Wait.forLogMessage('ready'),
+    }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     const ms = performance.now() - started;
     expect(err).toBeInstanceOf(StartupError);
     const e = err as StartupError;
@@ -81,8 +89,15 @@ describe('waitFor', () => {
 
   it('a container that never gets ready rejects at startupTimeout, killed and removed', async () => {
     const started = performance.now();
-    const err = await Container.start({ ...common(), command: ['sh', '-c', 'echo waiting; sleep 60'], waitFor: Wait.forHttp('/', 80), startupTimeout: 1500 })
-      .then(() => undefined, (e: unknown) => e);
+    const err = await Container.start({
+      ...common(),
+      command: ['sh', '-c', 'echo waiting; sleep 60'],
+      waitFor: Wait.forHttp('/', 80),
+      startupTimeout: 1500,
+    }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(performance.now() - started).toBeGreaterThanOrEqual(1500);
     expect(err).toMatchObject({ code: 'ERR_STARTUP_TIMEOUT', logs: 'waiting\n' });
     expect(await leftovers()).toBe(0);
@@ -90,14 +105,24 @@ describe('waitFor', () => {
 
   it('health checks: status in inspect(), Wait.forHealthCheck() waits for healthy and fails on unhealthy', async () => {
     await using c = await Container.start({
-      ...common(), command: slowServer, healthcheck: { test: ['CMD-SHELL', 'wget -q -O- http://127.0.0.1/ | grep -q hello'], interval: 300, retries: 30 },
-      waitFor: Wait.forHealthCheck(), startupTimeout: 20_000,
+      ...common(),
+      command: slowServer,
+      healthcheck: { test: ['CMD-SHELL', 'wget -q -O- http://127.0.0.1/ | grep -q hello'], interval: 300, retries: 30 },
+      waitFor: Wait.forHealthCheck(),
+      startupTimeout: 20_000,
     });
     const info = await c.inspect();
     expect(info.health?.status).toBe('healthy');
     expect(info.health?.log.at(-1)?.exitCode).toBe(0);
-    const err = await Container.start({ ...common(), command: ['sleep', '60'], healthcheck: { test: 'exit 1', interval: 100, retries: 2 }, waitFor: Wait.forHealthCheck() })
-      .then(() => undefined, (e: unknown) => e);
+    const err = await Container.start({
+      ...common(),
+      command: ['sleep', '60'],
+      healthcheck: { test: 'exit 1', interval: 100, retries: 2 },
+      waitFor: Wait.forHealthCheck(),
+    }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toMatchObject({ code: 'ERR_STARTUP_FAILED' });
     expect((err as Error).message).toMatch(/unhealthy/);
     expect(await leftovers()).toBe(1);
@@ -109,14 +134,19 @@ describe('waitFor', () => {
     expect(await c.logs()).toContain('ready');
     await c.stop({ timeout: 100 });
     await c.remove();
-    await expect(Container.start({ ...common(), detach: true, command: ['false'], waitFor: Wait.forHttp('/', 80) })).rejects.toMatchObject({ code: 'ERR_STARTUP_EXITED' });
+    await expect(Container.start({ ...common(), detach: true, command: ['false'], waitFor: Wait.forHttp('/', 80) })).rejects.toMatchObject({
+      code: 'ERR_STARTUP_EXITED',
+    });
     expect(await leftovers()).toBe(0);
   });
 
   it('refuses bad strategies and options before anything starts', async () => {
     expect(() => Wait.forHttp('no-slash', 80)).toThrow(/must start with/);
     expect(() => Wait.forLogMessage('x', 0)).toThrow(/positive integer/);
-    await expect(Container.start({ ...common(), command: ['true'], startupTimeout: -1 })).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION', option: 'startupTimeout' });
+    await expect(Container.start({ ...common(), command: ['true'], startupTimeout: -1 })).rejects.toMatchObject({
+      code: 'ERR_INVALID_OPTION',
+      option: 'startupTimeout',
+    });
     await expect(Container.start({ ...common(), command: ['true'], healthcheck: { test: [] } })).rejects.toMatchObject({ code: 'ERR_INVALID_OPTION' });
     expect(await leftovers()).toBe(0);
   });

@@ -15,8 +15,15 @@ it('a container over its memory limit is OOM-killed', async () => {
 });
 
 it('a server that never answers fails its start with its logs, on a network', async ({ net }) => {
-  const err = await Container.start({ network: net, command: ['sh', '-c', 'echo still booting; sleep 30'], waitFor: Wait.forHttp('/', 80), startupTimeout: 1000 })
-    .then(() => undefined, (e: unknown) => e);
+  const err = await Container.start({
+    network: net,
+    command: ['sh', '-c', 'echo still booting; sleep 30'],
+    waitFor: Wait.forHttp('/', 80),
+    startupTimeout: 1000,
+  }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(StartupError);
   expect((err as StartupError).logs).toBe('still booting\n');
   expect(await net.members()).toEqual([]);

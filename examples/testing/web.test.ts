@@ -7,11 +7,18 @@ import { networkFixture, withContainer } from 'ctrkit/testing';
 const it = test.extend<{ net: Network; web: RunningContainer; client: RunningContainer }>({
   // One network for the file; a server and a client for each test.
   net: [networkFixture({ name: `web-${process.pid}` }), { scope: 'file' }],
-  web: async ({ net }, use) => withContainer({
-    network: net, aliases: ['web'], ports: ['0:80'],
-    command: ['sh', '-c', 'mkdir -p /www; echo hello from web > /www/index.html; echo serving; exec httpd -f -v -p 80 -h /www'],
-    waitFor: Wait.forAll([Wait.forLogMessage('serving'), Wait.forHttp('/', 80, { body: 'hello' })]), startupTimeout: 20_000,
-  }, use),
+  web: async ({ net }, use) =>
+    withContainer(
+      {
+        network: net,
+        aliases: ['web'],
+        ports: ['0:80'],
+        command: ['sh', '-c', 'mkdir -p /www; echo hello from web > /www/index.html; echo serving; exec httpd -f -v -p 80 -h /www'],
+        waitFor: Wait.forAll([Wait.forLogMessage('serving'), Wait.forHttp('/', 80, { body: 'hello' })]),
+        startupTimeout: 20_000,
+      },
+      use,
+    ),
   client: async ({ net }, use) => withContainer({ network: net, command: ['sleep', '60'] }, use),
 });
 

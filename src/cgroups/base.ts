@@ -315,7 +315,14 @@ export abstract class CgroupBase implements AsyncDisposable {
       yield { stats, cpuPercent, memoryPercent: limit && stats.memory ? (100 * stats.memory.current) / limit : undefined };
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, interval);
-        options.signal?.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
+        options.signal?.addEventListener(
+          'abort',
+          () => {
+            clearTimeout(t);
+            resolve();
+          },
+          { once: true },
+        );
       });
     }
   }
@@ -323,7 +330,13 @@ export abstract class CgroupBase implements AsyncDisposable {
   /** True when the cgroup's directory exists (in the first hierarchy it spans). */
   async exists(): Promise<boolean> {
     const [dir] = this.directories();
-    return dir !== undefined && (await stat(dir).then(() => true, () => false));
+    return (
+      dir !== undefined &&
+      (await stat(dir).then(
+        () => true,
+        () => false,
+      ))
+    );
   }
 
   /** Creates `dir` and any missing parents below `root`, remembering what it made. @internal */
@@ -358,7 +371,10 @@ export abstract class CgroupBase implements AsyncDisposable {
     if (options.kill === false) {
       const dirs = (await Promise.all(this.directories().map(async (d) => [d, ...(await descendants(d))]))).flat();
       const busy = (await Promise.all(dirs.map(async (d) => ((await hasProcesses(d)) ? d : undefined)))).filter(Boolean);
-      if (busy.length) throw new CgroupError('ERR_CGROUP_BUSY', `cgroup ${this.path} still has processes (in ${busy.join(', ')}); kill them or remove with { kill: true }`, { file: busy[0] });
+      if (busy.length)
+        throw new CgroupError('ERR_CGROUP_BUSY', `cgroup ${this.path} still has processes (in ${busy.join(', ')}); kill them or remove with { kill: true }`, {
+          file: busy[0],
+        });
     } else {
       await this.kill({ signal: options.signal });
     }
@@ -413,7 +429,10 @@ export async function rmdirRetry(dir: string, signal?: AbortSignal): Promise<voi
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') return;
       if (code !== 'EBUSY' || attempt >= 50 || signal?.aborted) {
-        throw new CgroupError('ERR_CGROUP_REMOVE', `removing ${dir} failed: ${code}${code === 'EBUSY' ? ' (processes are still in it)' : ''}`, { file: dir, cause: e });
+        throw new CgroupError('ERR_CGROUP_REMOVE', `removing ${dir} failed: ${code}${code === 'EBUSY' ? ' (processes are still in it)' : ''}`, {
+          file: dir,
+          cause: e,
+        });
       }
       await sleep(Math.min(5 * (attempt + 1), 50));
     }

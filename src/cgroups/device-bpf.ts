@@ -92,8 +92,10 @@ function encode(blocks: Insn[][]): Buffer {
 export function deviceProgram(rules: readonly DeviceCgroupRule[]): Buffer {
   const set = reduceDeviceRules(rules);
   const prologue: Insn[] = [
-    load(2, 0), ins(ALU32_AND_K, 2, 0, 0xffff), // r2 = access_type & 0xffff (type)
-    load(3, 0), ins(ALU32_RSH_K, 3, 0, 16), //     r3 = access_type >> 16    (access)
+    load(2, 0),
+    ins(ALU32_AND_K, 2, 0, 0xffff), // r2 = access_type & 0xffff (type)
+    load(3, 0),
+    ins(ALU32_RSH_K, 3, 0, 16), //     r3 = access_type >> 16    (access)
     load(4, 4), //                                 r4 = major
     load(5, 8), //                                 r5 = minor
   ];

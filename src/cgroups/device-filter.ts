@@ -8,9 +8,7 @@
  */
 import { closeSync, constants, openSync } from 'node:fs';
 import { logger } from '../log.js';
-import {
-  BPF_CGROUP_DEVICE, BPF_F_ALLOW_MULTI, BPF_PROG_TYPE_CGROUP_DEVICE, progAttach, progDetach, progFdById, progLoad, progQuery,
-} from '../sys/bpf.js';
+import { BPF_CGROUP_DEVICE, BPF_F_ALLOW_MULTI, BPF_PROG_TYPE_CGROUP_DEVICE, progAttach, progDetach, progFdById, progLoad, progQuery } from '../sys/bpf.js';
 import { errnoName } from '../sys/errno.js';
 import { SysError } from '../sys/sys-error.js';
 import { deviceProgram } from './device-bpf.js';
@@ -51,8 +49,10 @@ export function attachDeviceFilter(dir: string, rules: readonly DeviceCgroupRule
   if (!('fd' in loaded)) {
     const name = errnoName(loaded.errno);
     const hint = name === 'EPERM' ? ' (needs CAP_SYS_ADMIN, or CAP_BPF)' : '';
-    throw new DeviceProgramError('load', dir, `the kernel refused the device program: ${name}${hint}${loaded.log ? `; verifier log:\n${loaded.log}` : ''}`,
-      { errnoName: name, verifierLog: loaded.log });
+    throw new DeviceProgramError('load', dir, `the kernel refused the device program: ${name}${hint}${loaded.log ? `; verifier log:\n${loaded.log}` : ''}`, {
+      errnoName: name,
+      verifierLog: loaded.log,
+    });
   }
   let cg: number | undefined;
   try {

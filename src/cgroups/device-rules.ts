@@ -30,19 +30,23 @@ import type { DeviceCgroupRule, DeviceRule } from './resources.js';
  * for (const rule of DEFAULT_DEVICE_RULES) cg.devicesAllow(rule);
  * ```
  */
-export const DEFAULT_DEVICE_RULES: readonly DeviceRule[] = Object.freeze(([
-  { type: 'c', major: '*', minor: '*', access: 'm' },
-  { type: 'b', major: '*', minor: '*', access: 'm' },
-  { type: 'c', major: 1, minor: 3, access: 'rwm' },
-  { type: 'c', major: 1, minor: 8, access: 'rwm' },
-  { type: 'c', major: 1, minor: 7, access: 'rwm' },
-  { type: 'c', major: 5, minor: 0, access: 'rwm' },
-  { type: 'c', major: 1, minor: 5, access: 'rwm' },
-  { type: 'c', major: 1, minor: 9, access: 'rwm' },
-  { type: 'c', major: 136, minor: '*', access: 'rwm' },
-  { type: 'c', major: 5, minor: 2, access: 'rwm' },
-  { type: 'c', major: 10, minor: 200, access: 'rwm' },
-] as const).map((r) => Object.freeze({ ...r })));
+export const DEFAULT_DEVICE_RULES: readonly DeviceRule[] = Object.freeze(
+  (
+    [
+      { type: 'c', major: '*', minor: '*', access: 'm' },
+      { type: 'b', major: '*', minor: '*', access: 'm' },
+      { type: 'c', major: 1, minor: 3, access: 'rwm' },
+      { type: 'c', major: 1, minor: 8, access: 'rwm' },
+      { type: 'c', major: 1, minor: 7, access: 'rwm' },
+      { type: 'c', major: 5, minor: 0, access: 'rwm' },
+      { type: 'c', major: 1, minor: 5, access: 'rwm' },
+      { type: 'c', major: 1, minor: 9, access: 'rwm' },
+      { type: 'c', major: 136, minor: '*', access: 'rwm' },
+      { type: 'c', major: 5, minor: 2, access: 'rwm' },
+      { type: 'c', major: 10, minor: 200, access: 'rwm' },
+    ] as const
+  ).map((r) => Object.freeze({ ...r })),
+);
 
 /** Access bits, as both the v1 controller and `struct bpf_cgroup_dev_ctx` number them. @internal */
 export const ACC_MKNOD = 1;
@@ -134,11 +138,18 @@ export function reduceDeviceRules(rules: readonly DeviceCgroupRule[]): DeviceRul
       exceptions.set(key, { type: rule.type, major: rule.major, minor: rule.minor, access: (current?.access ?? 0) | bits });
       continue;
     }
-    for (const wider of [{ ...rule, major: '*' as const }, { ...rule, minor: '*' as const }, { ...rule, major: '*' as const, minor: '*' as const }]) {
+    for (const wider of [
+      { ...rule, major: '*' as const },
+      { ...rule, minor: '*' as const },
+      { ...rule, major: '*' as const, minor: '*' as const },
+    ]) {
       const w = exceptions.get(keyOf(wider));
       if (keyOf(wider) !== key && w && (w.access & bits) !== 0) {
-        throw new CgroupValueError(rule.allow ? 'devices.allow' : 'devices.deny', formatDeviceRule(rule),
-          `a rule that does not cut into the wider rule "${keyOf(w)}" set before it (the v1 controller would ignore it silently)`);
+        throw new CgroupValueError(
+          rule.allow ? 'devices.allow' : 'devices.deny',
+          formatDeviceRule(rule),
+          `a rule that does not cut into the wider rule "${keyOf(w)}" set before it (the v1 controller would ignore it silently)`,
+        );
       }
     }
     if (!current) continue;
@@ -157,7 +168,5 @@ export function reduceDeviceRules(rules: readonly DeviceCgroupRule[]): DeviceRul
  */
 export function deviceAccessAllowed(set: DeviceRuleSet, type: 'c' | 'b', major: number, minor: number, access: number): boolean {
   const hits = set.exceptions.filter((e) => e.type === type && (e.major === '*' || e.major === major) && (e.minor === '*' || e.minor === minor));
-  return set.defaultAllow
-    ? !hits.some((e) => (e.access & access) !== 0)
-    : hits.some((e) => (access & ~e.access) === 0);
+  return set.defaultAllow ? !hits.some((e) => (e.access & access) !== 0) : hits.some((e) => (access & ~e.access) === 0);
 }

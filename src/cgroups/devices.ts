@@ -18,7 +18,7 @@ export function blockDevice(device: string, file: string): { major: number; mino
   if (!st.isBlockDevice()) throw new CgroupValueError(file, device, `a block device (${device} is not one)`);
   const rdev = st.rdev;
   // glibc's major()/minor() split of a 64-bit dev_t.
-  const major = ((rdev >>> 8) & 0xfff) | Math.floor(rdev / 2 ** 32) & ~0xfff;
+  const major = ((rdev >>> 8) & 0xfff) | (Math.floor(rdev / 2 ** 32) & ~0xfff);
   const minor = (rdev & 0xff) | ((rdev >>> 12) & ~0xff);
   return { major, minor };
 }

@@ -81,7 +81,12 @@ export class DeviceProgramError extends CgroupError {
   readonly verifierLog: string | undefined;
 
   /** @internal */
-  constructor(step: DeviceProgramError['step'], dir: string, why: string, details: { cause?: unknown; errnoName?: string | undefined; verifierLog?: string } = {}) {
+  constructor(
+    step: DeviceProgramError['step'],
+    dir: string,
+    why: string,
+    details: { cause?: unknown; errnoName?: string | undefined; verifierLog?: string } = {},
+  ) {
     super('ERR_CGROUP_DEVICES', `${dir}: device program (${step}): ${why}`, { file: dir, cause: details.cause });
     this.step = step;
     this.errnoName = details.errnoName;

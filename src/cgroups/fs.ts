@@ -10,11 +10,16 @@ import { CgroupError } from './errors.js';
 
 function describe(e: NodeJS.ErrnoException): string {
   switch (e.code) {
-    case 'ENOENT': return 'no such file (controller not enabled here, or the cgroup is gone?)';
-    case 'EBUSY': return 'EBUSY (the cgroup is in use, or a v2 cgroup with processes cannot enable controllers for children)';
-    case 'EINVAL': return 'EINVAL (the kernel refused the value)';
-    case 'EOPNOTSUPP': return 'EOPNOTSUPP (not supported by this kernel or filesystem)';
-    default: return e.code ?? e.message;
+    case 'ENOENT':
+      return 'no such file (controller not enabled here, or the cgroup is gone?)';
+    case 'EBUSY':
+      return 'EBUSY (the cgroup is in use, or a v2 cgroup with processes cannot enable controllers for children)';
+    case 'EINVAL':
+      return 'EINVAL (the kernel refused the value)';
+    case 'EOPNOTSUPP':
+      return 'EOPNOTSUPP (not supported by this kernel or filesystem)';
+    default:
+      return e.code ?? e.message;
   }
 }
 
@@ -43,7 +48,11 @@ export async function writeCgroupFile(dir: string, file: string, value: string):
   try {
     await writeFile(path, value, { flag: constants.O_WRONLY | constants.O_NOFOLLOW });
   } catch (e) {
-    throw new CgroupError('ERR_CGROUP_WRITE', `${path}: writing ${JSON.stringify(value)} failed: ${describe(e as NodeJS.ErrnoException)}`, { file: path, value, cause: e });
+    throw new CgroupError('ERR_CGROUP_WRITE', `${path}: writing ${JSON.stringify(value)} failed: ${describe(e as NodeJS.ErrnoException)}`, {
+      file: path,
+      value,
+      cause: e,
+    });
   }
 }
 

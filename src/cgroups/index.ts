@@ -12,6 +12,13 @@ export { CgroupError, CgroupValueError, ControllerUnavailableError, DeviceProgra
 export type { CgroupResources, DeviceThrottle, DeviceRule, DeviceCgroupRule } from './resources.js';
 export { DEFAULT_DEVICE_RULES } from './device-rules.js';
 export type {
-  CgroupStats, MemoryStats, CpuStats, DeviceIoStats, CgroupPressure, Pressure, PressureLine, CgroupEvent,
+  CgroupStats,
+  MemoryStats,
+  CpuStats,
+  DeviceIoStats,
+  CgroupPressure,
+  Pressure,
+  PressureLine,
+  CgroupEvent,
 } from './stats.js';
 export { parseBytes, type ByteSize, type Rate } from './units.js';

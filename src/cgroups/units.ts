@@ -39,7 +39,8 @@ export function cpusToQuota(cpus: number, periodUs: number, file: string): numbe
   }
   const quota = Math.round(cpus * periodUs);
   // The kernel refuses quotas under 1 ms.
-  if (quota < 1000) throw new CgroupValueError(file, cpus, `at least ${1000 / periodUs} CPUs with a ${periodUs} µs period (the kernel's minimum quota is 1000 µs)`);
+  if (quota < 1000)
+    throw new CgroupValueError(file, cpus, `at least ${1000 / periodUs} CPUs with a ${periodUs} µs period (the kernel's minimum quota is 1000 µs)`);
   return quota;
 }
 

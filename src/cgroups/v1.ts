@@ -30,10 +30,15 @@ export class CgroupV1 extends CgroupBase {
   /** @internal */
   constructor(path: string, options: CgroupOptions = {}) {
     super(path);
-    const layout = options.root === undefined ? detectCgroupLayoutSync() : parseCgroupLayout(
-      // A custom root is laid out like /sys/fs/cgroup: one directory per controller.
-      ['cpu', 'cpuacct', 'cpuset', 'memory', 'blkio', 'pids', 'devices', 'freezer', 'hugetlb']
-        .map((c, i) => `${i} 0 0:0 / ${join(options.root!, c)} rw - cgroup cgroup rw,${c}`).join('\n'));
+    const layout =
+      options.root === undefined
+        ? detectCgroupLayoutSync()
+        : parseCgroupLayout(
+            // A custom root is laid out like /sys/fs/cgroup: one directory per controller.
+            ['cpu', 'cpuacct', 'cpuset', 'memory', 'blkio', 'pids', 'devices', 'freezer', 'hugetlb']
+              .map((c, i) => `${i} 0 0:0 / ${join(options.root!, c)} rw - cgroup cgroup rw,${c}`)
+              .join('\n'),
+          );
     const dirs = new Map<string, string>();
     for (const m of layout.mounts) {
       if (m.version !== 1) continue;
@@ -58,14 +63,28 @@ export class CgroupV1 extends CgroupBase {
 
   /** True when the cgroup exists in any hierarchy. */
   override async exists(): Promise<boolean> {
-    for (const dir of new Set(this.dirs.values())) if (await stat(dir).then(() => true, () => false)) return true;
+    for (const dir of new Set(this.dirs.values()))
+      if (
+        await stat(dir).then(
+          () => true,
+          () => false,
+        )
+      )
+        return true;
     return false;
   }
 
   override async open(): Promise<this> {
     await super.open();
     const present = new Set<string>();
-    for (const [c, d] of this.dirs) if (await stat(d).then(() => true, () => false)) present.add(c);
+    for (const [c, d] of this.dirs)
+      if (
+        await stat(d).then(
+          () => true,
+          () => false,
+        )
+      )
+        present.add(c);
     this.active = present;
     return this;
   }
@@ -158,8 +177,12 @@ export class CgroupV1 extends CgroupBase {
     if (blkioWeight !== undefined) {
       // With the multiqueue schedulers the weight lives in BFQ's file, when there is one at all.
       const blkio = this.dir('blkio');
-      const file = (await readOptional(blkio, 'blkio.weight')) !== undefined ? 'blkio.weight'
-        : (await readOptional(blkio, 'blkio.bfq.weight')) !== undefined ? 'blkio.bfq.weight' : undefined;
+      const file =
+        (await readOptional(blkio, 'blkio.weight')) !== undefined
+          ? 'blkio.weight'
+          : (await readOptional(blkio, 'blkio.bfq.weight')) !== undefined
+            ? 'blkio.bfq.weight'
+            : undefined;
       if (!file) throw new ControllerUnavailableError('blkio.weight', 'no IO scheduler with weights (BFQ) serves this cgroup');
       await w('blkio', file, blkioWeight);
     }
@@ -192,33 +215,46 @@ export class CgroupV1 extends CgroupBase {
     const on = (c: string) => this.dirs.has(c) && (this.active?.has(c) ?? true);
     const read = (c: string, f: string) => (on(c) ? readOptional(this.dirs.get(c)!, f) : Promise.resolve(undefined));
     const [usage, maxUsage, limit, failcnt, oom, cpuUsage, cpuacct, cpuStat, ioBytes, ioOps, pids, pidsMax] = await Promise.all([
-      read('memory', 'memory.usage_in_bytes'), read('memory', 'memory.max_usage_in_bytes'), read('memory', 'memory.limit_in_bytes'),
-      read('memory', 'memory.failcnt'), read('memory', 'memory.oom_control'),
-      read('cpuacct', 'cpuacct.usage'), read('cpuacct', 'cpuacct.stat'), read('cpu', 'cpu.stat'),
-      read('blkio', 'blkio.throttle.io_service_bytes'), read('blkio', 'blkio.throttle.io_serviced'),
-      read('pids', 'pids.current'), read('pids', 'pids.max'),
+      read('memory', 'memory.usage_in_bytes'),
+      read('memory', 'memory.max_usage_in_bytes'),
+      read('memory', 'memory.limit_in_bytes'),
+      read('memory', 'memory.failcnt'),
+      read('memory', 'memory.oom_control'),
+      read('cpuacct', 'cpuacct.usage'),
+      read('cpuacct', 'cpuacct.stat'),
+      read('cpu', 'cpu.stat'),
+      read('blkio', 'blkio.throttle.io_service_bytes'),
+      read('blkio', 'blkio.throttle.io_serviced'),
+      read('pids', 'pids.current'),
+      read('pids', 'pids.max'),
     ]);
     const oc = parseKeyValues(oom ?? '');
     const acct = parseKeyValues(cpuacct ?? '');
     const cs = parseKeyValues(cpuStat ?? '');
     const lim = limit === undefined ? undefined : Number(limit);
     return {
-      memory: usage === undefined ? undefined : {
-        current: Number(usage),
-        peak: maxUsage === undefined ? undefined : Number(maxUsage),
-        limit: lim === undefined || lim >= UNLIMITED ? undefined : lim,
-        failcnt: Number(failcnt ?? 0),
-        oomEvents: oc.oom_kill ?? 0,
-        oomKills: oc.oom_kill ?? 0,
-      },
-      cpu: cpuUsage === undefined ? undefined : {
-        usageUsec: Math.floor(Number(cpuUsage) / 1000),
-        userUsec: ((acct.user ?? 0) * 1_000_000) / USER_HZ,
-        systemUsec: ((acct.system ?? 0) * 1_000_000) / USER_HZ,
-        periods: cs.nr_periods ?? 0,
-        throttledPeriods: cs.nr_throttled ?? 0,
-        throttledUsec: Math.floor((cs.throttled_time ?? 0) / 1000),
-      },
+      memory:
+        usage === undefined
+          ? undefined
+          : {
+              current: Number(usage),
+              peak: maxUsage === undefined ? undefined : Number(maxUsage),
+              limit: lim === undefined || lim >= UNLIMITED ? undefined : lim,
+              failcnt: Number(failcnt ?? 0),
+              oomEvents: oc.oom_kill ?? 0,
+              oomKills: oc.oom_kill ?? 0,
+            },
+      cpu:
+        cpuUsage === undefined
+          ? undefined
+          : {
+              usageUsec: Math.floor(Number(cpuUsage) / 1000),
+              userUsec: ((acct.user ?? 0) * 1_000_000) / USER_HZ,
+              systemUsec: ((acct.system ?? 0) * 1_000_000) / USER_HZ,
+              periods: cs.nr_periods ?? 0,
+              throttledPeriods: cs.nr_throttled ?? 0,
+              throttledUsec: Math.floor((cs.throttled_time ?? 0) / 1000),
+            },
       io: ioBytes === undefined ? undefined : parseBlkio(ioBytes, ioOps ?? ''),
       pids: pids === undefined ? undefined : { current: Number(pids), max: pidsMax === undefined || pidsMax === 'max' ? undefined : Number(pidsMax) },
     };
@@ -289,7 +325,8 @@ export class CgroupV1 extends CgroupBase {
     await writeCgroupFile(dir, 'freezer.state', state);
     const end = Date.now() + ms;
     while ((await readCgroupFile(dir, 'freezer.state')) !== state) {
-      if (Date.now() > end) throw new CgroupError('ERR_CGROUP_TIMEOUT', `${dir}: freezer.state did not become ${state} within ${ms} ms`, { file: join(dir, 'freezer.state') });
+      if (Date.now() > end)
+        throw new CgroupError('ERR_CGROUP_TIMEOUT', `${dir}: freezer.state did not become ${state} within ${ms} ms`, { file: join(dir, 'freezer.state') });
       await sleep(5);
     }
   }
@@ -300,7 +337,13 @@ export class CgroupV1 extends CgroupBase {
     const all = async () => (await Promise.all(this.directories().map(async (d) => [d, ...(await descendants(d))]))).flat();
     // The common case at removal: the container already ended. Nothing to freeze or kill.
     if (!(await Promise.all((await all()).map(hasProcesses))).some(Boolean)) return;
-    const frozen = this.dirs.has('freezer') && (this.active?.has('freezer') ?? true) && (await this.setFreezer('FROZEN').then(() => true, () => false));
+    const frozen =
+      this.dirs.has('freezer') &&
+      (this.active?.has('freezer') ?? true) &&
+      (await this.setFreezer('FROZEN').then(
+        () => true,
+        () => false,
+      ));
     await killEach(await all());
     if (frozen) await this.setFreezer('THAWED');
     const end = Date.now() + 10_000;

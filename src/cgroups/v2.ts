@@ -61,13 +61,18 @@ export class CgroupV2 extends CgroupBase {
     const available = (await readCgroupFile(this.root, 'cgroup.controllers')).split(/\s+/).filter(Boolean);
     for (const c of need) {
       if (!available.includes(c)) {
-        throw new ControllerUnavailableError(c, `the cgroup2 hierarchy at ${this.root} offers only [${available.join(' ')}]` +
-          (available.length <= 1 ? ' (on a hybrid host the other controllers are bound to v1: use Cgroup.v1 or Cgroup.forHost)' : ''));
+        throw new ControllerUnavailableError(
+          c,
+          `the cgroup2 hierarchy at ${this.root} offers only [${available.join(' ')}]` +
+            (available.length <= 1 ? ' (on a hybrid host the other controllers are bound to v1: use Cgroup.v1 or Cgroup.forHost)' : ''),
+        );
       }
     }
     const made = await this.mkdirTracked(this.root, this.path);
     if (!made.includes(this.dir)) {
-      throw new CgroupError('ERR_CGROUP_EXISTS', `${this.dir} already exists (left by an earlier run? remove it, or use open() to read it)`, { file: this.dir });
+      throw new CgroupError('ERR_CGROUP_EXISTS', `${this.dir} already exists (left by an earlier run? remove it, or use open() to read it)`, {
+        file: this.dir,
+      });
     }
     this.owned = true;
     try {
@@ -152,22 +157,33 @@ export class CgroupV2 extends CgroupBase {
   async stats(): Promise<CgroupStats> {
     const read = (f: string) => readOptional(this.dir, f);
     const [current, peak, limit, events, cpu, io, pids, pidsMax] = await Promise.all(
-      ['memory.current', 'memory.peak', 'memory.max', 'memory.events', 'cpu.stat', 'io.stat', 'pids.current', 'pids.max'].map(read));
+      ['memory.current', 'memory.peak', 'memory.max', 'memory.events', 'cpu.stat', 'io.stat', 'pids.current', 'pids.max'].map(read),
+    );
     const ev = parseKeyValues(events ?? '');
     const cs = parseKeyValues(cpu ?? '');
     return {
-      memory: current === undefined ? undefined : {
-        current: Number(current),
-        peak: peak === undefined ? undefined : Number(peak),
-        limit: limit === undefined || limit === 'max' ? undefined : Number(limit),
-        failcnt: ev.max ?? 0,
-        oomEvents: ev.oom ?? 0,
-        oomKills: ev.oom_kill ?? 0,
-      },
-      cpu: cpu === undefined ? undefined : {
-        usageUsec: cs.usage_usec ?? 0, userUsec: cs.user_usec ?? 0, systemUsec: cs.system_usec ?? 0,
-        periods: cs.nr_periods ?? 0, throttledPeriods: cs.nr_throttled ?? 0, throttledUsec: cs.throttled_usec ?? 0,
-      },
+      memory:
+        current === undefined
+          ? undefined
+          : {
+              current: Number(current),
+              peak: peak === undefined ? undefined : Number(peak),
+              limit: limit === undefined || limit === 'max' ? undefined : Number(limit),
+              failcnt: ev.max ?? 0,
+              oomEvents: ev.oom ?? 0,
+              oomKills: ev.oom_kill ?? 0,
+            },
+      cpu:
+        cpu === undefined
+          ? undefined
+          : {
+              usageUsec: cs.usage_usec ?? 0,
+              userUsec: cs.user_usec ?? 0,
+              systemUsec: cs.system_usec ?? 0,
+              periods: cs.nr_periods ?? 0,
+              throttledPeriods: cs.nr_throttled ?? 0,
+              throttledUsec: cs.throttled_usec ?? 0,
+            },
       io: io === undefined ? undefined : parseIoStat(io),
       pids: pids === undefined ? undefined : { current: Number(pids), max: pidsMax === undefined || pidsMax === 'max' ? undefined : Number(pidsMax) },
     };
@@ -206,13 +222,15 @@ export class CgroupV2 extends CgroupBase {
       changed = true;
       wake?.();
     };
-    const watchers = files.filter((f) => last[`${f}:populated`] !== undefined || f === 'memory.events').flatMap((f) => {
-      try {
-        return [watch(join(this.dir, f), poke)];
-      } catch {
-        return [];
-      }
-    });
+    const watchers = files
+      .filter((f) => last[`${f}:populated`] !== undefined || f === 'memory.events')
+      .flatMap((f) => {
+        try {
+          return [watch(join(this.dir, f), poke)];
+        } catch {
+          return [];
+        }
+      });
     const onAbort = () => wake?.();
     options.signal?.addEventListener('abort', onAbort);
     try {
@@ -236,7 +254,8 @@ export class CgroupV2 extends CgroupBase {
       const kv = parseKeyValues(await readCgroupFile(this.dir, 'cgroup.events'));
       if (kv[key] === value) return;
       if (signal?.aborted) throw new AbortError(signal.reason);
-      if (Date.now() > end) throw new CgroupError('ERR_CGROUP_TIMEOUT', `${this.dir}: ${key} did not become ${value} within ${ms} ms`, { file: join(this.dir, 'cgroup.events') });
+      if (Date.now() > end)
+        throw new CgroupError('ERR_CGROUP_TIMEOUT', `${this.dir}: ${key} did not become ${value} within ${ms} ms`, { file: join(this.dir, 'cgroup.events') });
       await sleep(5);
     }
   }
@@ -278,10 +297,13 @@ export async function killEach(dirs: string[]): Promise<void> {
 
 /** Parses io.stat: `8:0 rbytes=1 wbytes=2 rios=3 wios=4 ...`. @internal */
 export function parseIoStat(text: string): DeviceIoStats[] {
-  return text.split('\n').filter(Boolean).map((line) => {
-    const [dev = '0:0', ...kvs] = line.trim().split(/\s+/);
-    const [major, minor] = dev.split(':').map(Number);
-    const kv = Object.fromEntries(kvs.map((p) => p.split('=')).map(([k, v]) => [k, Number(v)]));
-    return { major: major ?? 0, minor: minor ?? 0, readBytes: kv.rbytes ?? 0, writeBytes: kv.wbytes ?? 0, readOps: kv.rios ?? 0, writeOps: kv.wios ?? 0 };
-  });
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const [dev = '0:0', ...kvs] = line.trim().split(/\s+/);
+      const [major, minor] = dev.split(':').map(Number);
+      const kv = Object.fromEntries(kvs.map((p) => p.split('=')).map(([k, v]) => [k, Number(v)]));
+      return { major: major ?? 0, minor: minor ?? 0, readBytes: kv.rbytes ?? 0, writeBytes: kv.wbytes ?? 0, readOps: kv.rios ?? 0, writeOps: kv.wios ?? 0 };
+    });
 }

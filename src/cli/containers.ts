@@ -21,7 +21,14 @@ function ago(d: Date | undefined): string {
 
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 3))).join('').trimEnd()).join('\n');
+  return rows
+    .map((r) =>
+      r
+        .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 3)))
+        .join('')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 /** `ctrkit ps [-a] [-q]`. */
@@ -35,10 +42,12 @@ export async function ps(argv: string[]): Promise<number> {
   const rows = [['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES']];
   for (const c of list) {
     const i = await c.inspect();
-    const status = i.status === 'exited'
-      ? `Exited (${i.exitCode ?? i.signal ?? '?'}) ${ago(i.finishedAt)}`
-      : i.status === 'running' ? `Up ${ago(i.startedAt).replace(/ ago$/, '')}${i.health ? ` (${i.health.status === 'starting' ? 'health: starting' : i.health.status})` : ''}`
-        : i.status[0]!.toUpperCase() + i.status.slice(1);
+    const status =
+      i.status === 'exited'
+        ? `Exited (${i.exitCode ?? i.signal ?? '?'}) ${ago(i.finishedAt)}`
+        : i.status === 'running'
+          ? `Up ${ago(i.startedAt).replace(/ ago$/, '')}${i.health ? ` (${i.health.status === 'starting' ? 'health: starting' : i.health.status})` : ''}`
+          : i.status[0]!.toUpperCase() + i.status.slice(1);
     const cmd = JSON.stringify(i.command.join(' ')).slice(0, 22);
     const ports = i.ports.map((p) => `${p.hostIp ?? '0.0.0.0'}:${p.hostPort}->${p.containerPort}/${p.protocol}`).join(', ');
     rows.push([short(i.id), i.image ?? '(rootfs)', cmd, ago(i.created), status, ports, i.name ?? '']);
@@ -50,16 +59,22 @@ export async function ps(argv: string[]): Promise<number> {
 /** `ctrkit logs [-f] [--tail N] [-t] [--since T] [--until T] CONTAINER`. */
 export async function logs(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
-    args: argv, allowPositionals: true,
-    options: { follow: { type: 'boolean', short: 'f' }, tail: { type: 'string', short: 'n' }, timestamps: { type: 'boolean', short: 't' },
-      since: { type: 'string' }, until: { type: 'string' } },
+    args: argv,
+    allowPositionals: true,
+    options: {
+      follow: { type: 'boolean', short: 'f' },
+      tail: { type: 'string', short: 'n' },
+      timestamps: { type: 'boolean', short: 't' },
+      since: { type: 'string' },
+      until: { type: 'string' },
+    },
   });
   const c = await Container.get(one(positionals, 'logs'));
   const tail = values.tail === undefined || values.tail === 'all' ? undefined : Number(values.tail);
   const opts = { tail, since: values.since, until: values.until };
   if (!values.follow) {
     // Docker prints stdout lines to stdout and stderr lines to stderr.
-    const lines = (await c.logs({ ...opts, timestamps: values.timestamps, streams: ['stdout'] }));
+    const lines = await c.logs({ ...opts, timestamps: values.timestamps, streams: ['stdout'] });
     process.stdout.write(lines);
     process.stderr.write(await c.logs({ ...opts, timestamps: values.timestamps, streams: ['stderr'] }));
     return 0;
@@ -100,7 +115,11 @@ async function each(names: string[], f: (c: RunningContainer) => Promise<void>, 
 
 /** `ctrkit stop [-t SECONDS] [-s SIGNAL] CONTAINER...`. */
 export async function stop(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { time: { type: 'string', short: 't' }, signal: { type: 'string', short: 's' } } });
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { time: { type: 'string', short: 't' }, signal: { type: 'string', short: 's' } },
+  });
   const timeout = values.time === undefined ? undefined : Number(values.time) * 1000;
   return each(some(positionals, 'stop'), async (c) => {
     await c.stop({ timeout, signal: values.signal as NodeJS.Signals | undefined });
@@ -126,19 +145,27 @@ export async function rm(argv: string[]): Promise<number> {
 /** `ctrkit wait CONTAINER...`: prints each exit code. */
 export async function wait(argv: string[]): Promise<number> {
   const { positionals } = parseArgs({ args: argv, allowPositionals: true, options: {} });
-  return each(some(positionals, 'wait'), async (c) => {
-    const st = await c.wait();
-    process.stdout.write(`${st.exitCode ?? 128 + (st.signal ? (await import('node:os')).constants.signals[st.signal] : 0)}\n`);
-  }, true);
+  return each(
+    some(positionals, 'wait'),
+    async (c) => {
+      const st = await c.wait();
+      process.stdout.write(`${st.exitCode ?? 128 + (st.signal ? (await import('node:os')).constants.signals[st.signal] : 0)}\n`);
+    },
+    true,
+  );
 }
 
 /** `ctrkit inspect CONTAINER...`: a JSON array, like `docker inspect`. */
 export async function inspect(argv: string[]): Promise<number> {
   const { positionals } = parseArgs({ args: argv, allowPositionals: true, options: {} });
   const out: unknown[] = [];
-  const status = await each(some(positionals, 'inspect'), async (c) => {
-    out.push(await c.inspect());
-  }, true);
+  const status = await each(
+    some(positionals, 'inspect'),
+    async (c) => {
+      out.push(await c.inspect());
+    },
+    true,
+  );
   process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
   return status;
 }
@@ -168,8 +195,14 @@ export async function stats(argv: string[]): Promise<number> {
       const cpu = p && s && s.timestampMs > p.at ? ((100 * (usage - p.usage)) / ((s.timestampMs - p.at) / 1000)).toFixed(2) : '0.00';
       const limit = s?.memoryLimitBytes;
       const io = s?.io?.reduce((a, d) => ({ r: a.r + d.readBytes, w: a.w + d.writeBytes }), { r: 0, w: 0 });
-      rows.push([short(c.id), c.name ?? '', has ? `${cpu}%` : '--', has ? `${mib(s?.memoryWorkingSetBytes)} / ${limit ? mib(limit) : 'unlimited'}` : '--',
-        String(s?.threads ?? '--'), io ? `${mib(io.r)} / ${mib(io.w)}` : '--']);
+      rows.push([
+        short(c.id),
+        c.name ?? '',
+        has ? `${cpu}%` : '--',
+        has ? `${mib(s?.memoryWorkingSetBytes)} / ${limit ? mib(limit) : 'unlimited'}` : '--',
+        String(s?.threads ?? '--'),
+        io ? `${mib(io.r)} / ${mib(io.w)}` : '--',
+      ]);
     }
     if (!first && process.stdout.isTTY) process.stdout.write('\x1b[2J\x1b[H');
     process.stdout.write(`${table(rows)}\n`);
@@ -187,8 +220,13 @@ export async function exec(argv: string[]): Promise<number> {
   while (i < argv.length && argv[i]!.startsWith('-')) i += EXEC_TAKES_VALUE.has(argv[i]!) ? 2 : 1;
   const { values } = parseArgs({
     args: argv.slice(0, i),
-    options: { interactive: { type: 'boolean', short: 'i' }, tty: { type: 'boolean', short: 't' }, user: { type: 'string', short: 'u' },
-      env: { type: 'string', short: 'e', multiple: true }, workdir: { type: 'string', short: 'w' } },
+    options: {
+      interactive: { type: 'boolean', short: 'i' },
+      tty: { type: 'boolean', short: 't' },
+      user: { type: 'string', short: 'u' },
+      env: { type: 'string', short: 'e', multiple: true },
+      workdir: { type: 'string', short: 'w' },
+    },
   });
   const [name, ...command] = argv.slice(i);
   if (!name || command.length === 0) throw Object.assign(new Error('exec needs a CONTAINER and a COMMAND'), { code: 'ERR_PARSE_ARGS_USAGE' });
@@ -201,7 +239,12 @@ export async function exec(argv: string[]): Promise<number> {
   const [uid, gid] = (values.user ?? '').split(':').map(Number);
   const user = values.user === undefined ? undefined : { uid: uid!, gid: gid ?? uid! };
   const p = await c.execStream({
-    command, env, cwd: values.workdir, user, tty: values.tty, stdio: [values.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'],
+    command,
+    env,
+    cwd: values.workdir,
+    user,
+    tty: values.tty,
+    stdio: [values.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'],
     ttySize: values.tty && process.stdout.isTTY ? { cols: process.stdout.columns, rows: process.stdout.rows } : undefined,
   });
   if (p.tty) await attachTerminal(p.tty, (cols, rows) => p.resize(cols, rows), values.interactive ?? false);
@@ -216,7 +259,7 @@ export async function cp(argv: string[]): Promise<number> {
   const [src, dst] = positionals as [string, string];
   const split = (s: string) => {
     const i = s.indexOf(':');
-    return i > 0 && !s.startsWith('/') && !s.startsWith('.') ? [s.slice(0, i), s.slice(i + 1)] as const : undefined;
+    return i > 0 && !s.startsWith('/') && !s.startsWith('.') ? ([s.slice(0, i), s.slice(i + 1)] as const) : undefined;
   };
   const from = split(src);
   const to = split(dst);

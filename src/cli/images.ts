@@ -22,7 +22,9 @@ export function progressPrinter(out: NodeJS.WriteStream = process.stderr): (e: P
     for (const [digest, l] of layers) {
       const width = 30;
       const done = l.total ? Math.min(width, Math.round((l.bytes / l.total) * width)) : 0;
-      out.write(`\x1b[2K${short(digest)}: ${l.state.padEnd(11)} [${'='.repeat(done)}${' '.repeat(width - done)}] ${(l.bytes / 2 ** 20).toFixed(1)}/${(l.total / 2 ** 20).toFixed(1)} MiB\n`);
+      out.write(
+        `\x1b[2K${short(digest)}: ${l.state.padEnd(11)} [${'='.repeat(done)}${' '.repeat(width - done)}] ${(l.bytes / 2 ** 20).toFixed(1)}/${(l.total / 2 ** 20).toFixed(1)} MiB\n`,
+      );
     }
     drawn = layers.size;
   };
@@ -59,14 +61,16 @@ export function progressPrinter(out: NodeJS.WriteStream = process.stderr): (e: P
 /** `ctrkit pull [--store DIR] [--insecure] [--platform P] [-u USER:PASS] REF` */
 export async function pull(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
-    args: argv, allowPositionals: true,
+    args: argv,
+    allowPositionals: true,
     options: { store: { type: 'string' }, insecure: { type: 'boolean' }, platform: { type: 'string' }, user: { type: 'string', short: 'u' } },
   });
   if (positionals.length !== 1) throw Object.assign(new Error('pull takes one image reference'), { code: 'ERR_PARSE_ARGS_USAGE' });
   const [username, ...pw] = values.user?.split(':') ?? [];
   const s = await store(values.store);
   await s.pull(positionals[0]!, {
-    insecure: values.insecure, platform: values.platform,
+    insecure: values.insecure,
+    platform: values.platform,
     credentials: username === undefined ? undefined : { username, password: pw.join(':') },
     onProgress: progressPrinter(),
   });

@@ -77,9 +77,37 @@ function exitStatus(code: number | null, signal: NodeJS.Signals | null): number 
   return 128 + (signal ? (constants.signals[signal] ?? 0) : 0);
 }
 
-const TAKES_VALUE = new Set(['--rootfs', '-h', '--hostname', '-e', '--env', '-w', '--workdir', '--namespaces', '-m', '--memory',
-  '--memory-swap', '--cpus', '--cpu-shares', '--cpuset-cpus', '--pids-limit', '--device', '--device-read-bps', '--device-write-bps',
-  '--network', '-p', '--publish', '-v', '--volume', '-u', '--user', '--entrypoint', '--store', '--name', '--stop-signal']);
+const TAKES_VALUE = new Set([
+  '--rootfs',
+  '-h',
+  '--hostname',
+  '-e',
+  '--env',
+  '-w',
+  '--workdir',
+  '--namespaces',
+  '-m',
+  '--memory',
+  '--memory-swap',
+  '--cpus',
+  '--cpu-shares',
+  '--cpuset-cpus',
+  '--pids-limit',
+  '--device',
+  '--device-read-bps',
+  '--device-write-bps',
+  '--network',
+  '-p',
+  '--publish',
+  '-v',
+  '--volume',
+  '-u',
+  '--user',
+  '--entrypoint',
+  '--store',
+  '--name',
+  '--stop-signal',
+]);
 
 /**
  * Splits `run`'s arguments into ctrkit's options and the command, which starts at the first
@@ -160,7 +188,10 @@ async function run(argv: string[]): Promise<number> {
     hostname: values.hostname,
     env,
     cwd: values.workdir,
-    namespaces: values.namespaces?.split(',').map((s) => s.trim()).filter(Boolean) as NamespaceTypeName[] | undefined,
+    namespaces: values.namespaces
+      ?.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean) as NamespaceTypeName[] | undefined,
     privileged: values.privileged,
     memory: values.memory,
     memorySwap: values['memory-swap'],
@@ -236,8 +267,10 @@ function num(flag: string, v: string | undefined): number | undefined {
 
 async function demo(): Promise<number> {
   const rootfs = await defaultRootfs();
-  process.stdout.write(`ctrkit demo: the chapter's mini-container (5.6), on the built-in rootfs ${rootfs}\n` +
-    `  new namespaces: pid, mnt, uts, ipc, net, cgroup; hostname "container"; pivot_root into the rootfs\n\n`);
+  process.stdout.write(
+    `ctrkit demo: the chapter's mini-container (5.6), on the built-in rootfs ${rootfs}\n` +
+      `  new namespaces: pid, mnt, uts, ipc, net, cgroup; hostname "container"; pivot_root into the rootfs\n\n`,
+  );
   const script = [
     'echo "Running [/bin/sh] as PID $$"',
     'echo "hostname: $(hostname)"',
@@ -309,7 +342,8 @@ main().then(
   (status) => process.exit(status),
   (e: unknown) => {
     // Docker's convention: 127 the command was not found, 126 it could not be run.
-    if (e instanceof CtrkitError) fail(`${e.name}: ${e.message}`, e.code === 'ERR_COMMAND_NOT_FOUND' ? 127 : e.code === 'ERR_COMMAND_NOT_EXECUTABLE' ? 126 : 125);
+    if (e instanceof CtrkitError)
+      fail(`${e.name}: ${e.message}`, e.code === 'ERR_COMMAND_NOT_FOUND' ? 127 : e.code === 'ERR_COMMAND_NOT_EXECUTABLE' ? 126 : 125);
     if ((e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) fail(`${(e as Error).message}\n${USAGE}`, 2);
     fail((e as Error).stack ?? String(e));
   },

@@ -1,8 +1,6 @@
 import { logger } from '../log.js';
 import { AbortError, InvalidOptionError } from '../errors.js';
-import {
-  DEFAULT_CAPABILITIES, DEFAULT_NAMESPACES, DEFAULT_PATH, unshare, type StdioOption, type UnshareOptions,
-} from '../namespaces/index.js';
+import { DEFAULT_CAPABILITIES, DEFAULT_NAMESPACES, DEFAULT_PATH, unshare, type StdioOption, type UnshareOptions } from '../namespaces/index.js';
 import { identify } from '../sys/liveness.js';
 import { collect } from './output.js';
 import { containerCgroup, hasLimits } from './limits.js';
@@ -85,13 +83,24 @@ function remappedRoot(options: RunOptions): { uid: number; gid: number } | undef
 
 function networkRecord(net: NonNullable<ContainerParts['network']>, named: { name: string; stateDir: string } | undefined, ownBridge: boolean): NetworkRecord {
   const att = net.bridge;
-  const ports = (att?.ports ?? net.ports.map(parsePortMapping)).map((p) => ({ hostIp: p.hostIp, hostPort: p.hostPort, containerPort: p.containerPort, protocol: p.protocol }));
+  const ports = (att?.ports ?? net.ports.map(parsePortMapping)).map((p) => ({
+    hostIp: p.hostIp,
+    hostPort: p.hostPort,
+    containerPort: p.containerPort,
+    protocol: p.protocol,
+  }));
   return {
     mode: net.mode === 'cni' ? 'cni' : 'bridge',
     address: net.address,
     bridge: att && {
-      name: att.bridge, subnet: att.subnetCidr, gateway: att.gateway, netns: att.hostNetnsPath, stateDir: att.stateDir,
-      hostIfname: att.hostIfname, leaseOwner: att.leaseOwner, removeWhenUnused: ownBridge,
+      name: att.bridge,
+      subnet: att.subnetCidr,
+      gateway: att.gateway,
+      netns: att.hostNetnsPath,
+      stateDir: att.stateDir,
+      hostIfname: att.hostIfname,
+      leaseOwner: att.leaseOwner,
+      removeWhenUnused: ownBridge,
     },
     named,
     ports,
@@ -127,18 +136,37 @@ async function startContainer(options: RunOptions, how: Ownership, captureByDefa
   const keepLayer = options.keepLayer ?? false;
   const user = spawnOptions.user;
   let record: ContainerRecord = {
-    version: 1, id, name: options.name, created: new Date().toISOString(), owner, detached: how.detached, autoRemove: how.autoRemove,
-    status: 'creating', init: undefined, startedAt: undefined, finishedAt: undefined, exitCode: undefined, signal: undefined, oomKilled: undefined,
-    command: source.command ?? [], image: options.image, hostname,
+    version: 1,
+    id,
+    name: options.name,
+    created: new Date().toISOString(),
+    owner,
+    detached: how.detached,
+    autoRemove: how.autoRemove,
+    status: 'creating',
+    init: undefined,
+    startedAt: undefined,
+    finishedAt: undefined,
+    exitCode: undefined,
+    signal: undefined,
+    oomKilled: undefined,
+    command: source.command ?? [],
+    image: options.image,
+    hostname,
     stopSignal: options.stopSignal ?? source.stopSignal ?? 'SIGTERM',
     process: {
-      env: spawnOptions.env ?? {}, cwd: spawnOptions.cwd ?? '/',
+      env: spawnOptions.env ?? {},
+      cwd: spawnOptions.cwd ?? '/',
       user: user && { uid: user.uid, gid: user.gid, groups: user.groups },
-      capabilities: spawnOptions.capabilities ?? 'all', noNewPrivileges: spawnOptions.noNewPrivileges ?? false,
-      seccomp: spawnOptions.seccomp ?? 'unconfined', tty: options.tty ?? false,
+      capabilities: spawnOptions.capabilities ?? 'all',
+      noNewPrivileges: spawnOptions.noNewPrivileges ?? false,
+      seccomp: spawnOptions.seccomp ?? 'unconfined',
+      tty: options.tty ?? false,
     },
     resources: { cgroup: undefined, layerDir: undefined, keepLayer, etcDir: undefined, network: undefined },
-    log: logged ? { path: `${store.dirOf(id)}/${LOG_FILE}`, maxSize: options.log?.maxSize ?? 8 * 1024 * 1024, maxFiles: options.log?.maxFiles ?? 2 } : undefined,
+    log: logged
+      ? { path: `${store.dirOf(id)}/${LOG_FILE}`, maxSize: options.log?.maxSize ?? 8 * 1024 * 1024, maxFiles: options.log?.maxFiles ?? 2 }
+      : undefined,
   };
   await store.create(record);
   const parts: ContainerParts = { cgroup: undefined, root: undefined, etc: undefined, network: undefined, membership: undefined, log: undefined };
@@ -146,7 +174,8 @@ async function startContainer(options: RunOptions, how: Ownership, captureByDefa
   let handle: RunningContainer | undefined;
   try {
     const network$ = mode === 'bridge' || mode === 'cni' ? await import('../network/connect.js') : undefined;
-    if (options.overlay !== false) parts.root = await prepareWritableRoot(source.lower, stateDir, keepLayer, remappedRoot(options), options.signal, options.storageDriver);
+    if (options.overlay !== false)
+      parts.root = await prepareWritableRoot(source.lower, stateDir, keepLayer, remappedRoot(options), options.signal, options.storageDriver);
     // /etc/hosts, /etc/hostname and /etc/resolv.conf, bound in; rewritten once the address is known.
     parts.etc = await prepareEtcFiles(parts.root?.layer.dir, stateDir, hostname, mode === 'host', parseExtraHosts(options.extraHosts));
     // Root gives every container a cgroup of its own; an unprivileged caller only when it
@@ -164,14 +193,16 @@ async function startContainer(options: RunOptions, how: Ownership, captureByDefa
     }
     record = { ...record, resources: { ...record.resources, layerDir: parts.root?.layer.dir, etcDir: parts.etc.dir } };
     await store.write(record);
-    const userns = process.getuid?.() !== 0 || options.uidMap !== undefined || options.gidMap !== undefined || [...(spawnOptions.namespaces ?? [])].includes('user');
+    const userns =
+      process.getuid?.() !== 0 || options.uidMap !== undefined || options.gidMap !== undefined || [...(spawnOptions.namespaces ?? [])].includes('user');
     const selfJoin = parts.cgroup?.version === 1 && !userns;
     const binds = [...(options.binds ?? []), ...parts.etc.binds, ...(init ? [{ source: init, target: '/dev/init', readonly: true }] : [])];
     const proc = await unshare({
       ...spawnOptions,
       stdio,
       namespaces: mode === 'host' ? spawnOptions.namespaces && [...spawnOptions.namespaces].filter((n) => n !== 'net') : spawnOptions.namespaces,
-      joinNetworkOf: typeof network === 'object' && 'container' in network ? (typeof network.container === 'number' ? network.container : network.container.pid) : undefined,
+      joinNetworkOf:
+        typeof network === 'object' && 'container' in network ? (typeof network.container === 'number' ? network.container : network.container.pid) : undefined,
       rootfs: parts.root?.rootfs ?? spawnOptions.rootfs,
       rootfsOverlay: parts.root?.overlay,
       binds,
@@ -186,26 +217,66 @@ async function startContainer(options: RunOptions, how: Ownership, captureByDefa
         await parts.root?.recordContainer(ctx.pid);
         if (network$) {
           parts.network = await network$.connectContainer({
-            pid: ctx.pid, mode: mode as 'bridge' | 'cni', bridge: named?.bridge ?? options.bridge, cni: options.cni, ports: options.ports, containerId: id,
-            defaultRoute: named ? !named.internal : undefined, signal: ctx.signal,
+            pid: ctx.pid,
+            mode: mode as 'bridge' | 'cni',
+            bridge: named?.bridge ?? options.bridge,
+            cni: options.cni,
+            ports: options.ports,
+            containerId: id,
+            defaultRoute: named ? !named.internal : undefined,
+            signal: ctx.signal,
           });
-          record = { ...record, resources: { ...record.resources, network: networkRecord(parts.network, named && { name: named.name, stateDir: named.stateDir },
-            !named && !(options.bridge !== undefined && 'attach' in options.bridge)) } };
+          record = {
+            ...record,
+            resources: {
+              ...record.resources,
+              network: networkRecord(
+                parts.network,
+                named && { name: named.name, stateDir: named.stateDir },
+                !named && !(options.bridge !== undefined && 'attach' in options.bridge),
+              ),
+            },
+          };
           await parts.etc!.write(parts.network.address, named?.nameServers());
-          if (named && parts.network.address) await (await import('./network-membership.js')).joinNetwork(named, parts, { id, hostname, name: options.name, aliases: options.aliases ?? [], address: parts.network.address, pid: ctx.pid });
+          if (named && parts.network.address)
+            await (await import('./network-membership.js')).joinNetwork(named, parts, {
+              id,
+              hostname,
+              name: options.name,
+              aliases: options.aliases ?? [],
+              address: parts.network.address,
+              pid: ctx.pid,
+            });
         }
         await store.write(record);
         await options.onNamespaces?.(ctx);
       },
     });
     if (options.input !== undefined) proc.stdin?.end(options.input);
-    const local = new LocalContainer(proc, parts, store, () => record, (r) => {
-      record = r;
-      handle?.setRecord(r);
-    }, { stdout: proc.tty ?? proc.stdout, stderr: proc.tty ? null : proc.stderr });
+    const local = new LocalContainer(
+      proc,
+      parts,
+      store,
+      () => record,
+      (r) => {
+        record = r;
+        handle?.setRecord(r);
+      },
+      { stdout: proc.tty ?? proc.stdout, stderr: proc.tty ? null : proc.stderr },
+    );
     handle = new RunningContainer(store, record, local);
     const healthcheck = options.healthcheck ?? source.healthcheck;
-    if (healthcheck) await monitorHealth(handle, healthcheck, store, () => record, (r) => { record = r; handle?.setRecord(r); });
+    if (healthcheck)
+      await monitorHealth(
+        handle,
+        healthcheck,
+        store,
+        () => record,
+        (r) => {
+          record = r;
+          handle?.setRecord(r);
+        },
+      );
     log('container %s runs as pid %d', id, proc.pid);
     return handle;
   } catch (e) {
@@ -216,7 +287,13 @@ async function startContainer(options: RunOptions, how: Ownership, captureByDefa
 }
 
 /** Runs the health check while the container runs, recording every new state. */
-async function monitorHealth(c: RunningContainer, h: HealthcheckOptions, store: StateStore, get: () => ContainerRecord, set: (r: ContainerRecord) => void): Promise<void> {
+async function monitorHealth(
+  c: RunningContainer,
+  h: HealthcheckOptions,
+  store: StateStore,
+  get: () => ContainerRecord,
+  set: (r: ContainerRecord) => void,
+): Promise<void> {
   const { startHealthMonitor } = await import('./health.js');
   let ended = false;
   const monitor = startHealthMonitor(c, h, (health) => {

@@ -13,8 +13,24 @@
  */
 import { once } from 'node:events';
 import {
-  chmodSync, constants as fsc, fchmodSync, fchownSync, fstatSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync, readdirSync,
-  readlinkSync, rmdirSync, statfsSync, unlinkSync, writeSync, type BigIntStats, type Stats,
+  chmodSync,
+  constants as fsc,
+  fchmodSync,
+  fchownSync,
+  fstatSync,
+  futimesSync,
+  lchownSync,
+  linkSync,
+  lstatSync,
+  lutimesSync,
+  readdirSync,
+  readlinkSync,
+  rmdirSync,
+  statfsSync,
+  unlinkSync,
+  writeSync,
+  type BigIntStats,
+  type Stats,
 } from 'node:fs';
 import { lstat, open, readdir, readlink } from 'node:fs/promises';
 import { basename, join, posix, resolve as resolveHost } from 'node:path';
@@ -24,8 +40,19 @@ import { AbortError, CtrkitError } from '../errors.js';
 import { CopyError } from './errors.js';
 import { logger } from '../log.js';
 import {
-  AT_FDCWD, O_CLOEXEC, O_CREAT, O_DIRECTORY, O_EXCL, O_NOFOLLOW, O_PATH, O_RDONLY, O_WRONLY, RESOLVE_BENEATH, RESOLVE_IN_ROOT,
-  RESOLVE_NO_MAGICLINKS, S_IFIFO,
+  AT_FDCWD,
+  O_CLOEXEC,
+  O_CREAT,
+  O_DIRECTORY,
+  O_EXCL,
+  O_NOFOLLOW,
+  O_PATH,
+  O_RDONLY,
+  O_WRONLY,
+  RESOLVE_BENEATH,
+  RESOLVE_IN_ROOT,
+  RESOLVE_NO_MAGICLINKS,
+  S_IFIFO,
 } from '../sys/constants.js';
 import { close, mkdirat, mknodat, openat, openat2, pidfdOpen, pidfdSendSignal, symlinkat } from '../sys/libc.js';
 import { SysError } from '../sys/sys-error.js';
@@ -325,7 +352,7 @@ function entryComponents(name: string): string[] {
 function paxNumber(header: Headers, key: 'uid' | 'gid'): number {
   const pax = (header as Headers & { pax?: Record<string, string> }).pax;
   const v = pax?.[key];
-  return v !== undefined && /^\d+$/.test(v) ? Number(v) : header[key] ?? 0;
+  return v !== undefined && /^\d+$/.test(v) ? Number(v) : (header[key] ?? 0);
 }
 
 /** Writes tar entries into one directory of the container, each through pinned directory fds. */
@@ -333,7 +360,10 @@ class Extractor {
   private readonly dirs: DeferredDir[] = [];
   private readonly chown = process.getuid?.() === 0;
 
-  constructor(private readonly destFd: number, private readonly noOverwriteDirNonDir: boolean) {}
+  constructor(
+    private readonly destFd: number,
+    private readonly noOverwriteDirNonDir: boolean,
+  ) {}
 
   async entry(header: Headers, body: AsyncIterable<Buffer>): Promise<void> {
     const components = entryComponents(header.name);
@@ -442,7 +472,13 @@ class Extractor {
     if (!lstatAt(p, name)) mkdirat(p, name, 0o700, header.name);
     // Modes, owners and times of directories are set at the end: every later entry would
     // bump the mtime, and a read-only mode would stop the directory being filled.
-    this.dirs.push({ rel, mode: (header.mode ?? 0o755) & 0o7777, uid: paxNumber(header, 'uid'), gid: paxNumber(header, 'gid'), mtime: header.mtime ?? new Date(0) });
+    this.dirs.push({
+      rel,
+      mode: (header.mode ?? 0o755) & 0o7777,
+      uid: paxNumber(header, 'uid'),
+      gid: paxNumber(header, 'gid'),
+      mtime: header.mtime ?? new Date(0),
+    });
   }
 
   /**
@@ -627,7 +663,7 @@ function deviceNumbers(d: bigint): { devmajor: number; devminor: number } {
 function specialHeader(st: BigIntStats, name: string, readLink: () => Promise<string> | string): Promise<Partial<Headers>> | null {
   if (st.isSymbolicLink()) return Promise.resolve(readLink()).then((linkname) => ({ type: 'symlink' as const, linkname }));
   if (st.isCharacterDevice() || st.isBlockDevice()) {
-    return Promise.resolve({ type: st.isCharacterDevice() ? 'character-device' as const : 'block-device' as const, ...deviceNumbers(st.rdev) });
+    return Promise.resolve({ type: st.isCharacterDevice() ? ('character-device' as const) : ('block-device' as const), ...deviceNumbers(st.rdev) });
   }
   if (st.isFIFO()) return Promise.resolve({ type: 'fifo' as const });
   log('copy: skipping socket %s (a tar cannot hold one)', name);
@@ -692,7 +728,10 @@ const PSEUDO_MAX = 16 * 1024 * 1024;
 class ContainerArchiver {
   private readonly links = new Map<string, string>();
 
-  constructor(private readonly pack: Pack, private readonly signal: AbortSignal | undefined) {}
+  constructor(
+    private readonly pack: Pack,
+    private readonly signal: AbortSignal | undefined,
+  ) {}
 
   private check(): void {
     if (this.signal?.aborted) throw new AbortError(this.signal.reason);

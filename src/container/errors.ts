@@ -2,7 +2,11 @@ import { CtrkitError } from '../errors.js';
 
 /** The codes of {@link ContainerError}. */
 export type ContainerErrorCode =
-  | 'ERR_NO_SUCH_CONTAINER' | 'ERR_AMBIGUOUS_ID' | 'ERR_NAME_IN_USE' | 'ERR_CONTAINER_NOT_RUNNING' | 'ERR_CONTAINER_RUNNING'
+  | 'ERR_NO_SUCH_CONTAINER'
+  | 'ERR_AMBIGUOUS_ID'
+  | 'ERR_NAME_IN_USE'
+  | 'ERR_CONTAINER_NOT_RUNNING'
+  | 'ERR_CONTAINER_RUNNING'
   | 'ERR_NO_CGROUP';
 
 /**

@@ -23,8 +23,13 @@ export interface EtcFiles {
  * directory (they then share its fate), else into a directory of their own in `stateDir`.
  * @internal
  */
-export async function prepareEtcFiles(layerDir: string | undefined, stateDir: string, hostname: string, hostNetwork: boolean,
-  extraHosts: Readonly<Record<string, string>> = {}): Promise<EtcFiles> {
+export async function prepareEtcFiles(
+  layerDir: string | undefined,
+  stateDir: string,
+  hostname: string,
+  hostNetwork: boolean,
+  extraHosts: Readonly<Record<string, string>> = {},
+): Promise<EtcFiles> {
   let own: string | undefined;
   if (layerDir === undefined) {
     await mkdir(stateDir, { recursive: true, mode: 0o711 });

@@ -50,7 +50,8 @@ export function validateHealthcheck(h: HealthcheckOptions): void {
   healthCommand(h.test);
   for (const k of ['interval', 'timeout', 'retries', 'startPeriod'] as const) {
     const v = h[k];
-    if (v !== undefined && !(Number.isFinite(v) && v >= (k === 'startPeriod' ? 0 : 1))) throw new InvalidOptionError(`healthcheck.${k}`, `must be a positive number, got ${String(v)}`);
+    if (v !== undefined && !(Number.isFinite(v) && v >= (k === 'startPeriod' ? 0 : 1)))
+      throw new InvalidOptionError(`healthcheck.${k}`, `must be a positive number, got ${String(v)}`);
   }
 }
 
@@ -69,7 +70,9 @@ export function startHealthMonitor(c: RunningContainer, h: HealthcheckOptions, r
   report(state);
   const once = async () => {
     const start = new Date().toISOString();
-    const r = await c.exec({ command, timeout, signal: ac.signal }).catch((e: unknown) => ({ exitCode: null, stdout: '', stderr: (e as Error).message, timedOut: false }));
+    const r = await c
+      .exec({ command, timeout, signal: ac.signal })
+      .catch((e: unknown) => ({ exitCode: null, stdout: '', stderr: (e as Error).message, timedOut: false }));
     if (stopped) return;
     const ok = r.exitCode === 0;
     const entry: HealthLogEntry = { start, end: new Date().toISOString(), exitCode: r.exitCode, output: `${r.stdout}${r.stderr}`.slice(0, 4096) };

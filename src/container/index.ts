@@ -4,7 +4,12 @@ export { Wait, StartupError, type WaitStrategy, type HttpWaitOptions, type PollO
 export type { HealthState, HealthLogEntry } from './health.js';
 export { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, DEFAULT_PIDS_LIMIT } from './security.js';
 export {
-  RunningContainer, type ContainerExit, type ExecOptions, type ExecResult, type LogsOptions, type ContainerInfo,
+  RunningContainer,
+  type ContainerExit,
+  type ExecOptions,
+  type ExecResult,
+  type LogsOptions,
+  type ContainerInfo,
 } from './running.js';
 export type { ResourceLimits, DeviceRate } from './limits.js';
 export { defaultStateDir, type ContainerLayer } from './writable-root.js';

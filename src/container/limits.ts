@@ -36,8 +36,20 @@ export interface ResourceLimits {
   readonly cgroupVersion?: 1 | 2;
 }
 
-const KEYS: (keyof ResourceLimits)[] = ['memory', 'memorySwap', 'cpus', 'cpuShares', 'cpuWeight', 'cpusetCpus', 'pids',
-  'deviceReadBps', 'deviceWriteBps', 'deviceReadIops', 'deviceWriteIops', 'blkioWeight'];
+const KEYS: (keyof ResourceLimits)[] = [
+  'memory',
+  'memorySwap',
+  'cpus',
+  'cpuShares',
+  'cpuWeight',
+  'cpusetCpus',
+  'pids',
+  'deviceReadBps',
+  'deviceWriteBps',
+  'deviceReadIops',
+  'deviceWriteIops',
+  'blkioWeight',
+];
 
 function deviceRate(option: string, d: DeviceRate): [string, Rate] {
   if (typeof d !== 'string') return [d.path, d.rate];
@@ -73,8 +85,14 @@ export function cgroupFor(path: string, limits: ResourceLimits): CgroupV1 | Cgro
   if (limits.pids !== undefined) cg.pidsMax(limits.pids);
   for (const d of limits.deviceReadBps ?? []) cg.ioReadBps(...deviceRate('deviceReadBps', d));
   for (const d of limits.deviceWriteBps ?? []) cg.ioWriteBps(...deviceRate('deviceWriteBps', d));
-  for (const d of limits.deviceReadIops ?? []) { const [p, r] = deviceRate('deviceReadIops', d); cg.ioReadIops(p, Number(r)); }
-  for (const d of limits.deviceWriteIops ?? []) { const [p, r] = deviceRate('deviceWriteIops', d); cg.ioWriteIops(p, Number(r)); }
+  for (const d of limits.deviceReadIops ?? []) {
+    const [p, r] = deviceRate('deviceReadIops', d);
+    cg.ioReadIops(p, Number(r));
+  }
+  for (const d of limits.deviceWriteIops ?? []) {
+    const [p, r] = deviceRate('deviceWriteIops', d);
+    cg.ioWriteIops(p, Number(r));
+  }
   if (limits.blkioWeight !== undefined) cg.blkioWeight(limits.blkioWeight);
   return cg;
 }
@@ -96,7 +114,10 @@ function hostDeviceRule(path: string): DeviceRule {
  * unless privileged, the default device allow-list plus the devices it was given.
  * @internal
  */
-export function containerCgroup(path: string, options: ResourceLimits & { readonly privileged?: boolean; readonly devices?: readonly string[] }): CgroupV1 | CgroupV2 {
+export function containerCgroup(
+  path: string,
+  options: ResourceLimits & { readonly privileged?: boolean; readonly devices?: readonly string[] },
+): CgroupV1 | CgroupV2 {
   const pids = options.pids === undefined ? DEFAULT_PIDS_LIMIT : options.pids > 0 ? options.pids : undefined;
   const cg = cgroupFor(path, { ...options, pids });
   // runc's allow-list (DEFAULT_DEVICE_RULES of ctrkit/cgroups): the v1 devices controller, or

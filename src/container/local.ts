@@ -73,20 +73,21 @@ function terminalView(master: Duplex): Duplex {
 
 /** Pipes stdout and stderr into the log (and a copy of a terminal into its view); resolves once both ended. */
 function drain(writer: LogWriter, stdout: Readable | null, stderr: Readable | null, view: Duplex | undefined): Promise<void> {
-  const one = (s: Readable | null, stream: 'stdout' | 'stderr') => new Promise<void>((resolve) => {
-    if (!s) return resolve();
-    s.on('data', (chunk: Buffer) => {
-      writer.write(stream, chunk);
-      if (view && view.readableLength < TTY_BACKLOG) view.push(chunk);
+  const one = (s: Readable | null, stream: 'stdout' | 'stderr') =>
+    new Promise<void>((resolve) => {
+      if (!s) return resolve();
+      s.on('data', (chunk: Buffer) => {
+        writer.write(stream, chunk);
+        if (view && view.readableLength < TTY_BACKLOG) view.push(chunk);
+      });
+      const done = () => {
+        view?.push(null);
+        resolve();
+      };
+      s.once('end', done);
+      s.once('close', done);
+      s.once('error', done);
     });
-    const done = () => {
-      view?.push(null);
-      resolve();
-    };
-    s.once('end', done);
-    s.once('close', done);
-    s.once('error', done);
-  });
   return Promise.all([one(stdout, 'stdout'), one(stderr, 'stderr')]).then(() => undefined);
 }
 
@@ -99,8 +100,14 @@ export class LocalContainer {
   /** Settles once the container ended and its resources were released (its record says so). */
   readonly exited: Promise<ContainerExit>;
 
-  constructor(process: NamespacedProcess, parts: ContainerParts, store: StateStore, record: () => ContainerRecord,
-    setRecord: (r: ContainerRecord) => void, logged: { stdout: Readable | null; stderr: Readable | null }) {
+  constructor(
+    process: NamespacedProcess,
+    parts: ContainerParts,
+    store: StateStore,
+    record: () => ContainerRecord,
+    setRecord: (r: ContainerRecord) => void,
+    logged: { stdout: Readable | null; stderr: Readable | null },
+  ) {
     this.process = process;
     this.parts = parts;
     this.tty = process.tty && parts.log ? terminalView(process.tty) : process.tty;
@@ -109,7 +116,12 @@ export class LocalContainer {
       const exit = await this.release(status, drained, record().resources.keepLayer);
       const r = record();
       const done: ContainerRecord = {
-        ...r, status: 'exited', finishedAt: new Date().toISOString(), exitCode: exit.exitCode, signal: exit.signal, oomKilled: exit.oomKilled,
+        ...r,
+        status: 'exited',
+        finishedAt: new Date().toISOString(),
+        exitCode: exit.exitCode,
+        signal: exit.signal,
+        oomKilled: exit.oomKilled,
       };
       setRecord(done);
       await store.write(done).catch((e: unknown) => log('recording the exit of %s: %s', r.id, (e as Error).message));

@@ -80,7 +80,13 @@ export async function prune(options: PruneOptions = {}): Promise<PruneResult> {
     if (/^ctk-\d+-\d+$/.test(name)) {
       // Named by an earlier version after its creator's PID.
       const owner = Number(name.split('-')[1]);
-      if (await readFile(`/proc/${owner}/stat`).then(() => true, () => false)) continue; // its creator lives
+      if (
+        await readFile(`/proc/${owner}/stat`).then(
+          () => true,
+          () => false,
+        )
+      )
+        continue; // its creator lives
     } else if (known.has(name.slice(4))) continue; // a container that still runs
     for (const cg of layout.mode === 'v2' ? [Cgroup.v2(name)] : [Cgroup.v1(name), ...(layout.unified ? [Cgroup.v2(name)] : [])]) {
       try {

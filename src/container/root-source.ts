@@ -20,7 +20,11 @@ export interface RootSource {
 }
 
 /** Docker's image HEALTHCHECK (nanoseconds) as options (milliseconds); `NONE` or nothing is undefined. */
-function imageHealthcheck(h: { readonly Test?: readonly string[]; readonly Interval?: number; readonly Timeout?: number; readonly StartPeriod?: number; readonly Retries?: number } | undefined): HealthcheckOptions | undefined {
+function imageHealthcheck(
+  h:
+    | { readonly Test?: readonly string[]; readonly Interval?: number; readonly Timeout?: number; readonly StartPeriod?: number; readonly Retries?: number }
+    | undefined,
+): HealthcheckOptions | undefined {
   if (!h?.Test?.length || h.Test[0] === 'NONE') return undefined;
   const ms = (ns: number | undefined) => (ns ? Math.round(ns / 1e6) : undefined);
   return { test: h.Test, interval: ms(h.Interval), timeout: ms(h.Timeout), startPeriod: ms(h.StartPeriod), retries: h.Retries || undefined };
@@ -48,14 +52,27 @@ export async function resolveRootSource(options: RunOptions): Promise<RootSource
     if (options.overlay === false) throw new InvalidOptionError('overlay', 'an image is shared read-only layers: it needs the copy-on-write root');
     const store: ImageStore = typeof options.store === 'object' ? options.store : await Store.open(options.store ?? defaultImageStoreDir());
     const pull = { ...options.pullOptions, signal: options.signal };
-    const image = options.pull === 'always' ? await store.pull(options.image, pull)
-      : options.pull === 'never' ? await store.get(options.image, pull) : await store.ensure(options.image, pull);
+    const image =
+      options.pull === 'always'
+        ? await store.pull(options.image, pull)
+        : options.pull === 'never'
+          ? await store.get(options.image, pull)
+          : await store.ensure(options.image, pull);
     const run = await prepareImageRun(store, image, {
-      command: options.command, entrypoint: options.entrypoint, env: options.env, cwd: options.cwd,
-      user: typeof options.user === 'object' ? `${options.user.uid}:${options.user.gid}` : options.user, signal: options.signal,
+      command: options.command,
+      entrypoint: options.entrypoint,
+      env: options.env,
+      cwd: options.cwd,
+      user: typeof options.user === 'object' ? `${options.user.uid}:${options.user.gid}` : options.user,
+      signal: options.signal,
     });
     return {
-      lower: run.lowers, command: run.command, env: run.env, cwd: run.cwd, user: { uid: run.uid, gid: run.gid }, hostname: undefined,
+      lower: run.lowers,
+      command: run.command,
+      env: run.env,
+      cwd: run.cwd,
+      user: { uid: run.uid, gid: run.gid },
+      hostname: undefined,
       stopSignal: run.image.config.config?.StopSignal,
       healthcheck: imageHealthcheck(run.image.config.config?.Healthcheck),
     };
@@ -64,7 +81,10 @@ export async function resolveRootSource(options: RunOptions): Promise<RootSource
     const { readBundle } = await import('../oci/index.js');
     const b = await readBundle(options.bundle);
     return {
-      lower: [b.rootfs], command: options.command ?? b.args, env: { ...b.env, ...options.env }, cwd: options.cwd ?? b.cwd,
+      lower: [b.rootfs],
+      command: options.command ?? b.args,
+      env: { ...b.env, ...options.env },
+      cwd: options.cwd ?? b.cwd,
       user: numericUser(options.user) ?? { uid: b.user.uid, gid: b.user.gid, groups: [b.user.gid, ...b.user.additionalGids] },
       hostname: b.hostname,
     };

@@ -3,7 +3,14 @@ import { constants } from 'node:os';
 import type { Cgroup, CgroupStats } from '../cgroups/index.js';
 import { InvalidOptionError } from '../errors.js';
 import {
-  nsenter, NamespaceRef, NAMESPACES, type Capability, type NamespacedProcess, type NamespaceType, type SeccompProfile, type StdioOption,
+  nsenter,
+  NamespaceRef,
+  NAMESPACES,
+  type Capability,
+  type NamespacedProcess,
+  type NamespaceType,
+  type SeccompProfile,
+  type StdioOption,
 } from '../namespaces/index.js';
 import type { NetworkAttachment } from '../network/index.js';
 import { ContainerError } from './errors.js';
@@ -83,7 +90,12 @@ export interface ContainerInfo {
   /** The PID of the process that owns it (its creator, or the owner helper of a detached one). */
   readonly ownerPid: number;
   readonly address: string | undefined;
-  readonly ports: readonly { readonly hostIp?: string | undefined; readonly hostPort: number; readonly containerPort: number; readonly protocol: 'tcp' | 'udp' }[];
+  readonly ports: readonly {
+    readonly hostIp?: string | undefined;
+    readonly hostPort: number;
+    readonly containerPort: number;
+    readonly protocol: 'tcp' | 'udp';
+  }[];
   readonly stopSignal: string;
   readonly logPath: string | undefined;
   readonly cgroup: { readonly version: 1 | 2; readonly path: string } | undefined;
@@ -246,9 +258,10 @@ export class RunningContainer implements AsyncDisposable {
     const { readFile } = await import('node:fs/promises');
     const { detectCgroupLayout } = await import('../cgroups/index.js');
     const layout = await detectCgroupLayout();
-    const file = cg.version === 2
-      ? layout.mounts.find((m) => m.version === 2)?.path
-      : layout.mounts.find((m) => m.version === 1 && m.controllers.includes('freezer'))?.path;
+    const file =
+      cg.version === 2
+        ? layout.mounts.find((m) => m.version === 2)?.path
+        : layout.mounts.find((m) => m.version === 1 && m.controllers.includes('freezer'))?.path;
     if (!file) return false;
     const state = await readFile(`${file}/${cg.path}/${cg.version === 2 ? 'cgroup.freeze' : 'freezer.state'}`, 'utf8').catch(() => '');
     return state.trim() === '1' || state.trim() === 'FROZEN';
@@ -265,11 +278,29 @@ export class RunningContainer implements AsyncDisposable {
     const r = await this.fresh();
     const date = (s: string | undefined) => (s === undefined ? undefined : new Date(s));
     return {
-      id: r.id, name: r.name, status: await this.status(), pid: r.init?.pid, created: new Date(r.created), startedAt: date(r.startedAt),
-      finishedAt: date(r.finishedAt), exitCode: r.exitCode, signal: r.signal, oomKilled: r.oomKilled, command: r.command, image: r.image,
-      hostname: r.hostname, detached: r.detached, ownerPid: r.owner.pid, address: r.resources.network?.address,
-      ports: r.resources.network?.ports ?? [], stopSignal: r.stopSignal, logPath: r.log?.path, cgroup: r.resources.cgroup, stateDir: this.stateDir,
-      health: r.health, networkName: r.resources.network?.named?.name,
+      id: r.id,
+      name: r.name,
+      status: await this.status(),
+      pid: r.init?.pid,
+      created: new Date(r.created),
+      startedAt: date(r.startedAt),
+      finishedAt: date(r.finishedAt),
+      exitCode: r.exitCode,
+      signal: r.signal,
+      oomKilled: r.oomKilled,
+      command: r.command,
+      image: r.image,
+      hostname: r.hostname,
+      detached: r.detached,
+      ownerPid: r.owner.pid,
+      address: r.resources.network?.address,
+      ports: r.resources.network?.ports ?? [],
+      stopSignal: r.stopSignal,
+      logPath: r.log?.path,
+      cgroup: r.resources.cgroup,
+      stateDir: this.stateDir,
+      health: r.health,
+      networkName: r.resources.network?.named?.name,
     };
   }
 
@@ -279,7 +310,8 @@ export class RunningContainer implements AsyncDisposable {
    */
   async logs(options: LogsOptions = {}): Promise<string> {
     const r = await this.fresh();
-    if (!r.log) throw new ContainerError('ERR_NO_SUCH_CONTAINER', `container ${shortId(this.id)} has no log: its stdout and stderr were not logged (stdio was given)`);
+    if (!r.log)
+      throw new ContainerError('ERR_NO_SUCH_CONTAINER', `container ${shortId(this.id)} has no log: its stdout and stderr were not logged (stdio was given)`);
     const { readLogLines, formatLogLines } = await import('./logs/index.js');
     return formatLogLines(await readLogLines(r.log.path, options), { timestamps: options.timestamps });
   }
@@ -294,7 +326,9 @@ export class RunningContainer implements AsyncDisposable {
     if (!r.log) throw new ContainerError('ERR_NO_SUCH_CONTAINER', `container ${shortId(this.id)} has no log: its stdout and stderr were not logged`);
     const { followLogLines } = await import('./logs/index.js');
     let ended = false;
-    void this.wait().then(() => { ended = true; });
+    void this.wait().then(() => {
+      ended = true;
+    });
     yield* followLogLines(r.log.path, { ...options, done: () => ended });
   }
 
@@ -313,11 +347,24 @@ export class RunningContainer implements AsyncDisposable {
     const out = collect(p.stdout, max);
     const err = collect(p.stderr, max);
     let timedOut = false;
-    const timer = options.timeout ? setTimeout(() => { timedOut = true; p.kill('SIGKILL'); }, options.timeout) : undefined;
+    const timer = options.timeout
+      ? setTimeout(() => {
+          timedOut = true;
+          p.kill('SIGKILL');
+        }, options.timeout)
+      : undefined;
     try {
       const st = await p.exited;
       const [o, e] = await Promise.all([out, err]);
-      return { exitCode: st.exitCode, signal: st.signal, stdout: o.text, stderr: e.text, command: options.command, timedOut, durationMs: performance.now() - started };
+      return {
+        exitCode: st.exitCode,
+        signal: st.signal,
+        stdout: o.text,
+        stderr: e.text,
+        command: options.command,
+        timedOut,
+        durationMs: performance.now() - started,
+      };
     } finally {
       if (timer) clearTimeout(timer);
     }
@@ -396,7 +443,9 @@ export class RunningContainer implements AsyncDisposable {
     if (liveStatus(r) === 'running') {
       await this.kill(options.signal ?? (r.stopSignal as NodeJS.Signals));
       let timer: NodeJS.Timeout | undefined;
-      const grace = new Promise<'late'>((resolve) => { timer = setTimeout(() => resolve('late'), timeout); });
+      const grace = new Promise<'late'>((resolve) => {
+        timer = setTimeout(() => resolve('late'), timeout);
+      });
       if ((await Promise.race([exited, grace])) === 'late') await this.kill('SIGKILL');
       clearTimeout(timer);
     }
@@ -424,8 +473,11 @@ export class RunningContainer implements AsyncDisposable {
         const rec = this.record;
         const sig = rec.signal ?? null;
         return {
-          exitCode: rec.exitCode ?? null, signal: (sig as NodeJS.Signals | null) ?? (rec.exitCode == null ? 'SIGKILL' : null),
-          oomKilled: rec.oomKilled ?? false, stats: undefined, layer: undefined,
+          exitCode: rec.exitCode ?? null,
+          signal: (sig as NodeJS.Signals | null) ?? (rec.exitCode == null ? 'SIGKILL' : null),
+          oomKilled: rec.oomKilled ?? false,
+          stats: undefined,
+          layer: undefined,
         };
       }
       await new Promise((res) => setTimeout(res, 25));
@@ -456,7 +508,8 @@ export class RunningContainer implements AsyncDisposable {
     const r = await this.fresh();
     const status = liveStatus(r, false);
     if (status === 'running' || status === 'creating') {
-      if (!options.force) throw new ContainerError('ERR_CONTAINER_RUNNING', `container ${shortId(this.id)} is running: stop it first, or remove it with { force: true }`);
+      if (!options.force)
+        throw new ContainerError('ERR_CONTAINER_RUNNING', `container ${shortId(this.id)} is running: stop it first, or remove it with { force: true }`);
       if (this.local) {
         this.local.process.kill('SIGKILL');
         await this.local.exited;
@@ -490,5 +543,5 @@ async function openCgroup(cg: { readonly version: 1 | 2; readonly path: string }
 
 /** Signal names by number, for records written by other processes. @internal */
 export function signalName(n: number): NodeJS.Signals | undefined {
-  return (Object.entries(constants.signals).find(([, v]) => v === n)?.[0] as NodeJS.Signals | undefined);
+  return Object.entries(constants.signals).find(([, v]) => v === n)?.[0] as NodeJS.Signals | undefined;
 }

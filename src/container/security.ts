@@ -6,15 +6,22 @@
 
 /** Paths hidden from the container: kernel memory, keys, timers, firmware, hardware details. */
 export const DEFAULT_MASKED_PATHS: readonly string[] = Object.freeze([
-  '/proc/asound', '/proc/acpi', '/proc/interrupts', '/proc/kcore', '/proc/keys', '/proc/latency_stats',
-  '/proc/timer_list', '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware',
+  '/proc/asound',
+  '/proc/acpi',
+  '/proc/interrupts',
+  '/proc/kcore',
+  '/proc/keys',
+  '/proc/latency_stats',
+  '/proc/timer_list',
+  '/proc/timer_stats',
+  '/proc/sched_debug',
+  '/proc/scsi',
+  '/sys/firmware',
   '/sys/devices/virtual/powercap',
 ]);
 
 /** Paths the container may read but not write: kernel tunables and the sysrq trigger. */
-export const DEFAULT_READONLY_PATHS: readonly string[] = Object.freeze([
-  '/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger',
-]);
+export const DEFAULT_READONLY_PATHS: readonly string[] = Object.freeze(['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger']);
 
 /**
  * The task limit a container gets unless `pids` says otherwise (Podman's default): a fork

@@ -19,9 +19,12 @@ export function initBinary(init: RunOptions['init']): string | undefined {
     if (!statSync(path).isFile()) throw new Error('not a file');
     accessSync(path, fsConstants.X_OK);
   } catch {
-    throw new InvalidOptionError('init', init === true
-      ? `${DEFAULT_INIT} is missing: install Debian's tini package (it ships the static tini-static), or give the path of a static init`
-      : `${path} is not an executable file`);
+    throw new InvalidOptionError(
+      'init',
+      init === true
+        ? `${DEFAULT_INIT} is missing: install Debian's tini package (it ships the static tini-static), or give the path of a static init`
+        : `${path} is not an executable file`,
+    );
   }
   return path;
 }
@@ -73,7 +76,8 @@ export async function validateOptions(options: RunOptions): Promise<void> {
     if (!/^[A-Za-z0-9]([A-Za-z0-9.-]{0,62})$/.test(a)) throw new InvalidOptionError('aliases', `"${a}" is not a valid host name`);
   }
   parseExtraHosts(options.extraHosts);
-  if (options.startupTimeout !== undefined && !(options.startupTimeout > 0)) throw new InvalidOptionError('startupTimeout', 'must be a positive number of milliseconds');
+  if (options.startupTimeout !== undefined && !(options.startupTimeout > 0))
+    throw new InvalidOptionError('startupTimeout', 'must be a positive number of milliseconds');
   if (options.healthcheck) {
     const { validateHealthcheck } = await import('./health.js');
     validateHealthcheck(options.healthcheck);
@@ -86,7 +90,13 @@ export async function validateOptions(options: RunOptions): Promise<void> {
   }
   if (mode === 'cni' && !options.cni) throw new InvalidOptionError('cni', 'network "cni" needs a CniNetwork');
   for (const [i, d] of (options.devices ?? []).entries()) {
-    const st = (() => { try { return statSync(d); } catch { return undefined; } })();
+    const st = (() => {
+      try {
+        return statSync(d);
+      } catch {
+        return undefined;
+      }
+    })();
     if (!st || !(st.isBlockDevice() || st.isCharacterDevice())) throw new InvalidOptionError(`devices[${i}]`, `${d} is not a device node on this host`);
   }
   containerCgroup('ctk-validate', options); // the setters refuse bad values; nothing is created
@@ -108,9 +118,10 @@ export async function validateOptions(options: RunOptions): Promise<void> {
     if (v !== undefined && !(Number.isInteger(v) && v > 0)) throw new InvalidOptionError(`log.${k}`, 'must be a positive integer');
   }
   if (options.tty && (options.stdio !== undefined || options.input !== undefined)) {
-    throw new InvalidOptionError('tty', 'the terminal is the command\'s stdin, stdout and stderr: leave out stdio and input');
+    throw new InvalidOptionError('tty', "the terminal is the command's stdin, stdout and stderr: leave out stdio and input");
   }
-  if (options.autoRemove && !options.detach) throw new InvalidOptionError('autoRemove', 'applies to detached containers (an owned one is removed with its handle)');
+  if (options.autoRemove && !options.detach)
+    throw new InvalidOptionError('autoRemove', 'applies to detached containers (an owned one is removed with its handle)');
 }
 
 /** The signal a stop sends first, by number. @internal */

@@ -53,13 +53,23 @@ const drivers = new Map<string, Promise<DriverChoice>>();
  * inside the container's mount namespace), else a full copy (the copy driver). `forced` skips the choice.
  * @internal
  */
-export async function prepareWritableRoot(lower: readonly string[], stateDir: string, keep: boolean, owner: { uid: number; gid: number } | undefined, signal?: AbortSignal, forced?: StorageDriver): Promise<WritableRoot> {
+export async function prepareWritableRoot(
+  lower: readonly string[],
+  stateDir: string,
+  keep: boolean,
+  owner: { uid: number; gid: number } | undefined,
+  signal?: AbortSignal,
+  forced?: StorageDriver,
+): Promise<WritableRoot> {
   await mkdir(stateDir, { recursive: true, mode: 0o711 });
   let choice = drivers.get(stateDir);
   if (!choice && !forced) {
     choice = chooseDriver({ dir: stateDir, signal });
     drivers.set(stateDir, choice);
-    choice.then((c) => log('writable layers in %s: %s driver (%s)', stateDir, c.driver, c.reason), () => drivers.delete(stateDir));
+    choice.then(
+      (c) => log('writable layers in %s: %s driver (%s)', stateDir, c.driver, c.reason),
+      () => drivers.delete(stateDir),
+    );
   }
   const driver = forced ?? (await choice!).driver;
   const dirs = await LayerDirs.create({ parent: stateDir, prefix: 'ctk-', signal });
@@ -94,7 +104,13 @@ export async function prepareWritableRoot(lower: readonly string[], stateDir: st
         await snap.remove(); // one ioctl, instead of rm -rf of the whole tree
         await dirs.remove();
       };
-      return { rootfs: snap.target, overlay: undefined, layer: { driver, upper: snap.target, lower, dir: dirs.dir }, dispose: disposeSnapshot, recordContainer };
+      return {
+        rootfs: snap.target,
+        overlay: undefined,
+        layer: { driver, upper: snap.target, lower, dir: dirs.dir },
+        dispose: disposeSnapshot,
+        recordContainer,
+      };
     }
     const { CopyLayer } = await import('../overlay/copy-layer.js'); // brings diff and commit along
     const copy = await CopyLayer.create({ lower, target: join(dirs.dir, 'root'), keep: true, signal });

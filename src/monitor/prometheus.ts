@@ -14,7 +14,7 @@ let prom: Promise<Prom> | undefined;
 function loadPromClient(): Promise<Prom> {
   prom ??= import('prom-client').then(
     // A CommonJS module: its exports arrive as `default` under ESM.
-    (m) => ((m as unknown as { default?: Prom }).default ?? m),
+    (m) => (m as unknown as { default?: Prom }).default ?? m,
     (e: unknown) => {
       prom = undefined;
       throw new MonitorError('ERR_MONITOR_DEPENDENCY', 'the monitor needs the prom-client package: npm install prom-client', { cause: e });
@@ -40,21 +40,47 @@ interface Spec {
 const orZero = (v: number | undefined, has: boolean) => (has ? (v ?? 0) : undefined);
 
 const SPECS: readonly Spec[] = [
-  { name: 'container_cpu_usage_seconds_total', kind: 'counter', help: 'Cumulative cpu time consumed in seconds.', value: (s) => s.cpuUsageSeconds, labels: { cpu: 'total' } },
+  {
+    name: 'container_cpu_usage_seconds_total',
+    kind: 'counter',
+    help: 'Cumulative cpu time consumed in seconds.',
+    value: (s) => s.cpuUsageSeconds,
+    labels: { cpu: 'total' },
+  },
   { name: 'container_cpu_user_seconds_total', kind: 'counter', help: 'Cumulative user cpu time consumed in seconds.', value: (s) => s.cpuUserSeconds },
   { name: 'container_cpu_system_seconds_total', kind: 'counter', help: 'Cumulative system cpu time consumed in seconds.', value: (s) => s.cpuSystemSeconds },
-  { name: 'container_cpu_cfs_throttled_seconds_total', kind: 'counter', help: 'Total time duration the container has been throttled.', value: (s) => s.cpuThrottledSeconds },
-  { name: 'container_memory_usage_bytes', kind: 'gauge', help: 'Current memory usage in bytes, including all memory regardless of when it was accessed', value: (s) => s.memoryUsageBytes },
+  {
+    name: 'container_cpu_cfs_throttled_seconds_total',
+    kind: 'counter',
+    help: 'Total time duration the container has been throttled.',
+    value: (s) => s.cpuThrottledSeconds,
+  },
+  {
+    name: 'container_memory_usage_bytes',
+    kind: 'gauge',
+    help: 'Current memory usage in bytes, including all memory regardless of when it was accessed',
+    value: (s) => s.memoryUsageBytes,
+  },
   { name: 'container_memory_working_set_bytes', kind: 'gauge', help: 'Current working set in bytes.', value: (s) => s.memoryWorkingSetBytes },
   { name: 'container_memory_rss', kind: 'gauge', help: 'Size of RSS in bytes.', value: (s) => s.memoryRssBytes },
   { name: 'container_memory_cache', kind: 'gauge', help: 'Number of bytes of page cache memory.', value: (s) => s.memoryCacheBytes },
   { name: 'container_memory_max_usage_bytes', kind: 'gauge', help: 'Maximum memory usage recorded in bytes', value: (s) => s.memoryMaxUsageBytes },
   { name: 'container_memory_failcnt', kind: 'counter', help: 'Number of memory usage hits limits', value: (s) => s.memoryFailcnt },
-  { name: 'container_spec_memory_limit_bytes', kind: 'gauge', help: 'Memory limit for the container.', value: (s) => orZero(s.memoryLimitBytes, s.memoryUsageBytes !== undefined) },
+  {
+    name: 'container_spec_memory_limit_bytes',
+    kind: 'gauge',
+    help: 'Memory limit for the container.',
+    value: (s) => orZero(s.memoryLimitBytes, s.memoryUsageBytes !== undefined),
+  },
   { name: 'container_oom_events_total', kind: 'counter', help: 'Count of out of memory events observed for the container', value: (s) => s.oomEvents },
   { name: 'container_processes', kind: 'gauge', help: 'Number of processes running inside the container.', value: (s) => s.processes },
   { name: 'container_threads', kind: 'gauge', help: 'Number of threads running inside the container', value: (s) => s.threads },
-  { name: 'container_threads_max', kind: 'gauge', help: 'Maximum number of threads allowed inside the container, infinity if value is zero', value: (s) => orZero(s.threadsMax, s.threads !== undefined) },
+  {
+    name: 'container_threads_max',
+    kind: 'gauge',
+    help: 'Maximum number of threads allowed inside the container, infinity if value is zero',
+    value: (s) => orZero(s.threadsMax, s.threads !== undefined),
+  },
   { name: 'container_start_time_seconds', kind: 'gauge', help: 'Start time of the container since unix epoch in seconds.', value: (s) => s.startTimeSeconds },
   { name: 'container_last_seen', kind: 'gauge', help: 'Last time a container was seen by the exporter', value: (s) => s.timestampMs / 1000 },
 ];
@@ -84,9 +110,10 @@ export async function exposition(samples: readonly ContainerSample[]): Promise<E
   const registry = new p.Registry();
   for (const spec of SPECS) {
     const labelNames = [...LABELS, ...Object.keys(spec.labels ?? {})];
-    const metric = spec.kind === 'counter'
-      ? new p.Counter({ name: spec.name, help: spec.help, labelNames, registers: [registry] })
-      : new p.Gauge({ name: spec.name, help: spec.help, labelNames, registers: [registry] });
+    const metric =
+      spec.kind === 'counter'
+        ? new p.Counter({ name: spec.name, help: spec.help, labelNames, registers: [registry] })
+        : new p.Gauge({ name: spec.name, help: spec.help, labelNames, registers: [registry] });
     for (const s of samples) {
       const v = spec.value(s);
       if (v === undefined) continue;

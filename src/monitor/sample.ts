@@ -77,7 +77,10 @@ function deviceName(major: number, minor: number): Promise<string> {
   const key = `${major}:${minor}`;
   let name = deviceNames.get(key);
   if (!name) {
-    name = readlink(`/sys/dev/block/${key}`).then((l) => `/dev/${basename(l)}`, () => key);
+    name = readlink(`/sys/dev/block/${key}`).then(
+      (l) => `/dev/${basename(l)}`,
+      () => key,
+    );
     deviceNames.set(key, name);
   }
   return name;
@@ -106,7 +109,9 @@ export async function sampleContainer(c: RunningContainer): Promise<ContainerSam
   const memDir = cg && memoryDir(cg);
   const breakdown = memDir && stats?.memory ? await readMemoryBreakdown(memDir, cg.version) : undefined;
   const usage = stats?.memory?.current;
-  const io = stats?.io && (await Promise.all(stats.io.map(async (d) => ({ device: await deviceName(d.major, d.minor), readBytes: d.readBytes, writeBytes: d.writeBytes }))));
+  const io =
+    stats?.io &&
+    (await Promise.all(stats.io.map(async (d) => ({ device: await deviceName(d.major, d.minor), readBytes: d.readBytes, writeBytes: d.writeBytes }))));
   const sec = (usec: number | undefined) => (usec === undefined ? undefined : usec / 1e6);
   return {
     id: info.id,

@@ -67,7 +67,13 @@ async function respond(req: IncomingMessage, res: ServerResponse, stateRoot: str
 function listen(server: Server, port: number, host: string): Promise<AddressInfo> {
   return new Promise((resolve, reject) => {
     server.once('error', (e: NodeJS.ErrnoException) => {
-      reject(new MonitorError('ERR_MONITOR_LISTEN', `cannot listen on ${host}:${port}: ${e.code ?? e.message}${e.code === 'EADDRINUSE' ? ' (the port is taken: choose another with --port)' : ''}`, { cause: e }));
+      reject(
+        new MonitorError(
+          'ERR_MONITOR_LISTEN',
+          `cannot listen on ${host}:${port}: ${e.code ?? e.message}${e.code === 'EADDRINUSE' ? ' (the port is taken: choose another with --port)' : ''}`,
+          { cause: e },
+        ),
+      );
     });
     server.listen(port, host, () => resolve(server.address() as AddressInfo));
   });

@@ -126,9 +126,11 @@ export function validateIdMap(map: readonly IdMapping[], kind: 'uid' | 'gid', ca
     const delegated = sub.some((r) => m.outside >= r.start && m.outside + m.count <= r.start + r.count);
     if (!isOwn && !delegated) {
       const file = kind === 'uid' ? '/etc/subuid' : '/etc/subgid';
-      throw new InvalidOptionError(where,
+      throw new InvalidOptionError(
+        where,
         `${kind} ${m.outside}..${m.outside + m.count - 1} may not be mapped by ${caller.user} (${kind} ${own}): ` +
-        `only its own ${kind} and the ranges ${file} delegates to it (${sub.map((r) => `${r.start}+${r.count}`).join(', ') || 'none'})`);
+          `only its own ${kind} and the ranges ${file} delegates to it (${sub.map((r) => `${r.start}+${r.count}`).join(', ') || 'none'})`,
+      );
     }
   });
 }

@@ -30,8 +30,10 @@ export function securityConfig(options: SecurityOptions): Pick<StageConfig, 'cap
 }
 
 /** One value for all three streams, or one each, as the spawn core takes them. */
-export function normalizeStdio(stdio: StdioOption | readonly [StdioOption, StdioOption, StdioOption] | undefined,
-  fallback: StdioOption): readonly [StdioOption, StdioOption, StdioOption] {
+export function normalizeStdio(
+  stdio: StdioOption | readonly [StdioOption, StdioOption, StdioOption] | undefined,
+  fallback: StdioOption,
+): readonly [StdioOption, StdioOption, StdioOption] {
   const s = stdio ?? fallback;
   return typeof s === 'object' ? s : [s, s, s];
 }

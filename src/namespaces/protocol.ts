@@ -27,8 +27,36 @@ import type { StageConfig } from './init/config.js';
 
 /** The setup step the stage was in. Shown in {@link InitError}. */
 export type InitStep =
-  | 'start' | 'maps' | 'join' | 'config' | 'sync' | 'cgroup' | 'cgroupns' | 'propagation' | 'overlay' | 'rootfs' | 'proc' | 'dev' | 'sys'
-  | 'mask' | 'binds' | 'netns' | 'hostname' | 'domainname' | 'loopback' | 'pivot-root' | 'session' | 'tty' | 'cwd' | 'lookup' | 'seccomp' | 'capabilities' | 'user' | 'fds' | 'signals' | 'exec';
+  | 'start'
+  | 'maps'
+  | 'join'
+  | 'config'
+  | 'sync'
+  | 'cgroup'
+  | 'cgroupns'
+  | 'propagation'
+  | 'overlay'
+  | 'rootfs'
+  | 'proc'
+  | 'dev'
+  | 'sys'
+  | 'mask'
+  | 'binds'
+  | 'netns'
+  | 'hostname'
+  | 'domainname'
+  | 'loopback'
+  | 'pivot-root'
+  | 'session'
+  | 'tty'
+  | 'cwd'
+  | 'lookup'
+  | 'seccomp'
+  | 'capabilities'
+  | 'user'
+  | 'fds'
+  | 'signals'
+  | 'exec';
 
 /** An error as it crosses the process boundary. @internal */
 export interface WireError {

@@ -146,7 +146,7 @@ export class PtyMaster extends Duplex {
   #drain(): void {
     if (this.#fd < 0) return;
     const buf = Buffer.allocUnsafe(65536);
-    for (let total = 0; total < DRAIN_LIMIT;) {
+    for (let total = 0; total < DRAIN_LIMIT; ) {
       let n: number;
       try {
         n = readSync(this.#fd, buf, 0, buf.length, null);

@@ -11,8 +11,18 @@
 import { constants } from 'node:os';
 import { fstatSync, readFileSync } from 'node:fs';
 import {
-  AT_FDCWD, O_CLOEXEC, O_DIRECTORY, O_NOCTTY, O_PATH, O_RDWR, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS,
-  TIOCGPTN, TIOCGPTPEER, TIOCSPTLCK, TIOCSWINSZ,
+  AT_FDCWD,
+  O_CLOEXEC,
+  O_DIRECTORY,
+  O_NOCTTY,
+  O_PATH,
+  O_RDWR,
+  RESOLVE_IN_ROOT,
+  RESOLVE_NO_MAGICLINKS,
+  TIOCGPTN,
+  TIOCGPTPEER,
+  TIOCSPTLCK,
+  TIOCSWINSZ,
 } from '../sys/constants.js';
 import { close, fchown, ioctl, ioctlInt, openat, openat2 } from '../sys/libc.js';
 import { InvalidOptionError } from '../errors.js';
@@ -41,7 +51,8 @@ const MAX_CELLS = 0xffff; // struct winsize has unsigned short fields
 export function checkTtySize(size: TtySize, option: string): void {
   for (const key of ['cols', 'rows'] as const) {
     const v = size?.[key];
-    if (!Number.isInteger(v) || v < 0 || v > MAX_CELLS) throw new InvalidOptionError(`${option}.${key}`, `must be an integer from 0 to ${MAX_CELLS}, got ${String(v)}`);
+    if (!Number.isInteger(v) || v < 0 || v > MAX_CELLS)
+      throw new InvalidOptionError(`${option}.${key}`, `must be an integer from 0 to ${MAX_CELLS}, got ${String(v)}`);
   }
 }
 
@@ -95,7 +106,9 @@ export function allocatePty(stagePid: number, size: TtySize | undefined): Alloca
 
 /** The effective uid of a process, as the caller's user namespace sees it. */
 function effectiveUid(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('Uid:'));
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('Uid:'));
   const uid = Number(line?.split(/\s+/)[2]);
   if (!Number.isInteger(uid)) throw new SysError('read', ENODEV, `/proc/${pid}/status`, 'no effective uid in it');
   return uid;
@@ -111,7 +124,7 @@ function giveSlaveTo(master: number, stagePid: number): void {
   if (uid === process.geteuid?.()) return;
   const slave = ioctlInt(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
   try {
-    fchown(slave, uid, -1, 'the container\'s pty slave');
+    fchown(slave, uid, -1, "the container's pty slave");
   } finally {
     close(slave);
   }

@@ -49,11 +49,16 @@ const ret = (k: number): Insn => op(RET_K, k);
 /** Each leaf ends in a return, so no leaf ever jumps out of itself. */
 function leaf(v: Verdict): Insn[] {
   switch (v) {
-    case 'allow': return [ret(RET_ALLOW)];
-    case 'eperm': return [ret(RET_EPERM)];
-    case 'enosys': return [ret(RET_ENOSYS)];
-    case 'clone': return [op(LD_W_ABS, OFF_ARG0_LO), op(JSET_K, CLONE_NAMESPACE_FLAGS, 0, 1), ret(RET_EPERM), ret(RET_ALLOW)];
-    case 'socket': return [op(LD_W_ABS, OFF_ARG0_LO), op(JEQ_K, AF_VSOCK, 0, 1), ret(RET_EPERM), ret(RET_ALLOW)];
+    case 'allow':
+      return [ret(RET_ALLOW)];
+    case 'eperm':
+      return [ret(RET_EPERM)];
+    case 'enosys':
+      return [ret(RET_ENOSYS)];
+    case 'clone':
+      return [op(LD_W_ABS, OFF_ARG0_LO), op(JSET_K, CLONE_NAMESPACE_FLAGS, 0, 1), ret(RET_EPERM), ret(RET_ALLOW)];
+    case 'socket':
+      return [op(LD_W_ABS, OFF_ARG0_LO), op(JEQ_K, AF_VSOCK, 0, 1), ret(RET_EPERM), ret(RET_ALLOW)];
     case 'personality': {
       const n = PERSONALITY_ALLOWED.length;
       // Each JEQ jumps over the rest of the JEQs and the EPERM to the final ALLOW.

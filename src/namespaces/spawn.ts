@@ -71,7 +71,13 @@ const STAGE = [new URL('./init/stage.bundle.js', import.meta.url), new URL('./in
   .map((u) => fileURLToPath(u))
   .find((p) => existsSync(p))!;
 const UNSHARE_FLAGS: Partial<Record<NamespaceType, string>> = {
-  user: '--user', pid: '--pid', net: '--net', mnt: '--mount', uts: '--uts', ipc: '--ipc', time: '--time',
+  user: '--user',
+  pid: '--pid',
+  net: '--net',
+  mnt: '--mount',
+  uts: '--uts',
+  ipc: '--ipc',
+  time: '--time',
   // cgroup: created by the stage itself, after the hook has placed it in its cgroup.
 };
 // The barrier: tell the parent the user namespace exists, wait until it has written the maps.
@@ -80,7 +86,13 @@ const BARRIER = 'echo \'{"t":"userns"}\' >&3 && read -r _ <&3 && exec "$@"';
 const UNSHARE_SIGKILL = 'sigprocmask unblock failed';
 
 const NSENTER_FLAGS: Partial<Record<NamespaceType, string>> = {
-  user: '--user', pid: '--pid', net: '--net', uts: '--uts', ipc: '--ipc', cgroup: '--cgroup', time: '--time',
+  user: '--user',
+  pid: '--pid',
+  net: '--net',
+  uts: '--uts',
+  ipc: '--ipc',
+  cgroup: '--cgroup',
+  time: '--time',
   // mnt: entered by the stage, so that the node binary is still reachable when nsenter execs it.
 };
 
@@ -236,7 +248,11 @@ class Launch {
   pty: AllocatedPty | undefined;
   private diagnostics = '';
 
-  constructor(req: SpawnRequest, private readonly launcher: string, args: string[]) {
+  constructor(
+    req: SpawnRequest,
+    private readonly launcher: string,
+    args: string[],
+  ) {
     // With a terminal, the command's 0-2 are its slave: the launcher gets /dev/null.
     this.plan = planStdio(req.config.tty ? ['ignore', 'ignore', 'ignore'] : req.stdio);
     try {
@@ -260,7 +276,10 @@ class Launch {
     aborted.catch(() => undefined); // observed through the channel and unlessAborted() only
     this.aborted = aborted;
     this.channel = new ParentChannel(this.child.stdio[3] as Socket, {
-      argv0: req.config.argv[0]!, diagnostics: () => this.diagnostics, step: () => this.step, aborted,
+      argv0: req.config.argv[0]!,
+      diagnostics: () => this.diagnostics,
+      step: () => this.step,
+      aborted,
     });
   }
 
@@ -281,7 +300,10 @@ class Launch {
     const st = await this.ended;
     if (st.error) {
       const missing = (st.error as NodeJS.ErrnoException).code === 'ENOENT';
-      return new SpawnError(missing ? `${this.launcher}(1) was not found: install util-linux` : `spawning ${this.launcher}(1) failed: ${st.error.message}`, st.error);
+      return new SpawnError(
+        missing ? `${this.launcher}(1) was not found: install util-linux` : `spawning ${this.launcher}(1) failed: ${st.error.message}`,
+        st.error,
+      );
     }
     const how = st.signal ? `was killed by ${st.signal}` : `exited with code ${st.code}`;
     const garbage = this.channel.garbage ? `: ${this.channel.garbage.trim()}` : '';

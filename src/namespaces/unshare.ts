@@ -27,12 +27,20 @@ export interface BindMount {
 }
 
 async function checkBinds(binds: readonly BindMount[]): Promise<RootfsConfig['binds']> {
-  return Promise.all(binds.map(async (b, i) => {
-    if (!isAbsolute(b.target) || b.target === '/') throw new InvalidOptionError(`binds[${i}].target`, `must be an absolute path below /, got "${b.target}"`);
-    const source = resolve(b.source);
-    if (!(await stat(source).then(() => true, () => false))) throw new InvalidOptionError(`binds[${i}].source`, `${source} does not exist`);
-    return { source, target: b.target, readonly: b.readonly ?? false, optional: b.optional ?? false };
-  }));
+  return Promise.all(
+    binds.map(async (b, i) => {
+      if (!isAbsolute(b.target) || b.target === '/') throw new InvalidOptionError(`binds[${i}].target`, `must be an absolute path below /, got "${b.target}"`);
+      const source = resolve(b.source);
+      if (
+        !(await stat(source).then(
+          () => true,
+          () => false,
+        ))
+      )
+        throw new InvalidOptionError(`binds[${i}].source`, `${source} does not exist`);
+      return { source, target: b.target, readonly: b.readonly ?? false, optional: b.optional ?? false };
+    }),
+  );
 }
 
 /** Options of {@link unshare}. Only `command` is required. */

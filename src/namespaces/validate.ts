@@ -19,13 +19,14 @@ export function envList(env: Readonly<Record<string, string>>): string[] {
   });
 }
 
-
 /** Checks the ids of a `user` option; the supplementary groups default to the gid alone. @internal */
-export function checkUser(user: { readonly uid: number; readonly gid: number; readonly groups?: readonly number[] } | undefined):
-  { readonly uid: number; readonly gid: number; readonly groups: readonly number[] } | undefined {
+export function checkUser(
+  user: { readonly uid: number; readonly gid: number; readonly groups?: readonly number[] } | undefined,
+): { readonly uid: number; readonly gid: number; readonly groups: readonly number[] } | undefined {
   if (user === undefined) return undefined;
   for (const [k, v] of [['uid', user.uid], ['gid', user.gid], ...(user.groups ?? []).map((g, i) => [`groups[${i}]`, g] as const)] as const) {
-    if (!Number.isInteger(v) || (v as number) < 0 || (v as number) >= 0xffffffff) throw new InvalidOptionError(`user.${k}`, `must be an id from 0 to 4294967294, got ${String(v)}`);
+    if (!Number.isInteger(v) || (v as number) < 0 || (v as number) >= 0xffffffff)
+      throw new InvalidOptionError(`user.${k}`, `must be an id from 0 to 4294967294, got ${String(v)}`);
   }
   return { uid: user.uid, gid: user.gid, groups: user.groups ?? [user.gid] };
 }

@@ -135,8 +135,14 @@ export class BridgeAttachment implements AsyncDisposable {
   }
 }
 
-async function undo(bridge: AttachableBridge, ports: readonly PortMapping[], hostIfname: string | undefined, lease: Lease | undefined, owner: LeaseOwner,
-  signal?: AbortSignal): Promise<void> {
+async function undo(
+  bridge: AttachableBridge,
+  ports: readonly PortMapping[],
+  hostIfname: string | undefined,
+  lease: Lease | undefined,
+  owner: LeaseOwner,
+  signal?: AbortSignal,
+): Promise<void> {
   const errors: unknown[] = [];
   await removePortMappings(bridge.netns, bridge.name, ports, owner, bridge.stateDir, signal).catch((e: unknown) => errors.push(e));
   if (hostIfname) {
@@ -172,7 +178,8 @@ export async function attachToBridge(bridge: AttachableBridge, target: AttachTar
   } catch (e) {
     throw gone() ? goneError(e) : e;
   }
-  if (netns.sameAs(bridge.netns)) throw new NetworkError('ERR_NETWORK_NAMESPACE', `the target shares the host namespace ${bridge.netns.path}; it needs a network namespace of its own`);
+  if (netns.sameAs(bridge.netns))
+    throw new NetworkError('ERR_NETWORK_NAMESPACE', `the target shares the host namespace ${bridge.netns.path}; it needs a network namespace of its own`);
 
   let lease: Lease | undefined;
   let hostIfname: string | undefined;

@@ -65,7 +65,16 @@ export class Bridge implements AsyncDisposable {
   private readonly masquerade: boolean;
   private removed = false;
 
-  private constructor(o: { name: string; subnet: Ipv4Subnet; gateway: string; netns: NetworkNamespace; ipam: Ipam; stateDir: string; mtu: number | undefined; masquerade: boolean }) {
+  private constructor(o: {
+    name: string;
+    subnet: Ipv4Subnet;
+    gateway: string;
+    netns: NetworkNamespace;
+    ipam: Ipam;
+    stateDir: string;
+    mtu: number | undefined;
+    masquerade: boolean;
+  }) {
     this.name = o.name;
     this.subnet = o.subnet;
     this.gateway = o.gateway;
@@ -94,31 +103,38 @@ export class Bridge implements AsyncDisposable {
     using rt = Rtnetlink.open({ netns });
     // Check-then-create under a lock shared by every process: two processes starting the
     // first containers of a bridge at once must not both create it (or adopt it half-made).
-    const created = await withFileLock(join(stateDir, 'bridges.lock'), () => {
-      const existing = rt.link(name);
-      if (existing) {
-        const cidr = `${gateway}/${subnet.prefix}`;
-        const has = rt.addresses().some((a) => a.index === existing.index && a.cidr === cidr);
-        if (existing.kind !== 'bridge' || !has) {
-          throw new NetworkError('ERR_NETWORK_BRIDGE', `${name} already exists and is not a bridge with address ${cidr}`);
+    const created = await withFileLock(
+      join(stateDir, 'bridges.lock'),
+      () => {
+        const existing = rt.link(name);
+        if (existing) {
+          const cidr = `${gateway}/${subnet.prefix}`;
+          const has = rt.addresses().some((a) => a.index === existing.index && a.cidr === cidr);
+          if (existing.kind !== 'bridge' || !has) {
+            throw new NetworkError('ERR_NETWORK_BRIDGE', `${name} already exists and is not a bridge with address ${cidr}`);
+          }
+          log('adopting bridge %s', name);
+          return false;
         }
-        log('adopting bridge %s', name);
-        return false;
-      }
-      const clash = rt.routes().find((r) => r.destination !== 'default' && subnetsOverlap(parseSubnet(r.destination), subnet));
-      if (clash) {
-        throw new NetworkError('ERR_NETWORK_SUBNET_OVERLAP', `subnet ${subnet.cidr} overlaps the route ${clash.destination}${clash.index ? ` on ${rt.link(clash.index)?.name ?? clash.index}` : ''}`);
-      }
-      rt.createBridge(name, { mtu: options.mtu });
-      try {
-        rt.addAddress(name, `${gateway}/${subnet.prefix}`);
-        rt.setLink(name, { up: true });
-      } catch (e) {
-        rt.deleteLink(name, { ifExists: true });
-        throw e;
-      }
-      return true;
-    }, options.signal);
+        const clash = rt.routes().find((r) => r.destination !== 'default' && subnetsOverlap(parseSubnet(r.destination), subnet));
+        if (clash) {
+          throw new NetworkError(
+            'ERR_NETWORK_SUBNET_OVERLAP',
+            `subnet ${subnet.cidr} overlaps the route ${clash.destination}${clash.index ? ` on ${rt.link(clash.index)?.name ?? clash.index}` : ''}`,
+          );
+        }
+        rt.createBridge(name, { mtu: options.mtu });
+        try {
+          rt.addAddress(name, `${gateway}/${subnet.prefix}`);
+          rt.setLink(name, { up: true });
+        } catch (e) {
+          rt.deleteLink(name, { ifExists: true });
+          throw e;
+        }
+        return true;
+      },
+      options.signal,
+    );
     try {
       if (bridge.masquerade) await addBridgeNat(netns, name, subnet.cidr, stateDir, options.signal);
       return bridge;
@@ -156,11 +172,15 @@ export class Bridge implements AsyncDisposable {
    */
   async removeIfUnused(options: { readonly signal?: AbortSignal } = {}): Promise<boolean> {
     if (this.removed) return false;
-    return withFileLock(join(this.stateDir, 'bridges.lock'), async () => {
-      if ((await this.ipam.leases()).length > 0) return false;
-      await this.remove(options);
-      return true;
-    }, options.signal);
+    return withFileLock(
+      join(this.stateDir, 'bridges.lock'),
+      async () => {
+        if ((await this.ipam.leases()).length > 0) return false;
+        await this.remove(options);
+        return true;
+      },
+      options.signal,
+    );
   }
 
   /**

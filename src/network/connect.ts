@@ -83,8 +83,16 @@ export async function connectContainer(options: ConnectOptions): Promise<Network
   if (ports.length && mode !== 'bridge' && mode !== 'cni') throw new InvalidOptionError('ports', `ports need bridge or cni networking, not "${mode}"`);
   const host = options.netns ?? NetworkNamespace.current();
   const none = (m: NetworkMode): NetworkAttachment => ({
-    mode: m, address: undefined, prefix: undefined, gateway: undefined, ifname: undefined, ports: [], bridge: undefined, cni: undefined,
-    detach: async () => undefined, [Symbol.asyncDispose]: async () => undefined,
+    mode: m,
+    address: undefined,
+    prefix: undefined,
+    gateway: undefined,
+    ifname: undefined,
+    ports: [],
+    bridge: undefined,
+    cni: undefined,
+    detach: async () => undefined,
+    [Symbol.asyncDispose]: async () => undefined,
   });
   switch (mode) {
     case 'host': {
@@ -108,7 +116,13 @@ export async function connectContainer(options: ConnectOptions): Promise<Network
     case 'bridge': {
       const given = options.bridge ?? { name: 'ctk0', subnet: '10.88.0.0/16' };
       const bridge = given instanceof Bridge ? given : await Bridge.create({ netns: host, ...given, signal: options.signal });
-      const att = await bridge.attach(options.pid, { ports, ifname: options.ifname, id: options.containerId, defaultRoute: options.defaultRoute, signal: options.signal });
+      const att = await bridge.attach(options.pid, {
+        ports,
+        ifname: options.ifname,
+        id: options.containerId,
+        defaultRoute: options.defaultRoute,
+        signal: options.signal,
+      });
       log('container %d on %s: %s', options.pid, bridge.name, att.cidr);
       // A bridge made from options (the default `ctk0` included) goes with its last container:
       // nothing of ctrkit's stays on the host. A Bridge the caller passed is the caller's.
@@ -117,13 +131,22 @@ export async function connectContainer(options: ConnectOptions): Promise<Network
         if (!(given instanceof Bridge)) await bridge.removeIfUnused();
       };
       return {
-        mode, address: att.address, prefix: att.prefix, gateway: att.gateway, ifname: att.ifname, ports, bridge: att, cni: undefined,
-        detach, [Symbol.asyncDispose]: detach,
+        mode,
+        address: att.address,
+        prefix: att.prefix,
+        gateway: att.gateway,
+        ifname: att.ifname,
+        ports,
+        bridge: att,
+        cni: undefined,
+        detach,
+        [Symbol.asyncDispose]: detach,
       };
     }
     case 'cni': {
       if (!options.cni) throw new InvalidOptionError('cni', 'mode "cni" needs a CniNetwork');
-      if (ports.some((p) => parsePortMapping(p).hostPort === 0)) throw new InvalidOptionError('ports', 'random host ports need bridge networking (a CNI portmap plugin takes fixed ports)');
+      if (ports.some((p) => parsePortMapping(p).hostPort === 0))
+        throw new InvalidOptionError('ports', 'random host ports need bridge networking (a CNI portmap plugin takes fixed ports)');
       const att = await options.cni.add({
         containerId: options.containerId ?? `ctk-${options.pid}`,
         netns: `/proc/${options.pid}/ns/net`,
@@ -132,8 +155,16 @@ export async function connectContainer(options: ConnectOptions): Promise<Network
         signal: options.signal,
       });
       return {
-        mode, address: att.address, prefix: att.prefix, gateway: att.gateway, ifname: options.ifname ?? 'eth0', ports, bridge: undefined, cni: att,
-        detach: () => att.delete(), [Symbol.asyncDispose]: () => att.delete(),
+        mode,
+        address: att.address,
+        prefix: att.prefix,
+        gateway: att.gateway,
+        ifname: options.ifname ?? 'eth0',
+        ports,
+        bridge: undefined,
+        cni: att,
+        detach: () => att.delete(),
+        [Symbol.asyncDispose]: () => att.delete(),
       };
     }
     default:

@@ -10,8 +10,17 @@ export { interfacesOf, type InterfaceCounters } from './interfaces.js';
 export { NetlinkError, NetworkError, CniError, type NetworkErrorCode, type CniErrorCode } from './errors.js';
 export { NetworkNamespace, NETNS_RUN_DIR, type CreateNetnsOptions, type NetnsExecOptions, type NetnsExecResult } from './netns.js';
 export {
-  Rtnetlink, MAX_IFNAME_BYTES, type LinkInfo, type AddressInfo, type RouteInfo, type NeighbourInfo, type LinkRef, type VethOptions,
-  type LinkChanges, type RtnetlinkOptions, type RouteSpec,
+  Rtnetlink,
+  MAX_IFNAME_BYTES,
+  type LinkInfo,
+  type AddressInfo,
+  type RouteInfo,
+  type NeighbourInfo,
+  type LinkRef,
+  type VethOptions,
+  type LinkChanges,
+  type RtnetlinkOptions,
+  type RouteSpec,
 } from './rtnetlink.js';
 export type { VxlanLinkOptions, VxlanLinkInfo, NeighbourSpec, FdbEntrySpec, FdbEntry } from './rtnetlink.js';
 export { VxlanOverlay, type VxlanOverlayOptions, type VxlanPeer } from './vxlan.js';

@@ -99,44 +99,56 @@ export class Ipam {
   async allocate(options: AllocateOptions): Promise<Lease> {
     const owner = ownerOf(options.pid);
     const id = options.id ?? `pid-${options.pid}`;
-    return withFileLock(this.lockFile, () => {
-      const state = this.read();
-      this.dropDead(state);
-      let ip: number;
-      if (options.address !== undefined) {
-        ip = parseIpv4(options.address, 'address');
-        if (!this.usable(ip)) throw new InvalidOptionError('address', `${options.address} is not a usable host address of ${this.subnet.cidr}`);
-        if (state.leases[formatIpv4(ip)]) throw new NetworkError('ERR_NETWORK_ADDRESS_IN_USE', `${options.address} is already leased in ${this.subnet.cidr}`);
-      } else {
-        ip = this.nextFree(state);
-      }
-      state.leases[formatIpv4(ip)] = { id, pid: owner.pid, startTime: owner.startTime };
-      state.last = ip;
-      this.write(state);
-      log('ipam %s: leased %s to pid %d', this.subnet.cidr, formatIpv4(ip), owner.pid);
-      return this.lease(formatIpv4(ip), id, owner);
-    }, options.signal);
+    return withFileLock(
+      this.lockFile,
+      () => {
+        const state = this.read();
+        this.dropDead(state);
+        let ip: number;
+        if (options.address !== undefined) {
+          ip = parseIpv4(options.address, 'address');
+          if (!this.usable(ip)) throw new InvalidOptionError('address', `${options.address} is not a usable host address of ${this.subnet.cidr}`);
+          if (state.leases[formatIpv4(ip)]) throw new NetworkError('ERR_NETWORK_ADDRESS_IN_USE', `${options.address} is already leased in ${this.subnet.cidr}`);
+        } else {
+          ip = this.nextFree(state);
+        }
+        state.leases[formatIpv4(ip)] = { id, pid: owner.pid, startTime: owner.startTime };
+        state.last = ip;
+        this.write(state);
+        log('ipam %s: leased %s to pid %d', this.subnet.cidr, formatIpv4(ip), owner.pid);
+        return this.lease(formatIpv4(ip), id, owner);
+      },
+      options.signal,
+    );
   }
 
   /** Releases an address (by address or by id). Releasing an unknown one is a no-op. */
   async release(addressOrId: string, options: { readonly signal?: AbortSignal } = {}): Promise<void> {
-    await withFileLock(this.lockFile, () => {
-      const state = this.read();
-      for (const [addr, l] of Object.entries(state.leases)) {
-        if (addr === addressOrId || l.id === addressOrId) delete state.leases[addr];
-      }
-      this.dropDead(state);
-      this.write(state);
-    }, options.signal);
+    await withFileLock(
+      this.lockFile,
+      () => {
+        const state = this.read();
+        for (const [addr, l] of Object.entries(state.leases)) {
+          if (addr === addressOrId || l.id === addressOrId) delete state.leases[addr];
+        }
+        this.dropDead(state);
+        this.write(state);
+      },
+      options.signal,
+    );
   }
 
   /** The live leases (dead owners' leases are dropped on the way). */
   async leases(options: { readonly signal?: AbortSignal } = {}): Promise<Lease[]> {
-    return withFileLock(this.lockFile, () => {
-      const state = this.read();
-      if (this.dropDead(state)) this.write(state);
-      return Object.entries(state.leases).map(([addr, l]) => this.lease(addr, l.id, { pid: l.pid, startTime: l.startTime }));
-    }, options.signal);
+    return withFileLock(
+      this.lockFile,
+      () => {
+        const state = this.read();
+        if (this.dropDead(state)) this.write(state);
+        return Object.entries(state.leases).map(([addr, l]) => this.lease(addr, l.id, { pid: l.pid, startTime: l.startTime }));
+      },
+      options.signal,
+    );
   }
 
   /** Removes the state and lock files (for a network that is being removed). */

@@ -49,7 +49,7 @@ export function subnetsOverlap(a: Ipv4Subnet, b: Ipv4Subnet): boolean {
 
 /** True when `ip` lies in `subnet`. @internal */
 export function inSubnet(ip: number, subnet: Ipv4Subnet): boolean {
-  return ((ip & maskOf(subnet.prefix)) >>> 0) === subnet.network;
+  return (ip & maskOf(subnet.prefix)) >>> 0 === subnet.network;
 }
 
 /** 4 bytes in network order, as netlink carries an IPv4 address. @internal */

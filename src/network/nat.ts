@@ -41,7 +41,12 @@ const bridgeTag = (bridge: string) => `ctk:br:${bridge}`;
 const portTag = (bridge: string, m: PortMapping, owner: LeaseOwner) =>
   `ctk:port:${bridge}:${m.protocol}:${m.hostIp ?? '*'}:${m.hostPort}:${owner.pid}.${owner.startTime}`;
 
-interface PortTag { bridge: string; protocol: string; hostPort: number; owner: LeaseOwner }
+interface PortTag {
+  bridge: string;
+  protocol: string;
+  hostPort: number;
+  owner: LeaseOwner;
+}
 
 function parsePortTag(comment: string | undefined): PortTag | undefined {
   const f = comment?.split(':');
@@ -60,7 +65,14 @@ export async function addBridgeNat(netns: NetworkNamespace, bridge: string, subn
     enableForwarding(netns, stateDir);
     nft.apply([
       ...(listed ? [] : [ADD_TABLE]),
-      { op: 'addRule', table: NFT_TABLE, chain: 'postrouting', matches: [{ saddr: subnet }, { oifname: bridge, not: true }], action: { masquerade: true }, comment: tag },
+      {
+        op: 'addRule',
+        table: NFT_TABLE,
+        chain: 'postrouting',
+        matches: [{ saddr: subnet }, { oifname: bridge, not: true }],
+        action: { masquerade: true },
+        comment: tag,
+      },
       ...publishingRules(bridge, subnet),
     ]);
   });
@@ -81,8 +93,22 @@ function publishingRules(bridge: string, subnet: string): NftOperation[] {
     // lacks the chain: adding it again is a no-op otherwise.
     { op: 'addNatTable', table: NFT_TABLE, chains: [GUARD] },
     { op: 'addRule', table: NFT_TABLE, chain: 'guard', matches: [{ iifname: bridge }, { daddr: '127.0.0.0/8' }], action: { drop: true }, comment: tag },
-    { op: 'addRule', table: NFT_TABLE, chain: 'postrouting', matches: [{ oifname: bridge }, { saddr: '127.0.0.0/8' }], action: { masquerade: true }, comment: tag },
-    { op: 'addRule', table: NFT_TABLE, chain: 'postrouting', matches: [{ oifname: bridge }, { saddr: subnet }, { ctStatusDnat: true }], action: { masquerade: true }, comment: tag },
+    {
+      op: 'addRule',
+      table: NFT_TABLE,
+      chain: 'postrouting',
+      matches: [{ oifname: bridge }, { saddr: '127.0.0.0/8' }],
+      action: { masquerade: true },
+      comment: tag,
+    },
+    {
+      op: 'addRule',
+      table: NFT_TABLE,
+      chain: 'postrouting',
+      matches: [{ oifname: bridge }, { saddr: subnet }, { ctStatusDnat: true }],
+      action: { masquerade: true },
+      comment: tag,
+    },
   ];
 }
 
@@ -98,8 +124,17 @@ export async function removeBridgeNat(netns: NetworkNamespace, bridge: string, s
  * any host port is already mapped by ctrkit or listened on in `netns` — except the ports in
  * `held` (`tcp:PORT`), which the caller itself holds open for this mapping (random ports).
  */
-export async function addPortMappings(netns: NetworkNamespace, bridge: string, subnet: string, address: string, mappings: readonly PortMapping[],
-  owner: LeaseOwner, stateDir: string, signal?: AbortSignal, held: ReadonlySet<string> = new Set()): Promise<void> {
+export async function addPortMappings(
+  netns: NetworkNamespace,
+  bridge: string,
+  subnet: string,
+  address: string,
+  mappings: readonly PortMapping[],
+  owner: LeaseOwner,
+  stateDir: string,
+  signal?: AbortSignal,
+  held: ReadonlySet<string> = new Set(),
+): Promise<void> {
   if (mappings.length === 0) return;
   const seen = new Set<string>();
   for (const m of mappings) {
@@ -112,13 +147,20 @@ export async function addPortMappings(netns: NetworkNamespace, bridge: string, s
     const rules = listed ?? [];
     // Rules of owners that died without unpublishing (a crashed parent) are stale: they are
     // deleted in the same transaction that adds the new ones.
-    const stale = rules.filter((r) => { const t = parsePortTag(r.comment); return t !== undefined && !ownerAlive(t.owner); });
+    const stale = rules.filter((r) => {
+      const t = parsePortTag(r.comment);
+      return t !== undefined && !ownerAlive(t.owner);
+    });
     const existing = rules.filter((r) => !stale.includes(r));
     const listening = netns.runSync(() => ({ tcp: listeningPorts('tcp'), udp: listeningPorts('udp') }));
     for (const m of mappings) {
-      const clash = existing.find((r) => { const t = parsePortTag(r.comment); return t?.protocol === m.protocol && t.hostPort === m.hostPort; });
+      const clash = existing.find((r) => {
+        const t = parsePortTag(r.comment);
+        return t?.protocol === m.protocol && t.hostPort === m.hostPort;
+      });
       if (clash) throw new NetworkError('ERR_NETWORK_PORT_IN_USE', `host port ${m.hostPort}/${m.protocol} is already published (${clash.comment})`);
-      if (listening[m.protocol].has(m.hostPort) && !held.has(`${m.protocol}:${m.hostPort}`)) throw new NetworkError('ERR_NETWORK_PORT_IN_USE', `host port ${m.hostPort}/${m.protocol} is in use by a listening socket`);
+      if (listening[m.protocol].has(m.hostPort) && !held.has(`${m.protocol}:${m.hostPort}`))
+        throw new NetworkError('ERR_NETWORK_PORT_IN_USE', `host port ${m.hostPort}/${m.protocol} is in use by a listening socket`);
     }
     enableForwarding(netns, stateDir);
     // 127.0.0.1:PORT is DNATed to the bridge only when the bridge accepts loopback sources.
@@ -137,8 +179,14 @@ export async function addPortMappings(netns: NetworkNamespace, bridge: string, s
 }
 
 /** Unpublishes ports (no-op for those not published). */
-export async function removePortMappings(netns: NetworkNamespace, bridge: string, mappings: readonly PortMapping[], owner: LeaseOwner,
-  stateDir: string, signal?: AbortSignal): Promise<void> {
+export async function removePortMappings(
+  netns: NetworkNamespace,
+  bridge: string,
+  mappings: readonly PortMapping[],
+  owner: LeaseOwner,
+  stateDir: string,
+  signal?: AbortSignal,
+): Promise<void> {
   if (mappings.length === 0) return;
   const tags = new Set(mappings.map((m) => portTag(bridge, m, owner)));
   await locked(netns, stateDir, signal, (nft) => {
@@ -169,10 +217,14 @@ function deleteTagged(nft: Nftables, match: (comment: string) => boolean): boole
 function locked<T>(netns: NetworkNamespace, stateDir: string, signal: AbortSignal | undefined, fn: (nft: Nftables) => T): Promise<T> {
   // One lock file for every namespace: files per namespace would pile up, and removing a
   // lock file that someone may be waiting on breaks the lock.
-  return withFileLock(join(stateDir, 'nat.lock'), () => {
-    using nft = Nftables.open(netns);
-    return fn(nft);
-  }, signal);
+  return withFileLock(
+    join(stateDir, 'nat.lock'),
+    () => {
+      using nft = Nftables.open(netns);
+      return fn(nft);
+    },
+    signal,
+  );
 }
 
 /** Ports with a listening TCP socket, or bound UDP socket, in the calling thread's namespace. */

@@ -101,7 +101,11 @@ export class NetworkNamespace implements AsyncDisposable {
       writeFileSync(path, '', { flag: 'wx', mode: 0o444 });
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      throw new NetworkError('ERR_NETWORK_NAMESPACE', `cannot create network namespace ${name}: ${code === 'EEXIST' ? `${path} already exists` : (e as Error).message}`, { cause: e });
+      throw new NetworkError(
+        'ERR_NETWORK_NAMESPACE',
+        `cannot create network namespace ${name}: ${code === 'EEXIST' ? `${path} already exists` : (e as Error).message}`,
+        { cause: e },
+      );
     }
     try {
       // unshare(CLONE_NEWNET) moves only the calling thread; it is moved back before any await.
@@ -110,7 +114,11 @@ export class NetworkNamespace implements AsyncDisposable {
         mount('/proc/thread-self/ns/net', path, null, MS_BIND);
       });
     } catch (e) {
-      try { unlinkSync(path); } catch { /* nothing to clean */ }
+      try {
+        unlinkSync(path);
+      } catch {
+        /* nothing to clean */
+      }
       throw e;
     }
     const ns = new NetworkNamespace(path, name, true);
@@ -181,7 +189,12 @@ export class NetworkNamespace implements AsyncDisposable {
     const [file, ...args] = command;
     if (!file) throw new InvalidOptionError('command', 'must not be empty');
     const child = this.spawn(file, args, {
-      stdio: ['pipe', 'pipe', 'pipe'], signal: options.signal, timeout: options.timeoutMs, killSignal: 'SIGKILL', env: options.env, cwd: options.cwd,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      signal: options.signal,
+      timeout: options.timeoutMs,
+      killSignal: 'SIGKILL',
+      env: options.env,
+      cwd: options.cwd,
     });
     return new Promise((resolve, reject) => {
       let stdout = '';
@@ -214,7 +227,9 @@ export class NetworkNamespace implements AsyncDisposable {
     } catch (e) {
       if (!(e instanceof SysError) || (e.code !== 'EINVAL' && e.code !== 'ENOENT')) throw e;
     }
-    try { unlinkSync(this.path); } catch (e) {
+    try {
+      unlinkSync(this.path);
+    } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     }
     log('deleted netns %s', this.path);
@@ -230,7 +245,11 @@ export class NetworkNamespace implements AsyncDisposable {
     try {
       return openSync(this.path, 'r');
     } catch (e) {
-      throw new NetworkError('ERR_NETWORK_NAMESPACE', `cannot open network namespace ${this.path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
+      throw new NetworkError(
+        'ERR_NETWORK_NAMESPACE',
+        `cannot open network namespace ${this.path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+        { cause: e },
+      );
     }
   }
 }

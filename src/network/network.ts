@@ -86,10 +86,15 @@ function readFileRecord(stateDir: string, name: string): NetworkFile | undefined
 /** The first free 10.89.N.0/24: not another network's, not overlapping a route of `netns`. */
 function freeSubnet(stateDir: string, netns: NetworkNamespace): string {
   const taken = existsSync(join(stateDir, 'networks'))
-    ? readdirSync(join(stateDir, 'networks')).filter((f) => f.endsWith('.json')).map((f) => readFileRecord(stateDir, f.slice(0, -5))?.subnet)
+    ? readdirSync(join(stateDir, 'networks'))
+        .filter((f) => f.endsWith('.json'))
+        .map((f) => readFileRecord(stateDir, f.slice(0, -5))?.subnet)
     : [];
   using rt = Rtnetlink.open({ netns });
-  const routes = rt.routes().filter((r) => r.destination !== 'default').map((r) => parseSubnet(r.destination));
+  const routes = rt
+    .routes()
+    .filter((r) => r.destination !== 'default')
+    .map((r) => parseSubnet(r.destination));
   for (let n = 0; n < 256; n++) {
     const cidr = `10.89.${n}.0/24`;
     const s = parseSubnet(cidr);
@@ -163,24 +168,36 @@ export class Network implements AsyncDisposable {
     const internal = options.internal ?? false;
     const persistent = options.persistent ?? false;
     let stale: NetworkFile | undefined;
-    const record = await withFileLock(lockOf(stateDir), () => {
-      const existing = readFileRecord(stateDir, name);
-      if (existing) {
-        if (existing.persistent || isAlive(existing.owner) || liveMembers(stateDir, name).length > 0) {
-          throw new NetworkError('ERR_NETWORK_NAME_IN_USE', `network "${name}" already exists (bridge ${existing.bridge})`);
+    const record = await withFileLock(
+      lockOf(stateDir),
+      () => {
+        const existing = readFileRecord(stateDir, name);
+        if (existing) {
+          if (existing.persistent || isAlive(existing.owner) || liveMembers(stateDir, name).length > 0) {
+            throw new NetworkError('ERR_NETWORK_NAME_IN_USE', `network "${name}" already exists (bridge ${existing.bridge})`);
+          }
+          stale = existing;
+          rmSync(fileOf(stateDir, name), { force: true });
         }
-        stale = existing;
-        rmSync(fileOf(stateDir, name), { force: true });
-      }
-      const subnet = options.subnet ?? freeSubnet(stateDir, netns);
-      const r: NetworkFile = {
-        version: 1, name, bridge: `ctkn${randomBytes(4).toString('hex')}`, subnet, gateway: '', internal, persistent,
-        netns: netns.path.startsWith('/run/netns/') ? netns.path : undefined, owner, created: new Date().toISOString(),
-      };
-      mkdirSync(join(stateDir, 'networks'), { recursive: true, mode: 0o700 });
-      writeFileSync(fileOf(stateDir, name), JSON.stringify(r));
-      return r;
-    }, options.signal);
+        const subnet = options.subnet ?? freeSubnet(stateDir, netns);
+        const r: NetworkFile = {
+          version: 1,
+          name,
+          bridge: `ctkn${randomBytes(4).toString('hex')}`,
+          subnet,
+          gateway: '',
+          internal,
+          persistent,
+          netns: netns.path.startsWith('/run/netns/') ? netns.path : undefined,
+          owner,
+          created: new Date().toISOString(),
+        };
+        mkdirSync(join(stateDir, 'networks'), { recursive: true, mode: 0o700 });
+        writeFileSync(fileOf(stateDir, name), JSON.stringify(r));
+        return r;
+      },
+      options.signal,
+    );
     if (stale) await removeBridgeOf(stale, stateDir).catch((e: unknown) => log('removing the abandoned network %s: %s', name, (e as Error).message));
     let bridge: Bridge;
     try {
@@ -209,7 +226,12 @@ export class Network implements AsyncDisposable {
   /** The names of the networks under a state directory. */
   static list(options: NetworkLookupOptions = {}): string[] {
     const dir = join(options.stateDir ?? networkStateDir(), 'networks');
-    return existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)).sort() : [];
+    return existsSync(dir)
+      ? readdirSync(dir)
+          .filter((f) => f.endsWith('.json'))
+          .map((f) => f.slice(0, -5))
+          .sort()
+      : [];
   }
 
   /** The containers on the network now. */
@@ -236,7 +258,9 @@ export class Network implements AsyncDisposable {
     const servers = [...text.matchAll(/^\s*nameserver\s+(\d+\.\d+\.\d+\.\d+)\s*$/gm)].map((m) => m[1]!).filter((s) => !s.startsWith('127.'));
     using rt = Rtnetlink.open({ netns: this.bridge.netns });
     const routes = rt.routes();
-    const routable = servers.filter((s) => routes.some((r) => r.destination === 'default' || subnetsOverlap(parseSubnet(r.destination), parseSubnet(`${s}/32`))));
+    const routable = servers.filter((s) =>
+      routes.some((r) => r.destination === 'default' || subnetsOverlap(parseSubnet(r.destination), parseSubnet(`${s}/32`))),
+    );
     return routable.length > 0 ? routable : ['127.0.0.1'];
   }
 
@@ -254,13 +278,17 @@ export class Network implements AsyncDisposable {
    */
   async remove(options: { readonly force?: boolean; readonly signal?: AbortSignal } = {}): Promise<void> {
     if (this.removed) return;
-    await withFileLock(lockOf(this.stateDir), () => {
-      const members = liveMembers(this.stateDir, this.name);
-      if (members.length > 0 && !options.force) {
-        throw new NetworkError('ERR_NETWORK_IN_USE', `network "${this.name}" has ${members.length} member(s): remove them first, or use { force: true }`);
-      }
-      forget(this.stateDir, this.name);
-    }, options.signal);
+    await withFileLock(
+      lockOf(this.stateDir),
+      () => {
+        const members = liveMembers(this.stateDir, this.name);
+        if (members.length > 0 && !options.force) {
+          throw new NetworkError('ERR_NETWORK_IN_USE', `network "${this.name}" has ${members.length} member(s): remove them first, or use { force: true }`);
+        }
+        forget(this.stateDir, this.name);
+      },
+      options.signal,
+    );
     this.removed = true;
     await this.bridge.remove(options);
     log('removed network %s', this.name);

@@ -38,14 +38,16 @@ export async function reservePorts(netns: NetworkNamespace, mappings: readonly P
     for (const fd of fds) closeSocket(fd);
   };
   try {
-    const out = netns.runSync(() => mappings.map((m) => {
-      if (m.hostPort !== 0) return m;
-      // Bound to the mapping's host address, or to every address for "all of them".
-      const { fd, port } = bindEphemeral(m.protocol, m.hostIp ?? '0.0.0.0');
-      fds.push(fd);
-      held.add(`${m.protocol}:${port}`);
-      return { ...m, hostPort: port };
-    }));
+    const out = netns.runSync(() =>
+      mappings.map((m) => {
+        if (m.hostPort !== 0) return m;
+        // Bound to the mapping's host address, or to every address for "all of them".
+        const { fd, port } = bindEphemeral(m.protocol, m.hostIp ?? '0.0.0.0');
+        fds.push(fd);
+        held.add(`${m.protocol}:${port}`);
+        return { ...m, hostPort: port };
+      }),
+    );
     log('kernel chose host ports %o', [...held]);
     return { mappings: out, held, release };
   } catch (e) {

@@ -238,7 +238,10 @@ export class Rtnetlink implements Disposable {
 
   /** Every link of the namespace. */
   links(): LinkInfo[] {
-    return this.socket.dump(C.RTM_GETLINK, ifinfomsg(0), 'RTM_GETLINK dump').filter((m) => m.type === C.RTM_NEWLINK).map((m) => parseLink(m.payload));
+    return this.socket
+      .dump(C.RTM_GETLINK, ifinfomsg(0), 'RTM_GETLINK dump')
+      .filter((m) => m.type === C.RTM_NEWLINK)
+      .map((m) => parseLink(m.payload));
   }
 
   /** A link by name or index, or undefined when there is none. */
@@ -274,12 +277,18 @@ export class Rtnetlink implements Disposable {
       if (peerFd !== undefined) peerAttrs.push(u32(C.IFLA_NET_NS_FD, peerFd));
       const attrs: Attr[] = [str(C.IFLA_IFNAME, options.name)];
       if (options.mtu) attrs.push(u32(C.IFLA_MTU, options.mtu));
-      attrs.push(nested(C.IFLA_LINKINFO, [
-        str(C.IFLA_INFO_KIND, 'veth'),
-        nested(C.IFLA_INFO_DATA, [bytes(C.VETH_INFO_PEER, Buffer.concat([ifinfomsg(0), encodeAttrs(peerAttrs)]))]),
-      ]));
-      this.request(C.RTM_NEWLINK, C.NLM_F_CREATE | C.NLM_F_EXCL, Buffer.concat([ifinfomsg(0), encodeAttrs(attrs)]),
-        `RTM_NEWLINK veth ${options.name} peer ${options.peer.name}${options.peer.netns ? ` in ${options.peer.netns.path}` : ''}`);
+      attrs.push(
+        nested(C.IFLA_LINKINFO, [
+          str(C.IFLA_INFO_KIND, 'veth'),
+          nested(C.IFLA_INFO_DATA, [bytes(C.VETH_INFO_PEER, Buffer.concat([ifinfomsg(0), encodeAttrs(peerAttrs)]))]),
+        ]),
+      );
+      this.request(
+        C.RTM_NEWLINK,
+        C.NLM_F_CREATE | C.NLM_F_EXCL,
+        Buffer.concat([ifinfomsg(0), encodeAttrs(attrs)]),
+        `RTM_NEWLINK veth ${options.name} peer ${options.peer.name}${options.peer.netns ? ` in ${options.peer.netns.path}` : ''}`,
+      );
     } finally {
       if (peerFd !== undefined) closeSync(peerFd);
     }
@@ -301,7 +310,8 @@ export class Rtnetlink implements Disposable {
    */
   createVxlan(options: VxlanLinkOptions): void {
     checkIfname(options.name, 'name');
-    if (!Number.isInteger(options.vni) || options.vni < 0 || options.vni > 0xffffff) throw new InvalidOptionError('vni', `must be an integer 0..16777215, got ${options.vni}`);
+    if (!Number.isInteger(options.vni) || options.vni < 0 || options.vni > 0xffffff)
+      throw new InvalidOptionError('vni', `must be an integer 0..16777215, got ${options.vni}`);
     const port = options.port ?? 8472;
     if (!Number.isInteger(port) || port < 1 || port > 65535) throw new InvalidOptionError('port', `must be a UDP port 1..65535, got ${port}`);
     const data = encodeVxlanData({
@@ -315,8 +325,12 @@ export class Rtnetlink implements Disposable {
     const attrs: Attr[] = [str(C.IFLA_IFNAME, options.name), nested(C.IFLA_LINKINFO, [str(C.IFLA_INFO_KIND, 'vxlan'), nested(C.IFLA_INFO_DATA, data)])];
     if (options.mac !== undefined) attrs.push(bytes(C.IFLA_ADDRESS, macBytes(options.mac)));
     if (options.mtu) attrs.push(u32(C.IFLA_MTU, options.mtu));
-    this.request(C.RTM_NEWLINK, C.NLM_F_CREATE | C.NLM_F_EXCL, Buffer.concat([ifinfomsg(0), encodeAttrs(attrs)]),
-      `RTM_NEWLINK vxlan ${options.name} id ${options.vni} dstport ${port}${options.local ? ` local ${options.local}` : ''}`);
+    this.request(
+      C.RTM_NEWLINK,
+      C.NLM_F_CREATE | C.NLM_F_EXCL,
+      Buffer.concat([ifinfomsg(0), encodeAttrs(attrs)]),
+      `RTM_NEWLINK vxlan ${options.name} id ${options.vni} dstport ${port}${options.local ? ` local ${options.local}` : ''}`,
+    );
   }
 
   /** The VXLAN settings of a link, or undefined when it is not a vxlan link (or does not exist). */
@@ -324,7 +338,8 @@ export class Rtnetlink implements Disposable {
     let found: NetlinkMessage | undefined;
     try {
       const attrs = typeof ref === 'number' ? [] : [str(C.IFLA_IFNAME, checkIfname(ref))];
-      found = this.socket.request(C.RTM_GETLINK, 0, Buffer.concat([ifinfomsg(typeof ref === 'number' ? ref : 0), encodeAttrs(attrs)]), `RTM_GETLINK ${ref}`)
+      found = this.socket
+        .request(C.RTM_GETLINK, 0, Buffer.concat([ifinfomsg(typeof ref === 'number' ? ref : 0), encodeAttrs(attrs)]), `RTM_GETLINK ${ref}`)
         .find((m) => m.type === C.RTM_NEWLINK);
     } catch (e) {
       if (e instanceof NetlinkError && (e.errnoName === 'ENODEV' || e.errnoName === 'ENOENT')) return undefined;
@@ -354,8 +369,14 @@ export class Rtnetlink implements Disposable {
   /** Adds or replaces a device's own permanent FDB entry (`bridge fdb replace MAC dev DEVICE dst IP self permanent`). */
   setFdbEntry(spec: FdbEntrySpec): void {
     if (spec.destination === undefined) throw new InvalidOptionError('destination', 'is needed to add an FDB entry');
-    const body = neighbourBody(C.AF_BRIDGE, this.indexOf(spec.device), C.NUD_PERMANENT, C.NTF_SELF,
-      ipv4Bytes(parseIpv4(spec.destination, 'destination')), macBytes(spec.mac));
+    const body = neighbourBody(
+      C.AF_BRIDGE,
+      this.indexOf(spec.device),
+      C.NUD_PERMANENT,
+      C.NTF_SELF,
+      ipv4Bytes(parseIpv4(spec.destination, 'destination')),
+      macBytes(spec.mac),
+    );
     this.request(C.RTM_NEWNEIGH, C.NLM_F_CREATE | C.NLM_F_REPLACE, body, `RTM_NEWNEIGH fdb ${spec.mac} dev ${spec.device} dst ${spec.destination}`);
   }
 
@@ -397,7 +418,12 @@ export class Rtnetlink implements Disposable {
       if (fd !== undefined) attrs.push(u32(C.IFLA_NET_NS_FD, fd));
       const flags = changes.up === undefined ? 0 : changes.up ? C.IFF_UP : 0;
       const change = changes.up === undefined ? 0 : C.IFF_UP;
-      this.request(C.RTM_NEWLINK, 0, Buffer.concat([ifinfomsg(index, flags, change), encodeAttrs(attrs)]), `RTM_NEWLINK set ${ref} ${JSON.stringify({ ...changes, netns: changes.netns?.path })}`);
+      this.request(
+        C.RTM_NEWLINK,
+        0,
+        Buffer.concat([ifinfomsg(index, flags, change), encodeAttrs(attrs)]),
+        `RTM_NEWLINK set ${ref} ${JSON.stringify({ ...changes, netns: changes.netns?.path })}`,
+      );
     } finally {
       if (fd !== undefined) closeSync(fd);
     }
@@ -415,9 +441,7 @@ export class Rtnetlink implements Disposable {
   /** Deletes a link (for a veth, both ends go). `ifExists` makes a missing link a no-op. */
   deleteLink(ref: LinkRef, options: { readonly ifExists?: boolean } = {}): void {
     try {
-      const body = typeof ref === 'number'
-        ? ifinfomsg(ref)
-        : Buffer.concat([ifinfomsg(0), encodeAttrs([str(C.IFLA_IFNAME, checkIfname(ref))])]);
+      const body = typeof ref === 'number' ? ifinfomsg(ref) : Buffer.concat([ifinfomsg(0), encodeAttrs([str(C.IFLA_IFNAME, checkIfname(ref))])]);
       this.request(C.RTM_DELLINK, 0, body, `RTM_DELLINK ${ref}`);
     } catch (e) {
       if (options.ifExists && e instanceof NetlinkError && (e.errnoName === 'ENODEV' || e.errnoName === 'ENOENT')) return;
@@ -603,4 +627,3 @@ function parseLink(p: Buffer): LinkInfo {
     link: readU32(a.get(C.IFLA_LINK)),
   };
 }
-

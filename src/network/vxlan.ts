@@ -161,7 +161,8 @@ export class VxlanOverlay implements Disposable {
     const subnet = parseSubnet(peer.subnet, 'peer.subnet');
     parseIpv4(peer.underlay, 'peer.underlay');
     for (const other of [this.subnet, ...this.peerList.map((p) => parseSubnet(p.subnet))]) {
-      if (subnetsOverlap(subnet, other)) throw new NetworkError('ERR_NETWORK_SUBNET_OVERLAP', `peer subnet ${subnet.cidr} overlaps ${other.cidr} on ${this.name}`);
+      if (subnetsOverlap(subnet, other))
+        throw new NetworkError('ERR_NETWORK_SUBNET_OVERLAP', `peer subnet ${subnet.cidr} overlaps ${other.cidr} on ${this.name}`);
     }
     const gateway = formatIpv4(subnet.network);
     using rt = Rtnetlink.open({ netns: this.netns });
@@ -210,7 +211,11 @@ export class VxlanOverlay implements Disposable {
 
 /** Best-effort removal of one peer's entries (each may be missing after a partial add). */
 function undoPeer(rt: Rtnetlink, device: string, cidr: string, gateway: string, peer: VxlanPeer): void {
-  try { rt.deleteRoute({ destination: cidr, gateway, device }); } catch (e) { if (!isMissing(e)) throw e; }
+  try {
+    rt.deleteRoute({ destination: cidr, gateway, device });
+  } catch (e) {
+    if (!isMissing(e)) throw e;
+  }
   rt.deleteFdbEntry({ device, mac: peer.mac, destination: peer.underlay }, { ifExists: true });
   rt.deleteNeighbour({ device, address: gateway }, { ifExists: true });
 }

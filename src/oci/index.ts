@@ -16,15 +16,34 @@
  */
 export { parseReference, ImageReference, ImageReferenceError, DEFAULT_REGISTRY } from './reference.js';
 export {
-  RegistryError, ManifestError, DigestMismatchError, UnsafeLayerError, ImageStoreError, BundleError,
-  type RegistryErrorCode, type ManifestErrorCode, type ImageStoreErrorCode,
+  RegistryError,
+  ManifestError,
+  DigestMismatchError,
+  UnsafeLayerError,
+  ImageStoreError,
+  BundleError,
+  type RegistryErrorCode,
+  type ManifestErrorCode,
+  type ImageStoreErrorCode,
 } from './errors.js';
 export {
-  OCI_MANIFEST, OCI_INDEX, OCI_CONFIG, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, DOCKER_CONFIG, LAYER_COMPRESSION,
+  OCI_MANIFEST,
+  OCI_INDEX,
+  OCI_CONFIG,
+  DOCKER_MANIFEST,
+  DOCKER_MANIFEST_LIST,
+  DOCKER_CONFIG,
+  LAYER_COMPRESSION,
 } from './media-types.js';
 export {
-  parseManifestDocument, parseImageConfig, type Platform, type Descriptor, type ImageManifest, type ImageIndex,
-  type ImageConfigDocument, type ManifestDocument,
+  parseManifestDocument,
+  parseImageConfig,
+  type Platform,
+  type Descriptor,
+  type ImageManifest,
+  type ImageIndex,
+  type ImageConfigDocument,
+  type ManifestDocument,
 } from './manifest.js';
 export { hostPlatform, parsePlatform, formatPlatform, selectPlatform } from './platform.js';
 export type { PullEvent } from './progress.js';

@@ -103,7 +103,15 @@ export type ManifestDocument =
 
 function checkDescriptor(d: unknown, where: string): Descriptor {
   const x = d as Partial<Descriptor> | null;
-  if (!x || typeof x !== 'object' || typeof x.mediaType !== 'string' || !isSha256Digest(x.digest) || typeof x.size !== 'number' || !Number.isSafeInteger(x.size) || x.size < 0) {
+  if (
+    !x ||
+    typeof x !== 'object' ||
+    typeof x.mediaType !== 'string' ||
+    !isSha256Digest(x.digest) ||
+    typeof x.size !== 'number' ||
+    !Number.isSafeInteger(x.size) ||
+    x.size < 0
+  ) {
     throw new ManifestError('ERR_MANIFEST_INVALID', `${where}: not a valid descriptor (mediaType, sha256 digest and size are required)`);
   }
   return x as Descriptor;
@@ -126,7 +134,10 @@ export function parseManifestDocument(bytes: Buffer, contentType: string | undef
   }
   if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw new ManifestError('ERR_MANIFEST_INVALID', `manifest ${digest} is not a JSON object`);
   if ('manifests' in doc && 'layers' in doc) {
-    throw new ManifestError('ERR_MANIFEST_AMBIGUOUS', `document ${digest} has both "manifests" and "layers": it could be read as an index or as a manifest, so it is refused`);
+    throw new ManifestError(
+      'ERR_MANIFEST_AMBIGUOUS',
+      `document ${digest} has both "manifests" and "layers": it could be read as an index or as a manifest, so it is refused`,
+    );
   }
   const served = contentType?.split(';')[0]?.trim().toLowerCase();
   const declared = typeof doc.mediaType === 'string' ? doc.mediaType : undefined;
@@ -135,7 +146,8 @@ export function parseManifestDocument(bytes: Buffer, contentType: string | undef
   }
   // An OCI document may omit mediaType; then its shape (and the Content-Type) tells.
   const mediaType = declared ?? served ?? ('manifests' in doc ? 'application/vnd.oci.image.index.v1+json' : 'application/vnd.oci.image.manifest.v1+json');
-  if (doc.schemaVersion !== 2) throw new ManifestError('ERR_MANIFEST_INVALID', `document ${digest}: schemaVersion ${String(doc.schemaVersion)} (only 2 is supported)`);
+  if (doc.schemaVersion !== 2)
+    throw new ManifestError('ERR_MANIFEST_INVALID', `document ${digest}: schemaVersion ${String(doc.schemaVersion)} (only 2 is supported)`);
   if (isIndexType(mediaType)) {
     if (!Array.isArray(doc.manifests)) throw new ManifestError('ERR_MANIFEST_INVALID', `index ${digest} has no "manifests" array`);
     for (const [i, m] of doc.manifests.entries()) checkDescriptor(m, `index ${digest} manifests[${i}]`);

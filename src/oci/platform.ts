@@ -2,7 +2,16 @@
 import { ManifestError } from './errors.js';
 import type { Descriptor, ImageIndex, Platform } from './manifest.js';
 
-const GOARCH: Readonly<Record<string, string>> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64', loong64: 'loong64' };
+const GOARCH: Readonly<Record<string, string>> = {
+  x64: 'amd64',
+  arm64: 'arm64',
+  arm: 'arm',
+  ia32: '386',
+  ppc64: 'ppc64le',
+  s390x: 's390x',
+  riscv64: 'riscv64',
+  loong64: 'loong64',
+};
 
 /** The platform of this host, as an image index names it (`linux/amd64`, `linux/arm64/v8` ...). */
 export function hostPlatform(): Platform {

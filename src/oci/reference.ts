@@ -65,7 +65,8 @@ export function parseReference(text: string): ImageReference {
     digest = rest.slice(at + 1);
     rest = rest.slice(0, at);
     if (!DIGEST.test(digest)) throw new ImageReferenceError(text, `bad digest "${digest}"`);
-    if (digest.startsWith('sha256:') && !/^sha256:[a-f0-9]{64}$/.test(digest)) throw new ImageReferenceError(text, 'a sha256 digest is 64 lowercase hex digits');
+    if (digest.startsWith('sha256:') && !/^sha256:[a-f0-9]{64}$/.test(digest))
+      throw new ImageReferenceError(text, 'a sha256 digest is 64 lowercase hex digits');
   }
   let tag: string | undefined;
   const lastSlash = rest.lastIndexOf('/');

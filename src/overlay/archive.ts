@@ -73,7 +73,8 @@ async function plan(root: string, changes: readonly ScannedChange[]): Promise<Ma
     for (let d = parentOf(rel); d !== ''; d = parentOf(d)) if (opaque.has(d)) return true;
     return false;
   };
-  for (const c of changes) { // parents come first, so an opaque dir is known before its contents
+  for (const c of changes) {
+    // parents come first, so an opaque dir is known before its contents
     if (c.kind === 'deleted') {
       if (underOpaque(c.rel)) continue; // the opaque marker already hides everything below
       const parent = parentOf(c.rel);

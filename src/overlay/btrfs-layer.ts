@@ -136,10 +136,16 @@ export class BtrfsLayer implements WritableLayer {
     checkAbort(options.signal);
     if (!Array.isArray(options.lower) || options.lower.length === 0) throw new InvalidOptionError('lower', 'expected at least one lower directory');
     for (const l of options.lower) {
-      if (!(await lstatOrNull(l))?.isDirectory()) throw new OverlayError('ERR_OVERLAY_LOWER_MISSING', `lower ${l} does not exist or is not a directory`, { path: l });
+      if (!(await lstatOrNull(l))?.isDirectory())
+        throw new OverlayError('ERR_OVERLAY_LOWER_MISSING', `lower ${l} does not exist or is not a directory`, { path: l });
     }
     const parent = dirname(options.target);
-    if (!isOnBtrfs(parent)) throw new BtrfsError('ERR_BTRFS_NOT_BTRFS', `${parent} is not on a btrfs filesystem: the btrfs driver needs one (use the overlay or copy driver)`, parent);
+    if (!isOnBtrfs(parent))
+      throw new BtrfsError(
+        'ERR_BTRFS_NOT_BTRFS',
+        `${parent} is not on a btrfs filesystem: the btrfs driver needs one (use the overlay or copy driver)`,
+        parent,
+      );
     if (await lstatOrNull(options.target)) {
       throw new LayerError('ERR_LAYER_TARGET_NOT_EMPTY', `snapshot target ${options.target} must not exist yet`, options.target);
     }

@@ -72,7 +72,8 @@ export class CopyLayer implements WritableLayer {
     checkAbort(options.signal);
     if (!Array.isArray(options.lower) || options.lower.length === 0) throw new InvalidOptionError('lower', 'expected at least one lower directory');
     for (const l of options.lower) {
-      if (!(await lstatOrNull(l))?.isDirectory()) throw new OverlayError('ERR_OVERLAY_LOWER_MISSING', `lower ${l} does not exist or is not a directory`, { path: l });
+      if (!(await lstatOrNull(l))?.isDirectory())
+        throw new OverlayError('ERR_OVERLAY_LOWER_MISSING', `lower ${l} does not exist or is not a directory`, { path: l });
     }
     const existing = await lstatOrNull(options.target);
     if (existing && (!existing.isDirectory() || (await readdir(options.target)).length > 0)) {

@@ -60,14 +60,22 @@ class Scan {
   readonly out: ScannedChange[] = [];
   readonly lower: LowerStack;
 
-  constructor(readonly root: string, lowers: readonly string[], readonly userxattr: boolean | undefined, readonly signal: AbortSignal | undefined) {
+  constructor(
+    readonly root: string,
+    lowers: readonly string[],
+    readonly userxattr: boolean | undefined,
+    readonly signal: AbortSignal | undefined,
+  ) {
     this.lower = new LowerStack(lowers, userxattr);
   }
 
   push(rel: string, kind: ChangeKind, stats: BigIntStats, extra: { opaque?: boolean; dataFrom?: string } = {}): void {
     const current = kind !== 'deleted';
     this.out.push({
-      path: `/${rel}`, rel, kind, type: entryType(stats),
+      path: `/${rel}`,
+      rel,
+      kind,
+      type: entryType(stats),
       ...(extra.opaque ? { opaque: true } : {}),
       ...(current ? { stats } : {}),
       ...(extra.dataFrom ? { dataFrom: extra.dataFrom } : {}),
@@ -113,8 +121,11 @@ async function dataSource(scan: Scan, rel: string, abs: string): Promise<string>
   const originRel = redirect?.startsWith('/') ? redirect.slice(1) : rel;
   const origin = await scan.lower.lookup(originRel);
   if (!origin?.stats.isFile()) {
-    throw new LayerError('ERR_LAYER_METACOPY_ORIGIN',
-      `${abs} is a metadata-only copy-up but /${originRel} is not a regular file in any lower: diff and commit need the lowers the upper was mounted with`, abs);
+    throw new LayerError(
+      'ERR_LAYER_METACOPY_ORIGIN',
+      `${abs} is a metadata-only copy-up but /${originRel} is not a regular file in any lower: diff and commit need the lowers the upper was mounted with`,
+      abs,
+    );
   }
   return origin.abs;
 }
@@ -154,8 +165,11 @@ async function scanOverlayDir(scan: Scan, rel: string, replaced: boolean): Promi
       continue;
     }
     if (readOverlayXattr(abs, 'redirect', scan.userxattr) !== null) {
-      throw new LayerError('ERR_LAYER_REDIRECT',
-        `${abs} is a renamed lower directory (overlay.redirect): its content lives in the lower and cannot be expressed as a diff. Mount without redirect_dir (and metacopy) to commit such changes`, abs);
+      throw new LayerError(
+        'ERR_LAYER_REDIRECT',
+        `${abs} is a renamed lower directory (overlay.redirect): its content lives in the lower and cannot be expressed as a diff. Mount without redirect_dir (and metacopy) to commit such changes`,
+        abs,
+      );
     }
     const opaque = isOpaqueSync(abs, scan.userxattr);
     if (before?.stats.isDirectory()) {

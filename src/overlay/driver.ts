@@ -53,7 +53,8 @@ export async function chooseDriver(options: ChooseDriverOptions): Promise<Driver
   checkAbort(options.signal);
   const dir = options.dir;
   const st = await stat(dir).catch(() => null);
-  if (!st?.isDirectory()) throw new OverlayError('ERR_OVERLAY_PATH_MISSING', `${dir} does not exist or is not a directory: create it before choosing a driver for it`, { path: dir });
+  if (!st?.isDirectory())
+    throw new OverlayError('ERR_OVERLAY_PATH_MISSING', `${dir} does not exist or is not a directory: create it before choosing a driver for it`, { path: dir });
   const magic = (await statfs(dir)).type >>> 0;
   const filesystem = filesystemName(magic);
   if (filesystem === 'btrfs') {

@@ -7,10 +7,25 @@
 const OVERLAYFS_MAGIC = 0x794c7630;
 
 const NAMES: ReadonlyMap<number, string> = new Map([
-  [0xef53, 'ext4'], [0x58465342, 'xfs'], [0x9123683e, 'btrfs'], [0x01021994, 'tmpfs'], [0x858458f6, 'ramfs'],
-  [OVERLAYFS_MAGIC, 'overlay'], [0x2fc12fc1, 'zfs'], [0xf2f52010, 'f2fs'], [0x4d44, 'vfat'], [0x2011bab0, 'exfat'],
-  [0x5346544e, 'ntfs'], [0x6969, 'nfs'], [0xff534d42, 'cifs'], [0xfe534d42, 'smb2'], [0x01021997, '9p'],
-  [0x65735546, 'fuse'], [0x73717368, 'squashfs'], [0xe0f5e1e2, 'erofs'], [0x9660, 'iso9660'],
+  [0xef53, 'ext4'],
+  [0x58465342, 'xfs'],
+  [0x9123683e, 'btrfs'],
+  [0x01021994, 'tmpfs'],
+  [0x858458f6, 'ramfs'],
+  [OVERLAYFS_MAGIC, 'overlay'],
+  [0x2fc12fc1, 'zfs'],
+  [0xf2f52010, 'f2fs'],
+  [0x4d44, 'vfat'],
+  [0x2011bab0, 'exfat'],
+  [0x5346544e, 'ntfs'],
+  [0x6969, 'nfs'],
+  [0xff534d42, 'cifs'],
+  [0xfe534d42, 'smb2'],
+  [0x01021997, '9p'],
+  [0x65735546, 'fuse'],
+  [0x73717368, 'squashfs'],
+  [0xe0f5e1e2, 'erofs'],
+  [0x9660, 'iso9660'],
 ]);
 
 /**

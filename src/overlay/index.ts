@@ -20,11 +20,25 @@ export { MAX_LOWER_LAYERS, type OverlaySpec, type OverlayMountApi } from './spec
 export { inUserNamespace } from './userns.js';
 export { OverlayError, LayerError, type OverlayErrorCode, type OverlayErrorDetails, type LayerErrorCode } from './errors.js';
 export {
-  createWhiteout, isWhiteout, isWhiteoutStats, markOpaque, isOpaque, listWhiteouts, type MarkerOptions, type WhiteoutEntry,
+  createWhiteout,
+  isWhiteout,
+  isWhiteoutStats,
+  markOpaque,
+  isOpaque,
+  listWhiteouts,
+  type MarkerOptions,
+  type WhiteoutEntry,
 } from './whiteouts.js';
 export {
-  OCI_WHITEOUT_PREFIX, OCI_OPAQUE_WHITEOUT, ociWhiteoutName, ociOpaqueName, parseOciWhiteout, convertWhiteoutsToOci,
-  convertWhiteoutsFromOci, type OciWhiteout, type WhiteoutConversionOptions,
+  OCI_WHITEOUT_PREFIX,
+  OCI_OPAQUE_WHITEOUT,
+  ociWhiteoutName,
+  ociOpaqueName,
+  parseOciWhiteout,
+  convertWhiteoutsToOci,
+  convertWhiteoutsFromOci,
+  type OciWhiteout,
+  type WhiteoutConversionOptions,
 } from './oci-whiteouts.js';
 export { diff, type DiffOptions, type StorageDriver } from './diff.js';
 export { formatChanges, type Change, type ChangeKind } from './changes.js';

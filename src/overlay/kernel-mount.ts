@@ -37,7 +37,11 @@ export function lowerdirPlusSupported(): boolean {
     fd = fsopen('overlay');
   } catch (e) {
     const code = e instanceof SysError ? e.code : '';
-    if (code === 'ENODEV') throw new OverlayError('ERR_OVERLAY_NOT_SUPPORTED', 'this kernel has no overlayfs (not in /proc/filesystems; try modprobe overlay)', { errnoName: 'ENODEV', cause: e });
+    if (code === 'ENODEV')
+      throw new OverlayError('ERR_OVERLAY_NOT_SUPPORTED', 'this kernel has no overlayfs (not in /proc/filesystems; try modprobe overlay)', {
+        errnoName: 'ENODEV',
+        cause: e,
+      });
     if (code === 'ENOSYS') return (lowerdirPlus = false); // before Linux 5.2: no new mount API at all
     // EPERM: not allowed to mount here. Either API would be refused; let the mount say so.
     return true;
@@ -58,31 +62,45 @@ export function lowerdirPlusSupported(): boolean {
 /** Turns a kernel refusal into an OverlayError that names the likely cause. */
 function refusal(e: unknown, spec: ResolvedSpec): OverlayError {
   if (e instanceof OverlayError) return e;
-  if (!(e instanceof SysError)) return new OverlayError('ERR_OVERLAY_MOUNT', `mounting the overlay on ${spec.target} failed: ${String(e)}`, { path: spec.target, cause: e });
+  if (!(e instanceof SysError))
+    return new OverlayError('ERR_OVERLAY_MOUNT', `mounting the overlay on ${spec.target} failed: ${String(e)}`, { path: spec.target, cause: e });
   const kernelMessage = e instanceof FsContextError ? e.kernelMessage : undefined;
   const details = { errnoName: e.code, kernelMessage, cause: e };
   const on = e.path ?? spec.target;
   if (e.code === 'EPERM') {
-    return new OverlayError('ERR_OVERLAY_PERMISSION',
-      `mounting an overlay on ${spec.target} was refused (EPERM): it needs CAP_SYS_ADMIN over the mount namespace — run as root, or as root of a user namespace that owns a new mount namespace`, { ...details, path: spec.target });
+    return new OverlayError(
+      'ERR_OVERLAY_PERMISSION',
+      `mounting an overlay on ${spec.target} was refused (EPERM): it needs CAP_SYS_ADMIN over the mount namespace — run as root, or as root of a user namespace that owns a new mount namespace`,
+      { ...details, path: spec.target },
+    );
   }
   if (e.code === 'ENODEV') return new OverlayError('ERR_OVERLAY_NOT_SUPPORTED', 'this kernel has no overlayfs', details);
   if (e.code === 'ENOENT') {
     const lower = spec.lower.includes(on);
-    return new OverlayError(lower ? 'ERR_OVERLAY_LOWER_MISSING' : 'ERR_OVERLAY_PATH_MISSING', `${lower ? 'lower' : 'path'} ${on} does not exist (${e.syscall})`, { ...details, path: on });
+    return new OverlayError(
+      lower ? 'ERR_OVERLAY_LOWER_MISSING' : 'ERR_OVERLAY_PATH_MISSING',
+      `${lower ? 'lower' : 'path'} ${on} does not exist (${e.syscall})`,
+      { ...details, path: on },
+    );
   }
   if (e.code === 'EROFS') {
     return new OverlayError('ERR_OVERLAY_UPPER_UNSUPPORTED', `upper ${spec.upper ?? on} is on a read-only mount`, { ...details, path: spec.upper ?? on });
   }
   if (e.code === 'EBUSY') {
-    return new OverlayError('ERR_OVERLAY_BUSY',
-      `upper ${spec.upper ?? '?'} or work dir ${spec.work ?? '?'} is already the upper or work dir of another overlay mount (overlayfs allows one user at a time)`, { ...details, path: spec.upper });
+    return new OverlayError(
+      'ERR_OVERLAY_BUSY',
+      `upper ${spec.upper ?? '?'} or work dir ${spec.work ?? '?'} is already the upper or work dir of another overlay mount (overlayfs allows one user at a time)`,
+      { ...details, path: spec.upper },
+    );
   }
   if (e.code === 'ELOOP') {
     return new OverlayError('ERR_OVERLAY_OVERLAPPING', `the layers of the overlay on ${spec.target} overlap (one is inside another)`, { ...details, path: on });
   }
-  return new OverlayError('ERR_OVERLAY_MOUNT',
-    `${e.syscall} for the overlay on ${spec.target} failed with ${e.code}${kernelMessage ? '' : ' (overlayfs logs the reason to the kernel log: dmesg | grep overlayfs)'}`, { ...details, path: on });
+  return new OverlayError(
+    'ERR_OVERLAY_MOUNT',
+    `${e.syscall} for the overlay on ${spec.target} failed with ${e.code}${kernelMessage ? '' : ' (overlayfs logs the reason to the kernel log: dmesg | grep overlayfs)'}`,
+    { ...details, path: on },
+  );
 }
 
 /** Mounts through fsopen/fsconfig/fsmount/move_mount. A failure leaves nothing mounted. */
@@ -130,11 +148,17 @@ export function mountViaOptionString(spec: ResolvedSpec): void {
   try {
     if (Buffer.byteLength(data) > OPTION_STRING_MAX) {
       for (const l of spec.lower) fds.push(openat(AT_FDCWD, l, O_PATH | O_DIRECTORY | O_CLOEXEC, 0, l));
-      data = optionString(spec, fds.map((fd) => `/proc/self/fd/${fd}`));
+      data = optionString(
+        spec,
+        fds.map((fd) => `/proc/self/fd/${fd}`),
+      );
       log('option string too long for %d lowers: passing them as /proc/self/fd paths (%d bytes)', spec.lower.length, Buffer.byteLength(data));
       if (Buffer.byteLength(data) > OPTION_STRING_MAX) {
-        throw new OverlayError('ERR_OVERLAY_TOO_MANY_LAYERS',
-          `${spec.lower.length} lowers do not fit the ${OPTION_STRING_MAX}-byte option string of mount(2), even as /proc/self/fd paths; this kernel lacks lowerdir+ (Linux 6.8+): flatten some layers`, { path: spec.target });
+        throw new OverlayError(
+          'ERR_OVERLAY_TOO_MANY_LAYERS',
+          `${spec.lower.length} lowers do not fit the ${OPTION_STRING_MAX}-byte option string of mount(2), even as /proc/self/fd paths; this kernel lacks lowerdir+ (Linux 6.8+): flatten some layers`,
+          { path: spec.target },
+        );
       }
     }
     mount(spec.source, spec.target, 'overlay', 0, data);

@@ -77,7 +77,9 @@ export class LayerDirs implements AsyncDisposable {
       // merged is gone already: nothing can be mounted there
     }
     if (mounted) {
-      throw new OverlayError('ERR_OVERLAY_BUSY', `not removing ${this.dir}: ${this.merged} is still mounted (unmount the overlay first)`, { path: this.merged });
+      throw new OverlayError('ERR_OVERLAY_BUSY', `not removing ${this.dir}: ${this.merged} is still mounted (unmount the overlay first)`, {
+        path: this.merged,
+      });
     }
     await removeTree(this.dir);
     this.removed = true;

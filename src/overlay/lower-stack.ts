@@ -23,7 +23,10 @@ export class LowerStack {
    * @param layers - the lower directories, topmost first
    * @param userxattr - which xattr namespace marks opaque dirs in them (undefined: either)
    */
-  constructor(readonly layers: readonly string[], private readonly userxattr?: boolean) {}
+  constructor(
+    readonly layers: readonly string[],
+    private readonly userxattr?: boolean,
+  ) {}
 
   /** The layers that contribute to directory `rel` ('' = root), topmost first; [] when it is not a directory. */
   dirLayers(rel: string): Promise<readonly string[]> {

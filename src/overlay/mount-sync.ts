@@ -89,8 +89,11 @@ export function unmountOverlaySync(target: string, options: UnmountOptions = {})
   } catch (e) {
     if (!(e instanceof SysError)) throw e;
     if (e.code === 'EBUSY') {
-      throw new OverlayError('ERR_OVERLAY_BUSY',
-        `cannot unmount ${target}: it is busy (a process has a file open or its cwd below it); close those, or unmount with { detach: true }`, { path: target, errnoName: e.code, cause: e });
+      throw new OverlayError(
+        'ERR_OVERLAY_BUSY',
+        `cannot unmount ${target}: it is busy (a process has a file open or its cwd below it); close those, or unmount with { detach: true }`,
+        { path: target, errnoName: e.code, cause: e },
+      );
     }
     const why = e.code === 'EINVAL' ? ' (it is not a mount point)' : '';
     throw new OverlayError('ERR_OVERLAY_UNMOUNT', `cannot unmount ${target}: ${e.code}${why}`, { path: target, errnoName: e.code, cause: e });

@@ -85,18 +85,22 @@ export function parseOciWhiteout(entryName: string): OciWhiteout | null {
 export async function convertWhiteoutsToOci(dir: string, options: WhiteoutConversionOptions = {}): Promise<number> {
   const userxattr = options.userxattr ?? inUserNamespace();
   let n = 0;
-  await walk(dir, async (rel, st) => {
-    const abs = join(dir, rel);
-    if (isWhiteoutStats(st)) {
-      await unlink(abs);
-      await writeFile(join(dir, ociWhiteoutName(rel)), '', { mode: 0o600, flag: 'wx' });
-      n++;
-    } else if (st.isDirectory() && isOpaqueSync(abs, userxattr)) {
-      lremovexattr(abs, opaqueXattrName(userxattr));
-      await writeFile(join(dir, ociOpaqueName(rel)), '', { mode: 0o600, flag: 'wx' });
-      n++;
-    }
-  }, options.signal);
+  await walk(
+    dir,
+    async (rel, st) => {
+      const abs = join(dir, rel);
+      if (isWhiteoutStats(st)) {
+        await unlink(abs);
+        await writeFile(join(dir, ociWhiteoutName(rel)), '', { mode: 0o600, flag: 'wx' });
+        n++;
+      } else if (st.isDirectory() && isOpaqueSync(abs, userxattr)) {
+        lremovexattr(abs, opaqueXattrName(userxattr));
+        await writeFile(join(dir, ociOpaqueName(rel)), '', { mode: 0o600, flag: 'wx' });
+        n++;
+      }
+    },
+    options.signal,
+  );
   if (isOpaqueSync(dir, userxattr)) {
     lremovexattr(dir, opaqueXattrName(userxattr));
     await writeFile(join(dir, OCI_OPAQUE_WHITEOUT), '', { mode: 0o600, flag: 'wx' });
@@ -116,13 +120,17 @@ export async function convertWhiteoutsFromOci(dir: string, options: WhiteoutConv
   const userxattr = options.userxattr ?? inUserNamespace();
   const found: OciWhiteout[] = [];
   const markers: string[] = [];
-  await walk(dir, (rel, st) => {
-    const w = st.isDirectory() ? null : parseOciWhiteout(rel);
-    if (w) {
-      found.push(w);
-      markers.push(rel);
-    }
-  }, options.signal);
+  await walk(
+    dir,
+    (rel, st) => {
+      const w = st.isDirectory() ? null : parseOciWhiteout(rel);
+      if (w) {
+        found.push(w);
+        markers.push(rel);
+      }
+    },
+    options.signal,
+  );
   for (const [i, w] of found.entries()) {
     checkAbort(options.signal);
     await unlink(join(dir, markers[i]!));

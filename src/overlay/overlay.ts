@@ -98,7 +98,9 @@ export class OverlayMount implements WritableLayer {
     }
     if (current !== BigInt(this.mountId)) {
       if (await stillMounted(this.mountId)) {
-        throw new OverlayError('ERR_OVERLAY_BUSY', `cannot unmount the overlay on ${this.target}: another mount now covers it; unmount that one first`, { path: this.target });
+        throw new OverlayError('ERR_OVERLAY_BUSY', `cannot unmount the overlay on ${this.target}: another mount now covers it; unmount that one first`, {
+          path: this.target,
+        });
       }
       log('overlay %d on %s was already unmounted', this.mountId, this.target);
       this.isMounted = false;
@@ -169,8 +171,11 @@ export class Overlay {
     if (spec.upper !== undefined && spec.work !== undefined && (options.probe ?? true)) {
       const failure = upperProbeFailure(spec.work, spec.userxattr);
       if (failure) {
-        throw new OverlayError('ERR_OVERLAY_UPPER_UNSUPPORTED',
-          `upper ${spec.upper} cannot be an overlay upper: ${failure}. Use another filesystem, or the copy driver (chooseDriver)`, { path: spec.upper });
+        throw new OverlayError(
+          'ERR_OVERLAY_UPPER_UNSUPPORTED',
+          `upper ${spec.upper} cannot be an overlay upper: ${failure}. Use another filesystem, or the copy driver (chooseDriver)`,
+          { path: spec.upper },
+        );
       }
     }
     checkAbort(options.signal);

@@ -22,7 +22,11 @@ function statOrThrow(path: string, role: string, missing: 'ERR_OVERLAY_LOWER_MIS
       throw new OverlayError(missing, `${role} ${path} does not exist`, { path, errnoName: code, cause: e });
     }
     if (code === 'EACCES' || code === 'EPERM') {
-      throw new OverlayError('ERR_OVERLAY_PERMISSION', `${role} ${path} cannot be reached (${code}): the mounting process needs search permission on every directory above it`, { path, errnoName: code, cause: e });
+      throw new OverlayError(
+        'ERR_OVERLAY_PERMISSION',
+        `${role} ${path} cannot be reached (${code}): the mounting process needs search permission on every directory above it`,
+        { path, errnoName: code, cause: e },
+      );
     }
     throw new OverlayError('ERR_OVERLAY_MOUNT', `${role} ${path}: stat failed (${code})`, { path, errnoName: code, cause: e });
   }
@@ -48,19 +52,28 @@ function checkUpperAndWork(upper: string, work: string): void {
   const fs = filesystemOf(upper);
   const against = notAnUpperBecause(fs.magic);
   if (against) {
-    throw new OverlayError('ERR_OVERLAY_UPPER_UNSUPPORTED',
-      `upper ${upper} is on ${fs.name}, which cannot hold an overlay upper: ${against}. Put the upper on ext4, xfs, btrfs or tmpfs, or use the copy driver (chooseDriver)`, { path: upper });
+    throw new OverlayError(
+      'ERR_OVERLAY_UPPER_UNSUPPORTED',
+      `upper ${upper} is on ${fs.name}, which cannot hold an overlay upper: ${against}. Put the upper on ext4, xfs, btrfs or tmpfs, or use the copy driver (chooseDriver)`,
+      { path: upper },
+    );
   }
   const realUpper = realpathSync(upper);
   const realWork = realpathSync(work);
   if (within(realUpper, realWork) || within(realWork, realUpper)) {
-    throw new OverlayError('ERR_OVERLAY_OVERLAPPING',
-      `work dir ${work} and upper ${upper} overlap: overlayfs needs them to be separate directories (siblings, typically)`, { path: work });
+    throw new OverlayError(
+      'ERR_OVERLAY_OVERLAPPING',
+      `work dir ${work} and upper ${upper} overlap: overlayfs needs them to be separate directories (siblings, typically)`,
+      { path: work },
+    );
   }
   if (mountFacts(upper).mountId !== mountFacts(work).mountId) {
     const workFs = filesystemOf(work);
-    throw new OverlayError('ERR_OVERLAY_WORK_OTHER_MOUNT',
-      `work dir ${work} (${workFs.name}) is not on the same mount as upper ${upper} (${fs.name}): overlayfs moves files from work into upper with rename(2), which cannot cross mounts. Put both in one directory`, { path: work });
+    throw new OverlayError(
+      'ERR_OVERLAY_WORK_OTHER_MOUNT',
+      `work dir ${work} (${workFs.name}) is not on the same mount as upper ${upper} (${fs.name}): overlayfs moves files from work into upper with rename(2), which cannot cross mounts. Put both in one directory`,
+      { path: work },
+    );
   }
 }
 
@@ -75,7 +88,10 @@ export function preflight(spec: ResolvedSpec): void {
   if (spec.upper !== undefined && spec.work !== undefined) checkUpperAndWork(spec.upper, spec.work);
   statOrThrow(spec.target, 'target', 'ERR_OVERLAY_PATH_MISSING');
   if (mountFacts(spec.target).isMountRoot) {
-    throw new OverlayError('ERR_OVERLAY_TARGET_MOUNTED',
-      `target ${spec.target} is already a mount point: an overlay there would hide that mount, and unmounting one would be ambiguous. Unmount it first or choose another directory`, { path: spec.target });
+    throw new OverlayError(
+      'ERR_OVERLAY_TARGET_MOUNTED',
+      `target ${spec.target} is already a mount point: an overlay there would hide that mount, and unmounting one would be ambiguous. Unmount it first or choose another directory`,
+      { path: spec.target },
+    );
   }
 }

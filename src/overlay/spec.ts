@@ -59,7 +59,11 @@ export const MAX_LOWER_LAYERS = 500;
 
 function checkPath(option: string, value: unknown): string {
   if (typeof value !== 'string' || value === '') throw new InvalidOptionError(option, 'expected a non-empty path');
-  if (!isAbsolute(value)) throw new InvalidOptionError(option, `"${value}" is relative; give an absolute path (it is resolved by the kernel, not against the cwd of the caller's choice)`);
+  if (!isAbsolute(value))
+    throw new InvalidOptionError(
+      option,
+      `"${value}" is relative; give an absolute path (it is resolved by the kernel, not against the cwd of the caller's choice)`,
+    );
   if (value.includes('\0')) throw new InvalidOptionError(option, 'contains a NUL byte, which no path can hold');
   // Trailing slashes and `//` would otherwise make two spellings of one layer differ.
   return normalize(value).replace(/(.)\/+$/, '$1');
@@ -79,7 +83,10 @@ export function resolveSpec(spec: OverlaySpec, userxattrDefault: () => boolean):
   const upper = spec.upper === undefined ? undefined : checkPath('upper', spec.upper);
   const work = spec.work === undefined ? undefined : checkPath('work', spec.work);
   if ((upper === undefined) !== (work === undefined)) {
-    throw new InvalidOptionError(upper === undefined ? 'upper' : 'work', 'upper and work go together: give both for a writable overlay, neither for a read-only one');
+    throw new InvalidOptionError(
+      upper === undefined ? 'upper' : 'work',
+      'upper and work go together: give both for a writable overlay, neither for a read-only one',
+    );
   }
   if (upper === undefined && lower.length < 2) {
     throw new InvalidOptionError('lower', 'a read-only overlay (no upper) needs at least two lowers; for one directory use a read-only bind mount');
@@ -87,7 +94,10 @@ export function resolveSpec(spec: OverlaySpec, userxattrDefault: () => boolean):
   const target = checkPath('target', spec.target);
   const userxattr = spec.userxattr ?? userxattrDefault();
   if (userxattr && spec.metacopy) {
-    throw new InvalidOptionError('metacopy', 'cannot be combined with userxattr: the kernel allows metacopy only with trusted xattrs (not in a user namespace)');
+    throw new InvalidOptionError(
+      'metacopy',
+      'cannot be combined with userxattr: the kernel allows metacopy only with trusted xattrs (not in a user namespace)',
+    );
   }
   const source = spec.source ?? 'overlay';
   if (source === '' || /[\0\s]/.test(source)) throw new InvalidOptionError('source', `"${source}" must be a non-empty name without whitespace`);

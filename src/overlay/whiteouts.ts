@@ -62,9 +62,13 @@ export async function isOpaque(dir: string, options: MarkerOptions = {}): Promis
  */
 export async function listWhiteouts(dir: string, options: MarkerOptions & { readonly signal?: AbortSignal } = {}): Promise<WhiteoutEntry[]> {
   const found: WhiteoutEntry[] = isOpaqueSync(dir, options.userxattr) ? [{ path: '/', kind: 'opaque' }] : [];
-  await walk(dir, (rel, st) => {
-    if (isWhiteoutStats(st)) found.push({ path: `/${rel}`, kind: 'whiteout' });
-    else if (st.isDirectory() && isOpaqueSync(join(dir, rel), options.userxattr)) found.push({ path: `/${rel}`, kind: 'opaque' });
-  }, options.signal);
+  await walk(
+    dir,
+    (rel, st) => {
+      if (isWhiteoutStats(st)) found.push({ path: `/${rel}`, kind: 'whiteout' });
+      else if (st.isDirectory() && isOpaqueSync(join(dir, rel), options.userxattr)) found.push({ path: `/${rel}`, kind: 'opaque' });
+    },
+    options.signal,
+  );
   return found;
 }

@@ -75,8 +75,8 @@ class HelperClient {
     else if (m.t === 'watching') p.resolve({ id: '', root: '' });
     else if (m.error.code === 'ERR_INVALID_OPTION' && m.error.option !== undefined) {
       p.reject(new InvalidOptionError(m.error.option, m.error.message.replace(`${m.error.option}: `, '')));
-    } else // The helper's own error, as a CtrkitError of the same code and name.
-      p.reject(Object.assign(new CtrkitError(m.error.code ?? 'ERR_OWNER_HELPER', m.error.message), { name: m.error.name }));
+    } // The helper's own error, as a CtrkitError of the same code and name.
+    else p.reject(Object.assign(new CtrkitError(m.error.code ?? 'ERR_OWNER_HELPER', m.error.message), { name: m.error.name }));
   }
 
   private fail(e: Error): void {

@@ -27,4 +27,8 @@ export type FromHelper =
   | { readonly t: 'ready'; readonly helper: ProcessIdentity }
   | { readonly t: 'started'; readonly req: number; readonly id: string; readonly root: string }
   | { readonly t: 'watching'; readonly req: number }
-  | { readonly t: 'failed'; readonly req: number; readonly error: { readonly name: string; readonly code?: string | undefined; readonly message: string; readonly option?: string | undefined } };
+  | {
+      readonly t: 'failed';
+      readonly req: number;
+      readonly error: { readonly name: string; readonly code?: string | undefined; readonly message: string; readonly option?: string | undefined };
+    };

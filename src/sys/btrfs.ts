@@ -47,7 +47,8 @@ function withDir<T>(dir: string, f: (fd: number) => T): T {
 
 function volArgs(fd: number, name: string, path: string): Buffer {
   const bytes = Buffer.from(name);
-  if (bytes.length > VOL_NAME_MAX || name.includes('/')) throw new SysError('btrfs ioctl', 36 /* ENAMETOOLONG */, path, 'a subvolume name is one path component');
+  if (bytes.length > VOL_NAME_MAX || name.includes('/'))
+    throw new SysError('btrfs ioctl', 36 /* ENAMETOOLONG */, path, 'a subvolume name is one path component');
   const b = Buffer.alloc(4096);
   b.writeBigInt64LE(BigInt(fd), 0);
   bytes.copy(b, 8);
@@ -74,15 +75,17 @@ export function createSubvolume(path: string): void {
  * @internal
  */
 export function snapshotSubvolume(source: string, target: string, readonly = false): void {
-  withDir(source, (src) => withDir(dirname(target), (parent) => {
-    const name = Buffer.from(basename(target));
-    if (name.length > V2_NAME_MAX) throw new SysError('BTRFS_IOC_SNAP_CREATE_V2', 36, target);
-    const b = Buffer.alloc(4096);
-    b.writeBigInt64LE(BigInt(src), 0);
-    b.writeBigUInt64LE(readonly ? BTRFS_SUBVOL_RDONLY : 0n, 16);
-    name.copy(b, V2_NAME_OFFSET);
-    named('BTRFS_IOC_SNAP_CREATE_V2', target, () => ioctl(parent, BTRFS_IOC_SNAP_CREATE_V2, b));
-  }));
+  withDir(source, (src) =>
+    withDir(dirname(target), (parent) => {
+      const name = Buffer.from(basename(target));
+      if (name.length > V2_NAME_MAX) throw new SysError('BTRFS_IOC_SNAP_CREATE_V2', 36, target);
+      const b = Buffer.alloc(4096);
+      b.writeBigInt64LE(BigInt(src), 0);
+      b.writeBigUInt64LE(readonly ? BTRFS_SUBVOL_RDONLY : 0n, 16);
+      name.copy(b, V2_NAME_OFFSET);
+      named('BTRFS_IOC_SNAP_CREATE_V2', target, () => ioctl(parent, BTRFS_IOC_SNAP_CREATE_V2, b));
+    }),
+  );
 }
 
 /**

@@ -11,7 +11,12 @@ import { SysError } from './sys-error.js';
 import { close } from './libc.js';
 
 type Fn = (...args: unknown[]) => unknown;
-interface BoundInet { socket: Fn; bind: Fn; listen: Fn; getsockname: Fn }
+interface BoundInet {
+  socket: Fn;
+  bind: Fn;
+  listen: Fn;
+  getsockname: Fn;
+}
 let bound: BoundInet | undefined;
 
 function lib(): BoundInet {

@@ -26,10 +26,7 @@ export function koffi(): KoffiModule {
   const version = (require(join(koffiDir, 'package.json')) as { version: string }).version;
   const pkg = `koffi-${process.platform}-${process.arch}`;
   const triplet = `${process.platform}_${process.arch}`;
-  const candidates = [
-    join(koffiDir, '..', '@koromix', pkg, triplet, 'koffi.node'),
-    join(koffiDir, 'node_modules', '@koromix', pkg, triplet, 'koffi.node'),
-  ];
+  const candidates = [join(koffiDir, '..', '@koromix', pkg, triplet, 'koffi.node'), join(koffiDir, 'node_modules', '@koromix', pkg, triplet, 'koffi.node')];
   for (const file of candidates) {
     if (!existsSync(file)) continue;
     try {

@@ -18,11 +18,36 @@ import { LINUX_CAPABILITY_VERSION_3 } from './constants.js';
 type Fn = (...args: unknown[]) => unknown;
 
 interface Bound {
-  mount: Fn; umount2: Fn; unshare: Fn; setns: Fn; sethostname: Fn; setdomainname: Fn;
-  prctl: Fn; fcntl: Fn; ioctl: Fn; close_range: Fn; close: Fn; execve: Fn; signal: Fn;
-  pthread_sigmask: Fn; umask: Fn; chdir: Fn; socket: Fn; mkdirat: Fn; mknodat: Fn;
-  symlinkat: Fn; openat: Fn; syscall: Fn; dup3: Fn; pipe2: Fn; setresuid: Fn; setresgid: Fn; setgroups: Fn;
-  setsid: Fn; fchown: Fn; ioctlInt: Fn;
+  mount: Fn;
+  umount2: Fn;
+  unshare: Fn;
+  setns: Fn;
+  sethostname: Fn;
+  setdomainname: Fn;
+  prctl: Fn;
+  fcntl: Fn;
+  ioctl: Fn;
+  close_range: Fn;
+  close: Fn;
+  execve: Fn;
+  signal: Fn;
+  pthread_sigmask: Fn;
+  umask: Fn;
+  chdir: Fn;
+  socket: Fn;
+  mkdirat: Fn;
+  mknodat: Fn;
+  symlinkat: Fn;
+  openat: Fn;
+  syscall: Fn;
+  dup3: Fn;
+  pipe2: Fn;
+  setresuid: Fn;
+  setresgid: Fn;
+  setgroups: Fn;
+  setsid: Fn;
+  fchown: Fn;
+  ioctlInt: Fn;
 }
 
 let bound: Bound | undefined;
@@ -79,7 +104,7 @@ function check(r: unknown, syscall: string, path?: string, hint?: string): numbe
 
 /** mount(2). `target` is named in errors. @internal */
 export function mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null = null, hint?: string): void {
-  check(lib().mount(source, target, fstype, flags, data), `mount(${fstype ?? (source ?? 'none')})`, target, hint);
+  check(lib().mount(source, target, fstype, flags, data), `mount(${fstype ?? source ?? 'none'})`, target, hint);
 }
 
 /** umount2(2). @internal */
@@ -190,8 +215,12 @@ export function openat(dirfd: number, path: string, flags: number, mode = 0, sho
 
 /** pivot_root(2) (no glibc wrapper). @internal */
 export function pivotRoot(newRoot: string, putOld: string): void {
-  check(lib().syscall(syscallNumbers().pivot_root, 'const char *', newRoot, 'const char *', putOld), 'pivot_root', newRoot,
-    'the new root must be a mount point and / must not be shared');
+  check(
+    lib().syscall(syscallNumbers().pivot_root, 'const char *', newRoot, 'const char *', putOld),
+    'pivot_root',
+    newRoot,
+    'the new root must be a mount point and / must not be shared',
+  );
 }
 
 /**
@@ -289,7 +318,12 @@ export function setgroups(groups: readonly number[]): void {
  * a layer's symlink is data, not a path to resolve on the host. Bound on first use, apart
  * from the table above so that table stays as it was.
  */
-interface BoundXattr { lgetxattr: Fn; lsetxattr: Fn; llistxattr: Fn; lremovexattr: Fn }
+interface BoundXattr {
+  lgetxattr: Fn;
+  lsetxattr: Fn;
+  llistxattr: Fn;
+  lremovexattr: Fn;
+}
 let boundXattr: BoundXattr | undefined;
 
 function xattrLib(): BoundXattr {

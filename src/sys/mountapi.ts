@@ -35,7 +35,11 @@ const STATX_MNT_ID = 0x1000;
 const STATX_ATTR_MOUNT_ROOT = 0x2000;
 
 type Fn = (...args: unknown[]) => unknown;
-interface Bound { syscall: Fn; read: Fn; statx: Fn }
+interface Bound {
+  syscall: Fn;
+  read: Fn;
+  statx: Fn;
+}
 let bound: Bound | undefined;
 
 function lib(): Bound {
@@ -138,8 +142,9 @@ export function fsmount(fd: number, attrFlags = 0, shown?: string): number {
 
 /** move_mount(2) of a detached mount fd onto `target` (a path, symlinks followed). @internal */
 export function moveMount(mountFd: number, target: string): void {
-  const r = Number(lib().syscall(SYS_MOVE_MOUNT, 'int', mountFd, 'const char *', '', 'int', AT_FDCWD, 'const char *', target,
-    'unsigned int', MOVE_MOUNT_F_EMPTY_PATH));
+  const r = Number(
+    lib().syscall(SYS_MOVE_MOUNT, 'int', mountFd, 'const char *', '', 'int', AT_FDCWD, 'const char *', target, 'unsigned int', MOVE_MOUNT_F_EMPTY_PATH),
+  );
   if (r < 0) throw new SysError('move_mount', errno(), target);
 }
 

@@ -13,7 +13,13 @@ import { SysError } from './sys-error.js';
 import { close } from './libc.js';
 
 type Fn = (...args: unknown[]) => unknown;
-interface BoundNetlink { socket: Fn; bind: Fn; send: Fn; recv: Fn; setsockopt: Fn }
+interface BoundNetlink {
+  socket: Fn;
+  bind: Fn;
+  send: Fn;
+  recv: Fn;
+  setsockopt: Fn;
+}
 let bound: BoundNetlink | undefined;
 
 function lib(): BoundNetlink {
@@ -71,8 +77,16 @@ export function netlinkSocket(protocol: number, timeoutMs = 10_000): number {
     setIntOption(fd, SOL_SOCKET, SO_SNDBUF, 1 << 20, 'SO_SNDBUF');
     setIntOption(fd, SOL_SOCKET, SO_RCVBUF, 1 << 20, 'SO_RCVBUF');
     // Both are best effort: an old kernel without them still answers, only less helpfully.
-    try { setIntOption(fd, SOL_NETLINK, NETLINK_EXT_ACK, 1, 'NETLINK_EXT_ACK'); } catch { /* optional */ }
-    try { setIntOption(fd, SOL_NETLINK, NETLINK_CAP_ACK, 1, 'NETLINK_CAP_ACK'); } catch { /* optional */ }
+    try {
+      setIntOption(fd, SOL_NETLINK, NETLINK_EXT_ACK, 1, 'NETLINK_EXT_ACK');
+    } catch {
+      /* optional */
+    }
+    try {
+      setIntOption(fd, SOL_NETLINK, NETLINK_CAP_ACK, 1, 'NETLINK_CAP_ACK');
+    } catch {
+      /* optional */
+    }
     const tv = Buffer.alloc(16);
     tv.writeBigInt64LE(BigInt(Math.floor(timeoutMs / 1000)), 0);
     tv.writeBigInt64LE(BigInt((timeoutMs % 1000) * 1000), 8);

@@ -31,7 +31,9 @@ export async function startFaultServer(options: { basicAuth?: string } = {}): Pr
   const layerTar = await makeTar([{ name: 'hello', data: 'hello\n'.repeat(20_000) }]);
   const { gzipSync } = await import('node:zlib');
   const layer = gzipSync(layerTar);
-  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Cmd: ['/hello'] }, rootfs: { type: 'layers', diff_ids: [sha(layerTar)] } }));
+  const config = Buffer.from(
+    JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Cmd: ['/hello'] }, rootfs: { type: 'layers', diff_ids: [sha(layerTar)] } }),
+  );
   const manifestDoc = {
     schemaVersion: 2,
     mediaType: 'application/vnd.oci.image.manifest.v1+json',
@@ -93,7 +95,9 @@ export async function startFaultServer(options: { basicAuth?: string } = {}): Pr
     if (repo === 'resume' && range) {
       ranges.push(req.headers.range!);
       const from = Number(range[1]);
-      return void res.writeHead(206, { 'content-length': layer.length - from, 'content-range': `bytes ${from}-${layer.length - 1}/${layer.length}` }).end(layer.subarray(from));
+      return void res
+        .writeHead(206, { 'content-length': layer.length - from, 'content-range': `bytes ${from}-${layer.length - 1}/${layer.length}` })
+        .end(layer.subarray(from));
     }
     res.writeHead(200, { 'content-length': layer.length }).end(layer);
   };

@@ -81,7 +81,12 @@ export async function startTokenServer(dir: string, options: { expiresIn?: numbe
   const key = join(dir, 'token.key');
   const certFile = join(dir, 'token.crt');
   sh('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', certFile, '-subj', '/CN=ctk-token', '-days', '2']);
-  const der = Buffer.from(readFileSync(certFile, 'utf8').replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64');
+  const der = Buffer.from(
+    readFileSync(certFile, 'utf8')
+      .replace(/-----[^-]+-----/g, '')
+      .replace(/\s+/g, ''),
+    'base64',
+  );
   const pem = readFileSync(key, 'utf8');
   const requests: string[] = [];
   const server: Server = createHttpServer((req, res) => {
@@ -115,10 +120,11 @@ export async function startTokenServer(dir: string, options: { expiresIn?: numbe
     realm: `http://127.0.0.1:${port}/token`,
     certFile,
     requests,
-    stop: () => new Promise<void>((r) => {
-      server.closeAllConnections();
-      server.close(() => r());
-    }),
+    stop: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }
 
@@ -132,7 +138,9 @@ export async function startRegistry(dir: string, auth?: { htpasswd: string } | {
     authYaml = `auth:\n  token:\n    realm: ${auth.token.realm}\n    service: ${TOKEN_SERVICE}\n    issuer: ${TOKEN_ISSUER}\n    rootcertbundle: ${auth.token.certFile}\n`;
   }
   const config = join(dir, 'config.yml');
-  writeFileSync(config, `version: 0.1
+  writeFileSync(
+    config,
+    `version: 0.1
 log:
   level: error
   accesslog:
@@ -144,7 +152,8 @@ storage:
     enabled: true
 http:
   addr: 127.0.0.1:${port}
-${authYaml}`);
+${authYaml}`,
+  );
   let output = '';
   const child = spawn('docker-registry', ['serve', config], { stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
@@ -204,11 +213,27 @@ export function buildImage(dir: string): string {
   mkdirSync(opt);
   writeFileSync(join(opt, 'new'), 'new /opt\n');
   sh('umoci', ['insert', '--image', `${layout}:v1`, '--opaque', opt, '/opt']);
-  sh('umoci', ['config', '--image', `${layout}:v1`,
-    '--config.entrypoint', '/bin/sh', '--config.entrypoint', '-c',
-    '--config.cmd', 'echo hi from $GREETING in $(pwd)',
-    '--config.env', 'GREETING=ctrkit', '--config.env', 'PATH=/bin',
-    '--config.workingdir', '/tmp', '--config.user', '0:0', '--config.exposedports', '8080/tcp']);
+  sh('umoci', [
+    'config',
+    '--image',
+    `${layout}:v1`,
+    '--config.entrypoint',
+    '/bin/sh',
+    '--config.entrypoint',
+    '-c',
+    '--config.cmd',
+    'echo hi from $GREETING in $(pwd)',
+    '--config.env',
+    'GREETING=ctrkit',
+    '--config.env',
+    'PATH=/bin',
+    '--config.workingdir',
+    '/tmp',
+    '--config.user',
+    '0:0',
+    '--config.exposedports',
+    '8080/tcp',
+  ]);
   sh('umoci', ['config', '--image', `${layout}:v1`, '--tag', 'arm', '--architecture', 'arm64']);
   return layout;
 }

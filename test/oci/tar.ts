@@ -16,9 +16,19 @@ export async function makeTar(entries: readonly Entry[], options: { gzip?: boole
   for (const e of entries) {
     const { data, ...header } = e;
     const type = header.type ?? 'file';
-    const body = type === 'file' ? data ?? '' : undefined;
+    const body = type === 'file' ? (data ?? '') : undefined;
     await new Promise<void>((resolve, reject) => {
-      pack.entry({ mode: type === 'directory' ? 0o755 : 0o644, mtime: new Date(1_700_000_000_000), ...header, type, size: body ? Buffer.byteLength(body) : 0 } as Headers, body, (err) => (err ? reject(err) : resolve()));
+      pack.entry(
+        {
+          mode: type === 'directory' ? 0o755 : 0o644,
+          mtime: new Date(1_700_000_000_000),
+          ...header,
+          type,
+          size: body ? Buffer.byteLength(body) : 0,
+        } as Headers,
+        body,
+        (err) => (err ? reject(err) : resolve()),
+      );
     });
   }
   pack.finalize();

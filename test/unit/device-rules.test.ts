@@ -2,7 +2,14 @@
 // controller both use them.
 import { describe, expect, it } from 'vitest';
 import {
-  ACC_MKNOD, ACC_READ, ACC_WRITE, checkDeviceRule, DEFAULT_DEVICE_RULES, deviceAccessAllowed, formatDeviceRule, reduceDeviceRules,
+  ACC_MKNOD,
+  ACC_READ,
+  ACC_WRITE,
+  checkDeviceRule,
+  DEFAULT_DEVICE_RULES,
+  deviceAccessAllowed,
+  formatDeviceRule,
+  reduceDeviceRules,
 } from '../../src/cgroups/device-rules.js';
 import { CgroupValueError } from '../../src/cgroups/errors.js';
 

@@ -26,7 +26,10 @@ describe('the error shape', () => {
     expect(fromNode).toMatchObject({ code: 'ERR_INIT_STEP', step: 'cwd', errno: 2, errnoName: 'ENOENT', syscall: 'chdir' });
     const plain = new InitError('config', { name: 'TypeError', message: 'bad' });
     expect([plain.errno, plain.errnoName]).toEqual([undefined, undefined]);
-    expect(initErrorFrom('exec', { name: 'SysError', message: 'execve', code: 'EACCES', errno: 13 }, 'x', '')).toMatchObject({ code: 'ERR_COMMAND_NOT_EXECUTABLE', errno: 13 });
+    expect(initErrorFrom('exec', { name: 'SysError', message: 'execve', code: 'EACCES', errno: 13 }, 'x', '')).toMatchObject({
+      code: 'ERR_COMMAND_NOT_EXECUTABLE',
+      errno: 13,
+    });
   });
 
   it('a setdomainname failure is its own step', () => {
@@ -35,7 +38,11 @@ describe('the error shape', () => {
 
   it('OverlayError and DeviceProgramError: errno the number, errnoName its name', () => {
     expect(new OverlayError('ERR_OVERLAY_BUSY', 'busy', { errnoName: 'EBUSY' })).toMatchObject({ errno: 16, errnoName: 'EBUSY' });
-    expect(new DeviceProgramError('attach', '/sys/fs/cgroup/x', 'refused', { errnoName: 'EPERM' })).toMatchObject({ code: 'ERR_CGROUP_DEVICES', errno: 1, errnoName: 'EPERM' });
+    expect(new DeviceProgramError('attach', '/sys/fs/cgroup/x', 'refused', { errnoName: 'EPERM' })).toMatchObject({
+      code: 'ERR_CGROUP_DEVICES',
+      errno: 1,
+      errnoName: 'EPERM',
+    });
   });
 
   it('every class names its code precisely, and CtrkitErrorCode holds them all', () => {

@@ -28,7 +28,12 @@ describe('cgroup units', () => {
 describe('limits mapping (cgroupFor)', () => {
   it('maps memory, memorySwap (memory plus swap), cpus and pids', () => {
     const cg = cgroupFor('ctk-unit/a', { cgroupVersion: 2, memory: '512m', memorySwap: '1g', cpus: 0.5, pids: 64 });
-    expect(cg.limits()).toMatchObject({ memoryMax: 512 * 1024 ** 2, memorySwapMax: 512 * 1024 ** 2, cpuMax: { quotaUs: 50_000, periodUs: 100_000 }, pidsMax: 64 });
+    expect(cg.limits()).toMatchObject({
+      memoryMax: 512 * 1024 ** 2,
+      memorySwapMax: 512 * 1024 ** 2,
+      cpuMax: { quotaUs: 50_000, periodUs: 100_000 },
+      pidsMax: 64,
+    });
   });
 
   it('refuses a swap limit without a memory limit, or below it', () => {

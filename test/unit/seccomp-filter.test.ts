@@ -50,20 +50,88 @@ describe.each(ARCHES)('the default seccomp filter, simulated for $name', ({ name
 
   it('allows what the init stage and Node still do after installing it, even with no capability kept', () => {
     const none = build([]);
-    for (const n of ['execve', 'prctl', 'capset', 'setresuid', 'setresgid', 'setgroups', 'close_range', 'fcntl', 'dup3',
-      'close', 'umask', 'rt_sigprocmask', 'rt_sigaction', 'write', 'writev', 'read', 'exit_group', 'futex', 'mmap', 'munmap',
-      'madvise', 'mprotect', 'epoll_ctl', 'rseq', 'getpid', 'wait4', 'ptrace']) {
+    for (const n of [
+      'execve',
+      'prctl',
+      'capset',
+      'setresuid',
+      'setresgid',
+      'setgroups',
+      'close_range',
+      'fcntl',
+      'dup3',
+      'close',
+      'umask',
+      'rt_sigprocmask',
+      'rt_sigaction',
+      'write',
+      'writev',
+      'read',
+      'exit_group',
+      'futex',
+      'mmap',
+      'munmap',
+      'madvise',
+      'mprotect',
+      'epoll_ctl',
+      'rseq',
+      'getpid',
+      'wait4',
+      'ptrace',
+    ]) {
       expect([n, call(none, n)]).toEqual([n, ALLOW]);
     }
   });
 
-  it('refuses with EPERM what reaches the kernel\'s global state', () => {
-    for (const n of ['kexec_load', 'kexec_file_load', 'add_key', 'keyctl', 'request_key', 'bpf', 'io_uring_setup', 'io_uring_enter',
-      'io_uring_register', 'userfaultfd', 'perf_event_open', 'init_module', 'finit_module', 'delete_module', 'reboot', 'swapon',
-      'swapoff', 'acct', 'settimeofday', 'clock_settime', 'syslog', 'vhangup', 'quotactl', 'lookup_dcookie', 'move_pages',
-      'open_by_handle_at', 'name_to_handle_at', 'pidfd_getfd', 'kcmp', 'process_madvise', 'mbind', 'set_mempolicy', 'nfsservctl',
-      'mount', 'umount2', 'pivot_root', 'unshare', 'setns', 'fsopen', 'fsmount', 'open_tree', 'move_mount', 'fanotify_init',
-      'sethostname', 'setdomainname', ...(arch === 'x64' ? ['iopl', 'ioperm', 'uselib', '_sysctl', 'sysfs', 'ustat', 'create_module'] : [])]) {
+  it("refuses with EPERM what reaches the kernel's global state", () => {
+    for (const n of [
+      'kexec_load',
+      'kexec_file_load',
+      'add_key',
+      'keyctl',
+      'request_key',
+      'bpf',
+      'io_uring_setup',
+      'io_uring_enter',
+      'io_uring_register',
+      'userfaultfd',
+      'perf_event_open',
+      'init_module',
+      'finit_module',
+      'delete_module',
+      'reboot',
+      'swapon',
+      'swapoff',
+      'acct',
+      'settimeofday',
+      'clock_settime',
+      'syslog',
+      'vhangup',
+      'quotactl',
+      'lookup_dcookie',
+      'move_pages',
+      'open_by_handle_at',
+      'name_to_handle_at',
+      'pidfd_getfd',
+      'kcmp',
+      'process_madvise',
+      'mbind',
+      'set_mempolicy',
+      'nfsservctl',
+      'mount',
+      'umount2',
+      'pivot_root',
+      'unshare',
+      'setns',
+      'fsopen',
+      'fsmount',
+      'open_tree',
+      'move_mount',
+      'fanotify_init',
+      'sethostname',
+      'setdomainname',
+      ...(arch === 'x64' ? ['iopl', 'ioperm', 'uselib', '_sysctl', 'sysfs', 'ustat', 'create_module'] : []),
+    ]) {
       expect([n, call(strict, n)]).toEqual([n, EPERM]);
     }
   });
@@ -90,9 +158,10 @@ describe.each(ARCHES)('the default seccomp filter, simulated for $name', ({ name
     expect(call(admin, 'mount')).toBe(ALLOW);
   });
 
-  it('personality: only Docker\'s values; socket: every family but AF_VSOCK', () => {
+  it("personality: only Docker's values; socket: every family but AF_VSOCK", () => {
     for (const v of [0, 8, 0x20000, 0x20008, 0xffffffff]) expect(call(admin, 'personality', v)).toBe(ALLOW);
-    for (const v of [0x0400000 /* READ_IMPLIES_EXEC */, 0x0800000 /* ADDR_LIMIT_32BIT */, 0x8 | 0x0400000, 1]) expect(call(admin, 'personality', v)).toBe(EPERM);
+    for (const v of [0x0400000 /* READ_IMPLIES_EXEC */, 0x0800000 /* ADDR_LIMIT_32BIT */, 0x8 | 0x0400000, 1])
+      expect(call(admin, 'personality', v)).toBe(EPERM);
     for (const family of [1, 2, 10, 16, 17]) expect(call(strict, 'socket', family)).toBe(ALLOW);
     expect(call(build('all'), 'socket', 40)).toBe(EPERM);
   });

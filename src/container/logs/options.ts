@@ -65,7 +65,10 @@ export function parseLogTime(option: string, value: Date | number | string, now 
   if (duration !== undefined) return now - duration;
   const ms = ISO_DATE.test(text) ? Date.parse(text.replace(' ', 'T')) : Number.NaN;
   if (Number.isNaN(ms)) {
-    throw new InvalidOptionError(option, `invalid time "${value}" (expected an ISO 8601 date like "2026-11-30T04:31:07Z", Unix seconds, or a duration like "10m" or "1h30m")`);
+    throw new InvalidOptionError(
+      option,
+      `invalid time "${value}" (expected an ISO 8601 date like "2026-11-30T04:31:07Z", Unix seconds, or a duration like "10m" or "1h30m")`,
+    );
   }
   return ms;
 }
@@ -116,7 +119,9 @@ export interface LogWriterOptions {
 /** The writer's limits, checked. @internal */
 export function writerLimits(options: LogWriterOptions): { maxSize: number; maxFiles: number } {
   const { maxSize = 8 * 1024 * 1024, maxFiles = 2 } = options;
-  if (!Number.isSafeInteger(maxSize) || maxSize < 1) throw new InvalidOptionError('maxSize', `${String(maxSize)} is not a size (expected a positive number of bytes)`);
-  if (!Number.isSafeInteger(maxFiles) || maxFiles < 1) throw new InvalidOptionError('maxFiles', `${String(maxFiles)} is not a number of files (expected an integer >= 1)`);
+  if (!Number.isSafeInteger(maxSize) || maxSize < 1)
+    throw new InvalidOptionError('maxSize', `${String(maxSize)} is not a size (expected a positive number of bytes)`);
+  if (!Number.isSafeInteger(maxFiles) || maxFiles < 1)
+    throw new InvalidOptionError('maxFiles', `${String(maxFiles)} is not a number of files (expected an integer >= 1)`);
   return { maxSize, maxFiles };
 }

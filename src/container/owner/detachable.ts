@@ -42,9 +42,7 @@ export function toDetachable(options: RunOptions): Plain {
   }
   const n = options.network;
   if (typeof n === 'object') {
-    out.network = 'container' in n
-      ? { container: typeof n.container === 'number' ? n.container : n.container.pid }
-      : { [NAMED]: n.name, stateDir: n.stateDir };
+    out.network = 'container' in n ? { container: typeof n.container === 'number' ? n.container : n.container.pid } : { [NAMED]: n.name, stateDir: n.stateDir };
   }
   return JSON.parse(JSON.stringify(out)) as Plain;
 }

@@ -51,7 +51,9 @@ async function reap(): Promise<void> {
       const store = new StateStore(root);
       const mine = (await store.list()).filter((r) => !r.detached && r.owner.pid === owner.pid && r.owner.start === owner.start);
       // In parallel: each release is mostly waiting (processes dying, netlink, rm).
-      await Promise.all(mine.map((r) => releaseRecord(store, r, { removeRecord: true }).catch((e: unknown) => log('releasing %s: %s', r.id, (e as Error).message))));
+      await Promise.all(
+        mine.map((r) => releaseRecord(store, r, { removeRecord: true }).catch((e: unknown) => log('releasing %s: %s', r.id, (e as Error).message))),
+      );
       log('owner %d gone: released %d containers under %s', owner.pid, mine.length, root);
     }
   }
@@ -82,8 +84,7 @@ process.on('message', (m: ToHelper) => {
   else if (m.t === 'watch-network') {
     networks.add(`${m.stateDir}\0${m.name}`);
     reply({ t: 'watching', req: m.req });
-  }
-  else if (m.t === 'start') void startDetached(m);
+  } else if (m.t === 'start') void startDetached(m);
 });
 process.on('disconnect', () => void reap());
 // Not ours to die of: the owner's terminal and process group are not ours anymore (setsid),
@@ -92,5 +93,6 @@ for (const sig of ['SIGINT', 'SIGHUP', 'SIGPIPE'] as const) process.on(sig, () =
 process.on('uncaughtException', (e) => log('uncaught: %s', e.stack ?? e.message));
 process.on('unhandledRejection', (e) => log('unhandled rejection: %s', (e as Error)?.stack ?? String(e)));
 
-if (!process.connected) void reap(); // the owner was gone before we even started
+if (!process.connected)
+  void reap(); // the owner was gone before we even started
 else if (owner) reply({ t: 'ready', helper: identify(process.pid)! });

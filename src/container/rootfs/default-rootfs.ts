@@ -82,11 +82,78 @@ export class RootfsBuildError extends CtrkitError {
 
 /** The busybox applets linked into `/bin`, when the host's busybox has them. */
 const BUSYBOX_APPLETS = [
-  'sh', 'ash', 'ls', 'ps', 'cat', 'echo', 'hostname', 'id', 'mount', 'umount', 'sleep', 'true', 'false', 'env',
-  'pwd', 'mkdir', 'rm', 'cp', 'mv', 'ln', 'touch', 'grep', 'sed', 'awk', 'head', 'tail', 'wc', 'printf', 'test', '[',
-  'kill', 'stat', 'readlink', 'uname', 'dd', 'yes', 'seq', 'sort', 'uniq', 'cut', 'tr', 'date', 'find', 'xargs',
-  'chmod', 'chown', 'ip', 'ping', 'wget', 'nc', 'vi', 'less', 'tee', 'du', 'df', 'free', 'top', 'dmesg', 'sync',
-  'realpath', 'basename', 'dirname', 'whoami', 'nproc', 'httpd', 'stty', 'tty', 'fold', 'mknod', 'unshare', 'nsenter', 'chroot',
+  'sh',
+  'ash',
+  'ls',
+  'ps',
+  'cat',
+  'echo',
+  'hostname',
+  'id',
+  'mount',
+  'umount',
+  'sleep',
+  'true',
+  'false',
+  'env',
+  'pwd',
+  'mkdir',
+  'rm',
+  'cp',
+  'mv',
+  'ln',
+  'touch',
+  'grep',
+  'sed',
+  'awk',
+  'head',
+  'tail',
+  'wc',
+  'printf',
+  'test',
+  '[',
+  'kill',
+  'stat',
+  'readlink',
+  'uname',
+  'dd',
+  'yes',
+  'seq',
+  'sort',
+  'uniq',
+  'cut',
+  'tr',
+  'date',
+  'find',
+  'xargs',
+  'chmod',
+  'chown',
+  'ip',
+  'ping',
+  'wget',
+  'nc',
+  'vi',
+  'less',
+  'tee',
+  'du',
+  'df',
+  'free',
+  'top',
+  'dmesg',
+  'sync',
+  'realpath',
+  'basename',
+  'dirname',
+  'whoami',
+  'nproc',
+  'httpd',
+  'stty',
+  'tty',
+  'fold',
+  'mknod',
+  'unshare',
+  'nsenter',
+  'chroot',
 ];
 
 /** The host commands copied when there is no static busybox; `sh` is the only one required. */
@@ -99,9 +166,20 @@ const BUSYBOX_CANDIDATES = ['/bin/busybox', '/usr/bin/busybox'];
 
 // Directories and their modes: /tmp-like ones are sticky and world-writable, /root is private.
 const LAYOUT: ReadonlyArray<readonly [string, number]> = [
-  ['bin', 0o755], ['sbin', 0o755], ['usr', 0o755], ['usr/bin', 0o755], ['usr/sbin', 0o755],
-  ['etc', 0o755], ['proc', 0o755], ['dev', 0o755], ['sys', 0o755], ['run', 0o755],
-  ['tmp', 0o1777], ['root', 0o700], ['var', 0o755], ['var/tmp', 0o1777],
+  ['bin', 0o755],
+  ['sbin', 0o755],
+  ['usr', 0o755],
+  ['usr/bin', 0o755],
+  ['usr/sbin', 0o755],
+  ['etc', 0o755],
+  ['proc', 0o755],
+  ['dev', 0o755],
+  ['sys', 0o755],
+  ['run', 0o755],
+  ['tmp', 0o1777],
+  ['root', 0o700],
+  ['var', 0o755],
+  ['var/tmp', 0o1777],
 ];
 
 const ETC_FILES: Record<string, string> = {
@@ -199,8 +277,7 @@ export function defaultRootfsDir(): string {
   const env = process.env;
   // Root's home is 0700, and a container with a user namespace runs as a mapped uid that
   // must still reach its rootfs: root's cache lives in the world-traversable /var/cache.
-  const xdg = env.XDG_CACHE_HOME && isAbsolute(env.XDG_CACHE_HOME) ? env.XDG_CACHE_HOME
-    : process.getuid?.() === 0 ? '/var/cache' : join(homedir(), '.cache');
+  const xdg = env.XDG_CACHE_HOME && isAbsolute(env.XDG_CACHE_HOME) ? env.XDG_CACHE_HOME : process.getuid?.() === 0 ? '/var/cache' : join(homedir(), '.cache');
   return join(env.CTRKIT_CACHE_DIR || xdg, 'ctrkit', `rootfs-v3-${process.arch}`);
 }
 

@@ -159,14 +159,7 @@ async function readOpen(fh: FileHandle, path: string): Promise<ElfInfo | null> {
   return info;
 }
 
-async function readDynamic(
-  fh: FileHandle,
-  dynamic: Segment,
-  segments: Segment[],
-  L: Layout,
-  info: ElfInfo,
-  fail: (why: string) => never,
-): Promise<void> {
+async function readDynamic(fh: FileHandle, dynamic: Segment, segments: Segment[], L: Layout, info: ElfInfo, fail: (why: string) => never): Promise<void> {
   if (dynamic.filesz > MAX_DYNAMIC) fail('PT_DYNAMIC is implausibly large');
   const dyn = await readExact(fh, dynamic.offset, dynamic.filesz, 'PT_DYNAMIC', fail);
   // The string offsets are only meaningful once DT_STRTAB is known, which may come later.
@@ -217,25 +210,14 @@ async function readDynamic(
 }
 
 /** Reads the true program header count from section header 0, for files with >= 0xffff of them. */
-async function extendedPhnum(
-  fh: FileHandle,
-  ehdr: Buffer,
-  L: Layout,
-  fail: (why: string) => never,
-): Promise<number> {
+async function extendedPhnum(fh: FileHandle, ehdr: Buffer, L: Layout, fail: (why: string) => never): Promise<number> {
   const shoff = L.word(ehdr, L.elfClass === 64 ? 40 : 32);
   const infoAt = L.elfClass === 64 ? 44 : 28;
   const sh0 = await readExact(fh, shoff, infoAt + 4, 'section header 0', fail);
   return sh0.readUInt32LE(infoAt);
 }
 
-async function readExact(
-  fh: FileHandle,
-  position: number,
-  length: number,
-  what: string,
-  fail: (why: string) => never,
-): Promise<Buffer> {
+async function readExact(fh: FileHandle, position: number, length: number, what: string, fail: (why: string) => never): Promise<Buffer> {
   const buf = Buffer.alloc(length);
   let done = 0;
   while (done < length) {

@@ -15,22 +15,29 @@ export interface NetworkRecord {
   readonly mode: 'bridge' | 'cni';
   readonly address: string | undefined;
   /** Bridge mode: what the release needs to undo the attachment. */
-  readonly bridge?: {
-    readonly name: string;
-    readonly subnet: string;
-    readonly gateway: string;
-    /** The host namespace the bridge lives in: a path under /run/netns, or undefined for the owner's own. */
-    readonly netns: string | undefined;
-    readonly stateDir: string;
-    readonly hostIfname: string;
-    readonly leaseOwner: { readonly pid: number; readonly startTime: number };
-    /** Made from options (the default `ctk0` included): removed with its last container. */
-    readonly removeWhenUnused?: boolean | undefined;
-  } | undefined;
+  readonly bridge?:
+    | {
+        readonly name: string;
+        readonly subnet: string;
+        readonly gateway: string;
+        /** The host namespace the bridge lives in: a path under /run/netns, or undefined for the owner's own. */
+        readonly netns: string | undefined;
+        readonly stateDir: string;
+        readonly hostIfname: string;
+        readonly leaseOwner: { readonly pid: number; readonly startTime: number };
+        /** Made from options (the default `ctk0` included): removed with its last container. */
+        readonly removeWhenUnused?: boolean | undefined;
+      }
+    | undefined;
   /** A named network the container is a member of (`Network`): what leaving it needs. */
   readonly named?: { readonly name: string; readonly stateDir: string } | undefined;
   /** Published ports as mapped (the host port the kernel chose included). */
-  readonly ports: readonly { readonly hostIp?: string | undefined; readonly hostPort: number; readonly containerPort: number; readonly protocol: 'tcp' | 'udp' }[];
+  readonly ports: readonly {
+    readonly hostIp?: string | undefined;
+    readonly hostPort: number;
+    readonly containerPort: number;
+    readonly protocol: 'tcp' | 'udp';
+  }[];
 }
 
 /**

@@ -72,13 +72,25 @@ async function releaseNetwork(record: ContainerRecord): Promise<void> {
   const { removePortMappings } = await import('../../network/nat.js');
   const { Rtnetlink } = await import('../../network/rtnetlink.js');
   const netns = b.netns === undefined ? NetworkNamespace.current() : NetworkNamespace.open(b.netns);
-  await removePortMappings(netns, b.name, net.ports.map((p) => ({ ...p, hostIp: p.hostIp })), b.leaseOwner, b.stateDir);
+  await removePortMappings(
+    netns,
+    b.name,
+    net.ports.map((p) => ({ ...p, hostIp: p.hostIp })),
+    b.leaseOwner,
+    b.stateDir,
+  );
   {
     using rt = Rtnetlink.open({ netns });
     rt.deleteLink(b.hostIfname, { ifExists: true }); // gone with the container's netns, usually
   }
   if (net.address) await Ipam.open({ name: `${b.name}-${netns.inode}`, subnet: b.subnet, gateway: b.gateway, stateDir: b.stateDir }).release(net.address);
-  if (b.removeWhenUnused && (() => { using rt = Rtnetlink.open({ netns }); return rt.link(b.name) !== undefined; })()) {
+  if (
+    b.removeWhenUnused &&
+    (() => {
+      using rt = Rtnetlink.open({ netns });
+      return rt.link(b.name) !== undefined;
+    })()
+  ) {
     // The default bridge goes with its last container, as when its owner detaches it.
     const { Bridge } = await import('../../network/index.js');
     const bridge = await Bridge.create({ name: b.name, subnet: b.subnet, gateway: b.gateway, netns, stateDir: b.stateDir });
@@ -118,7 +130,13 @@ export async function releaseRecord(store: StateStore, record: ContainerRecord, 
   }
   if (options.removeRecord) await store.remove(record.id, record.name);
   else if (record.status !== 'exited') {
-    await store.write({ ...record, status: 'exited', finishedAt: new Date().toISOString(), exitCode: record.exitCode ?? null, signal: record.signal ?? 'SIGKILL' });
+    await store.write({
+      ...record,
+      status: 'exited',
+      finishedAt: new Date().toISOString(),
+      exitCode: record.exitCode ?? null,
+      signal: record.signal ?? 'SIGKILL',
+    });
   }
   log('released %s', record.id);
 }

@@ -65,7 +65,11 @@ export class StateStore {
         // ENOENT: another process removed the empty `names` between our mkdir and symlink.
         if (errno(e) === 'ENOENT' && attempt < 3) continue;
         if (errno(e) !== 'EEXIST' || attempt > 2) {
-          if (errno(e) === 'EEXIST') throw new ContainerError('ERR_NAME_IN_USE', `the name "${name}" is in use by container ${await readlink(this.nameLink(name)).catch(() => '?')}: remove it first`);
+          if (errno(e) === 'EEXIST')
+            throw new ContainerError(
+              'ERR_NAME_IN_USE',
+              `the name "${name}" is in use by container ${await readlink(this.nameLink(name)).catch(() => '?')}: remove it first`,
+            );
           throw e;
         }
         // A name whose container record is gone was left by a crash: take it over.

@@ -21,7 +21,11 @@ export class StartupError extends CtrkitError {
   readonly exit: ContainerExit | undefined;
 
   /** @internal */
-  constructor(code: StartupErrorCode, message: string, details: { containerId: string; waitedFor: string; logs: string; exit?: ContainerExit | undefined; cause?: unknown }) {
+  constructor(
+    code: StartupErrorCode,
+    message: string,
+    details: { containerId: string; waitedFor: string; logs: string; exit?: ContainerExit | undefined; cause?: unknown },
+  ) {
     super(code, details.logs ? `${message}; its last output:\n${details.logs.trimEnd()}` : `${message} (it wrote nothing)`, { cause: details.cause });
     this.containerId = details.containerId;
     this.waitedFor = details.waitedFor;

@@ -33,21 +33,36 @@ export interface HttpAnswer {
  * socket is created there (synchronously, on a thread inside it) and Node drives it from here.
  * @internal
  */
-export async function httpInside(pid: number, address: string, port: number, path: string, o: { method: string; headers: Record<string, string>; timeout: number; signal: AbortSignal }): Promise<HttpAnswer> {
+export async function httpInside(
+  pid: number,
+  address: string,
+  port: number,
+  path: string,
+  o: { method: string; headers: Record<string, string>; timeout: number; signal: AbortSignal },
+): Promise<HttpAnswer> {
   const { NetworkNamespace } = await import('../../network/netns.js');
   const { inetSocket } = await import('../../sys/inet.js');
   const fd = NetworkNamespace.open(pid).runSync(() => inetSocket('tcp'));
   const socket = new Socket({ fd, readable: true, writable: true });
   return new Promise<HttpAnswer>((resolve, reject) => {
-    const req = request({
-      host: address, port, path, method: o.method, headers: o.headers, timeout: o.timeout, signal: o.signal,
-      createConnection: () => socket.connect(port, address),
-    }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-    });
+    const req = request(
+      {
+        host: address,
+        port,
+        path,
+        method: o.method,
+        headers: o.headers,
+        timeout: o.timeout,
+        signal: o.signal,
+        createConnection: () => socket.connect(port, address),
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      },
+    );
     req.on('timeout', () => req.destroy(new Error(`no answer within ${o.timeout} ms`)));
     req.on('error', (e) => {
       socket.destroy();

@@ -22,9 +22,13 @@ type Outcome = { kind: 'ready' } | { kind: 'exited'; exit: ContainerExit } | { k
  * polling stops with the wait (a handle's own `wait()` would poll on, keeping the caller alive).
  */
 async function exitOf(c: RunningContainer, signal: AbortSignal): Promise<ContainerExit | undefined> {
-  if (c.process) return Promise.race([c.wait(), new Promise<undefined>((resolve) => signal.addEventListener('abort', () => resolve(undefined), { once: true }))]);
+  if (c.process)
+    return Promise.race([c.wait(), new Promise<undefined>((resolve) => signal.addEventListener('abort', () => resolve(undefined), { once: true }))]);
   const { pollUntil } = await import('./poll.js');
-  const ended = async () => { const s = await c.status(); return s === 'exited' || s === 'dead'; };
+  const ended = async () => {
+    const s = await c.status();
+    return s === 'exited' || s === 'dead';
+  };
   try {
     await pollUntil(ended, 50, signal);
   } catch {
@@ -38,17 +42,24 @@ export async function waitUntilReady(c: RunningContainer, strategy: WaitStrategy
   const inner = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   const settled: Promise<Outcome>[] = [
-    strategy.waitUntilReady(c, inner.signal).then((): Outcome => ({ kind: 'ready' }), (error: unknown): Outcome => ({ kind: 'failed', error })),
+    strategy.waitUntilReady(c, inner.signal).then(
+      (): Outcome => ({ kind: 'ready' }),
+      (error: unknown): Outcome => ({ kind: 'failed', error }),
+    ),
     exitOf(c, inner.signal).then((exit): Outcome => (exit ? { kind: 'exited', exit } : { kind: 'ready' })),
-    new Promise<Outcome>((resolve) => { timer = setTimeout(() => resolve({ kind: 'timeout' }), timeoutMs); }),
+    new Promise<Outcome>((resolve) => {
+      timer = setTimeout(() => resolve({ kind: 'timeout' }), timeoutMs);
+    }),
   ];
   let onAbort: (() => void) | undefined;
   if (signal) {
-    settled.push(new Promise<Outcome>((resolve) => {
-      onAbort = () => resolve({ kind: 'aborted' });
-      if (signal.aborted) onAbort();
-      else signal.addEventListener('abort', onAbort, { once: true });
-    }));
+    settled.push(
+      new Promise<Outcome>((resolve) => {
+        onAbort = () => resolve({ kind: 'aborted' });
+        if (signal.aborted) onAbort();
+        else signal.addEventListener('abort', onAbort, { once: true });
+      }),
+    );
   }
   const started = performance.now();
   const outcome = await Promise.race(settled);
@@ -68,11 +79,21 @@ export async function waitUntilReady(c: RunningContainer, strategy: WaitStrategy
   const details = { containerId: c.id, waitedFor: strategy.description, logs };
   if (outcome.kind === 'exited') {
     const how = exit?.signal ? `was killed by ${exit.signal}` : `exited with code ${String(exit?.exitCode)}`;
-    throw new StartupError('ERR_STARTUP_EXITED', `container ${c.id.slice(0, 12)} ${how} before it was ready (waiting for ${strategy.description})`, { ...details, exit });
+    throw new StartupError('ERR_STARTUP_EXITED', `container ${c.id.slice(0, 12)} ${how} before it was ready (waiting for ${strategy.description})`, {
+      ...details,
+      exit,
+    });
   }
   if (outcome.kind === 'timeout') {
-    throw new StartupError('ERR_STARTUP_TIMEOUT', `container ${c.id.slice(0, 12)} was not ready after ${timeoutMs} ms (waiting for ${strategy.description})`, details);
+    throw new StartupError(
+      'ERR_STARTUP_TIMEOUT',
+      `container ${c.id.slice(0, 12)} was not ready after ${timeoutMs} ms (waiting for ${strategy.description})`,
+      details,
+    );
   }
   const cause = outcome.error;
-  throw new StartupError('ERR_STARTUP_FAILED', `container ${c.id.slice(0, 12)} will not get ready: ${(cause as Error)?.message ?? String(cause)}`, { ...details, cause });
+  throw new StartupError('ERR_STARTUP_FAILED', `container ${c.id.slice(0, 12)} will not get ready: ${(cause as Error)?.message ?? String(cause)}`, {
+    ...details,
+    cause,
+  });
 }

@@ -29,7 +29,10 @@ const INTERVAL = 100;
 
 class LogMessageWait implements WaitStrategy {
   readonly description: string;
-  constructor(private readonly pattern: RegExp | string, private readonly times: number) {
+  constructor(
+    private readonly pattern: RegExp | string,
+    private readonly times: number,
+  ) {
     this.description = `log message ${String(pattern)}${times > 1 ? ` ×${times}` : ''}`;
   }
 
@@ -47,7 +50,10 @@ class LogMessageWait implements WaitStrategy {
 
 class ListeningPortsWait implements WaitStrategy {
   readonly description: string;
-  constructor(private readonly ports: readonly number[] | undefined, private readonly interval: number) {
+  constructor(
+    private readonly ports: readonly number[] | undefined,
+    private readonly interval: number,
+  ) {
     this.description = ports ? `listening ports ${ports.join(', ')}` : 'listening ports (the published ones)';
   }
 
@@ -55,16 +61,24 @@ class ListeningPortsWait implements WaitStrategy {
     const ports = this.ports ?? [...new Set((await c.inspect()).ports.filter((p) => p.protocol === 'tcp').map((p) => p.containerPort))];
     if (ports.length === 0) return;
     const { listeningTcpPorts } = await import('./probes.js');
-    await pollUntil(async () => {
-      const open = await listeningTcpPorts(c.pid);
-      return ports.every((p) => open.has(p));
-    }, this.interval, signal);
+    await pollUntil(
+      async () => {
+        const open = await listeningTcpPorts(c.pid);
+        return ports.every((p) => open.has(p));
+      },
+      this.interval,
+      signal,
+    );
   }
 }
 
 class HttpWait implements WaitStrategy {
   readonly description: string;
-  constructor(private readonly path: string, private readonly port: number, private readonly o: HttpWaitOptions) {
+  constructor(
+    private readonly path: string,
+    private readonly port: number,
+    private readonly o: HttpWaitOptions,
+  ) {
     this.description = `HTTP ${o.method ?? 'GET'} ${path} on port ${port}${o.status !== undefined ? ` answering ${typeof o.status === 'function' ? 'an accepted status' : String(o.status)}` : ''}${o.body !== undefined ? ` with ${String(o.body)}` : ''}`;
   }
 
@@ -77,15 +91,19 @@ class HttpWait implements WaitStrategy {
     const { httpInside } = await import('./probes.js');
     const address = c.address ?? '127.0.0.1';
     const timeout = this.o.requestTimeout ?? 2000;
-    await pollUntil(async () => {
-      try {
-        const a = await httpInside(c.pid, address, this.port, this.path, { method: this.o.method ?? 'GET', headers: { ...this.o.headers }, timeout, signal });
-        const body = this.o.body;
-        return this.statusOk(a.status) && (body === undefined || (typeof body === 'string' ? a.body.includes(body) : body.test(a.body)));
-      } catch {
-        return false; // not listening yet, reset, timed out: try again
-      }
-    }, this.o.interval ?? INTERVAL, signal);
+    await pollUntil(
+      async () => {
+        try {
+          const a = await httpInside(c.pid, address, this.port, this.path, { method: this.o.method ?? 'GET', headers: { ...this.o.headers }, timeout, signal });
+          const body = this.o.body;
+          return this.statusOk(a.status) && (body === undefined || (typeof body === 'string' ? a.body.includes(body) : body.test(a.body)));
+        } catch {
+          return false; // not listening yet, reset, timed out: try again
+        }
+      },
+      this.o.interval ?? INTERVAL,
+      signal,
+    );
   }
 }
 
@@ -93,22 +111,30 @@ class HealthCheckWait implements WaitStrategy {
   readonly description = 'a healthy health check';
 
   async waitUntilReady(c: RunningContainer, signal: AbortSignal): Promise<void> {
-    await pollUntil(async () => {
-      const info = await c.inspect();
-      if (!info.health) throw new InvalidOptionError('waitFor', 'Wait.forHealthCheck() needs a health check: the `healthcheck` option or an image HEALTHCHECK');
-      if (info.health.status === 'unhealthy') {
-        const last = info.health.log.at(-1);
-        throw new Error(`the container became unhealthy${last ? ` (last check exited ${String(last.exitCode)}: ${last.output.trim()})` : ''}`);
-      }
-      return info.health.status === 'healthy';
-    }, INTERVAL, signal);
+    await pollUntil(
+      async () => {
+        const info = await c.inspect();
+        if (!info.health)
+          throw new InvalidOptionError('waitFor', 'Wait.forHealthCheck() needs a health check: the `healthcheck` option or an image HEALTHCHECK');
+        if (info.health.status === 'unhealthy') {
+          const last = info.health.log.at(-1);
+          throw new Error(`the container became unhealthy${last ? ` (last check exited ${String(last.exitCode)}: ${last.output.trim()})` : ''}`);
+        }
+        return info.health.status === 'healthy';
+      },
+      INTERVAL,
+      signal,
+    );
   }
 }
 
 class CommandWait implements WaitStrategy {
   readonly description: string;
   private readonly command: readonly string[];
-  constructor(command: string | readonly string[], private readonly interval: number) {
+  constructor(
+    command: string | readonly string[],
+    private readonly interval: number,
+  ) {
     this.command = typeof command === 'string' ? ['sh', '-c', command] : command;
     this.description = `command ${JSON.stringify(this.command)} to succeed`;
   }
@@ -130,10 +156,14 @@ class AllWait implements WaitStrategy {
     const stop = () => inner.abort(signal.reason);
     signal.addEventListener('abort', stop, { once: true });
     try {
-      await Promise.all(this.strategies.map((s) => s.waitUntilReady(c, inner.signal).catch((e: unknown) => {
-        inner.abort(e);
-        throw e;
-      })));
+      await Promise.all(
+        this.strategies.map((s) =>
+          s.waitUntilReady(c, inner.signal).catch((e: unknown) => {
+            inner.abort(e);
+            throw e;
+          }),
+        ),
+      );
     } finally {
       signal.removeEventListener('abort', stop);
     }

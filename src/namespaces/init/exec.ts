@@ -6,8 +6,15 @@
 import { constants as osConstants } from 'node:os';
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import {
-  CLOSE_RANGE_CLOEXEC, F_GETFL, F_SETFD, F_SETFL, O_NONBLOCK, PR_CAPBSET_DROP, PR_CAP_AMBIENT,
-  PR_CAP_AMBIENT_CLEAR_ALL, PR_SET_NO_NEW_PRIVS,
+  CLOSE_RANGE_CLOEXEC,
+  F_GETFL,
+  F_SETFD,
+  F_SETFL,
+  O_NONBLOCK,
+  PR_CAPBSET_DROP,
+  PR_CAP_AMBIENT,
+  PR_CAP_AMBIENT_CLEAR_ALL,
+  PR_SET_NO_NEW_PRIVS,
 } from '../../sys/constants.js';
 import { capset, close, closeRange, dup3, fcntl, prctl, resetSignal, umask, unblockAllSignals } from '../../sys/libc.js';
 import { SysError } from '../../sys/sys-error.js';

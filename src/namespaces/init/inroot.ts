@@ -9,9 +9,7 @@
  * @internal
  */
 import { constants } from 'node:os';
-import {
-  O_CLOEXEC, O_DIRECTORY, O_PATH, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, O_CREAT, O_EXCL, O_WRONLY, O_NOFOLLOW,
-} from '../../sys/constants.js';
+import { O_CLOEXEC, O_DIRECTORY, O_PATH, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, O_CREAT, O_EXCL, O_WRONLY, O_NOFOLLOW } from '../../sys/constants.js';
 import { close, mkdirat, openat, openat2 } from '../../sys/libc.js';
 import { SysError } from '../../sys/sys-error.js';
 

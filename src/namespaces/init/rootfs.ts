@@ -5,8 +5,21 @@
  * @internal
  */
 import {
-  AT_FDCWD, MNT_DETACH, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC, MS_REMOUNT, MS_SLAVE,
-  MS_STRICTATIME, O_CLOEXEC, O_DIRECTORY, O_PATH,
+  AT_FDCWD,
+  MNT_DETACH,
+  MS_BIND,
+  MS_NODEV,
+  MS_NOEXEC,
+  MS_NOSUID,
+  MS_PRIVATE,
+  MS_RDONLY,
+  MS_REC,
+  MS_REMOUNT,
+  MS_SLAVE,
+  MS_STRICTATIME,
+  O_CLOEXEC,
+  O_DIRECTORY,
+  O_PATH,
 } from '../../sys/constants.js';
 import { statSync } from 'node:fs';
 import { chdir, close, mount, openat, pivotRoot, symlinkat, umount2 } from '../../sys/libc.js';
@@ -33,8 +46,12 @@ const DEVICES: readonly string[] = ['null', 'zero', 'full', 'random', 'urandom']
 const TTY_DEVICE = 'tty';
 
 const DEV_LINKS: ReadonlyArray<readonly [string, string]> = [
-  ['fd', '/proc/self/fd'], ['stdin', '/proc/self/fd/0'], ['stdout', '/proc/self/fd/1'],
-  ['stderr', '/proc/self/fd/2'], ['ptmx', 'pts/ptmx'], ['core', '/proc/kcore'],
+  ['fd', '/proc/self/fd'],
+  ['stdin', '/proc/self/fd/0'],
+  ['stdout', '/proc/self/fd/1'],
+  ['stderr', '/proc/self/fd/2'],
+  ['ptmx', 'pts/ptmx'],
+  ['core', '/proc/kcore'],
 ];
 
 /** Mounts onto an fd-resolved destination inside the root, then closes the fd. */

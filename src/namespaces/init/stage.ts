@@ -15,7 +15,21 @@ import { StageChannel } from './channel.js';
 import type { InitStep, WireError } from '../protocol.js';
 import { NAMESPACES, type NamespaceType } from '../types.js';
 import { CLONE_FS, CLONE_NEWCGROUP, CLONE_NEWNET, CLONE_NEWNS, PR_SET_DUMPABLE } from '../../sys/constants.js';
-import { chdir, close, execve, pipe, seccompFilter, prctl, setgroups, sethostname, setdomainname, setns, setresgid, setresuid, unshare } from '../../sys/libc.js';
+import {
+  chdir,
+  close,
+  execve,
+  pipe,
+  seccompFilter,
+  prctl,
+  setgroups,
+  sethostname,
+  setdomainname,
+  setns,
+  setresgid,
+  setresuid,
+  unshare,
+} from '../../sys/libc.js';
 import { SysError } from '../../sys/sys-error.js';
 import { enterRootfs, makeRootPrivate, remountProc } from './rootfs.js';
 import { clearAmbientCapabilities, lastCapability, lookupCommand, prepareFds, resetSignals, restrictCapabilities, setNoNewPrivileges } from './exec.js';

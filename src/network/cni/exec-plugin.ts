@@ -25,14 +25,27 @@ export async function findPlugin(type: string, binDirs: readonly string[]): Prom
   if (!/^[A-Za-z0-9_.-]+$/.test(type)) throw new CniError('ERR_NETWORK_CNI_CONFIG', `"${type}" is not a plugin name`, { plugin: type });
   for (const dir of binDirs) {
     const path = join(dir, type);
-    if (await access(path, constants.X_OK).then(() => true, () => false)) return path;
+    if (
+      await access(path, constants.X_OK).then(
+        () => true,
+        () => false,
+      )
+    )
+      return path;
   }
   throw new CniError('ERR_NETWORK_CNI_PLUGIN_NOT_FOUND', `CNI plugin "${type}" not found in ${binDirs.join(', ')}`, { plugin: type });
 }
 
 /** Runs a plugin; returns its parsed stdout (empty object for an empty answer). @internal */
-export async function execPlugin(netns: NetworkNamespace, path: string, type: string, inv: CniInvocation, binDirs: readonly string[],
-  config: object, signal?: AbortSignal): Promise<Record<string, unknown>> {
+export async function execPlugin(
+  netns: NetworkNamespace,
+  path: string,
+  type: string,
+  inv: CniInvocation,
+  binDirs: readonly string[],
+  config: object,
+  signal?: AbortSignal,
+): Promise<Record<string, unknown>> {
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
     CNI_COMMAND: inv.command,
@@ -41,7 +54,10 @@ export async function execPlugin(netns: NetworkNamespace, path: string, type: st
   if (inv.containerId !== undefined) env.CNI_CONTAINERID = inv.containerId;
   if (inv.netns !== undefined) env.CNI_NETNS = inv.netns;
   if (inv.ifname !== undefined) env.CNI_IFNAME = inv.ifname;
-  if (inv.args && Object.keys(inv.args).length) env.CNI_ARGS = Object.entries(inv.args).map(([k, v]) => `${k}=${v}`).join(';');
+  if (inv.args && Object.keys(inv.args).length)
+    env.CNI_ARGS = Object.entries(inv.args)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(';');
   const child = netns.spawn(path, [], { env, stdio: ['pipe', 'pipe', 'pipe'], signal, killSignal: 'SIGKILL' });
   const [code, stdout, stderr] = await new Promise<[number | null, string, string]>((resolve, reject) => {
     let out = '';
@@ -57,15 +73,20 @@ export async function execPlugin(netns: NetworkNamespace, path: string, type: st
     try {
       parsed = JSON.parse(stdout) as Record<string, unknown>;
     } catch {
-      throw new CniError('ERR_NETWORK_CNI_PLUGIN', `CNI plugin ${type} ${inv.command} printed no JSON: ${stdout.slice(0, 200)} ${stderr.slice(0, 200)}`, { plugin: type });
+      throw new CniError('ERR_NETWORK_CNI_PLUGIN', `CNI plugin ${type} ${inv.command} printed no JSON: ${stdout.slice(0, 200)} ${stderr.slice(0, 200)}`, {
+        plugin: type,
+      });
     }
   }
   if (code !== 0) {
     const cniCode = typeof parsed.code === 'number' ? parsed.code : undefined;
     const msg = typeof parsed.msg === 'string' ? parsed.msg : stderr.trim() || `exit code ${code}`;
     const details = typeof parsed.details === 'string' ? parsed.details : undefined;
-    throw new CniError('ERR_NETWORK_CNI_PLUGIN', `CNI plugin ${type} ${inv.command} failed${cniCode ? ` (code ${cniCode})` : ''}: ${msg}${details ? `: ${details}` : ''}`,
-      { plugin: type, cniCode, details });
+    throw new CniError(
+      'ERR_NETWORK_CNI_PLUGIN',
+      `CNI plugin ${type} ${inv.command} failed${cniCode ? ` (code ${cniCode})` : ''}: ${msg}${details ? `: ${details}` : ''}`,
+      { plugin: type, cniCode, details },
+    );
   }
   return parsed;
 }

@@ -91,9 +91,11 @@ export class CniNetwork {
     } else {
       list = config;
     }
-    if (typeof list.name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(list.name)) throw new CniError('ERR_NETWORK_CNI_CONFIG', 'the network needs a name of letters, digits, _ . -');
+    if (typeof list.name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(list.name))
+      throw new CniError('ERR_NETWORK_CNI_CONFIG', 'the network needs a name of letters, digits, _ . -');
     if (typeof list.cniVersion !== 'string') throw new CniError('ERR_NETWORK_CNI_CONFIG', `network ${list.name}: cniVersion is missing`);
-    if (!Array.isArray(list.plugins) || list.plugins.length === 0) throw new CniError('ERR_NETWORK_CNI_CONFIG', `network ${list.name}: plugins must be a non-empty list`);
+    if (!Array.isArray(list.plugins) || list.plugins.length === 0)
+      throw new CniError('ERR_NETWORK_CNI_CONFIG', `network ${list.name}: plugins must be a non-empty list`);
     const net = new CniNetwork(list, options);
     for (const p of list.plugins) await findPlugin(p.type, net.binDirs);
     return net;
@@ -104,9 +106,21 @@ export class CniNetwork {
     const ifname = options.ifname ?? 'eth0';
     const runtimeConfig: Record<string, unknown> = {};
     if (options.ports?.length) {
-      runtimeConfig.portMappings = options.ports.map((m) => ({ hostPort: m.hostPort, containerPort: m.containerPort, protocol: m.protocol, ...(m.hostIp ? { hostIP: m.hostIp } : {}) }));
+      runtimeConfig.portMappings = options.ports.map((m) => ({
+        hostPort: m.hostPort,
+        containerPort: m.containerPort,
+        protocol: m.protocol,
+        ...(m.hostIp ? { hostIP: m.hostIp } : {}),
+      }));
     }
-    const entry: CacheEntry = { containerId: options.containerId, netns: options.netns, ifname, args: { ...options.args }, runtimeConfig, result: { cniVersion: this.config.cniVersion } };
+    const entry: CacheEntry = {
+      containerId: options.containerId,
+      netns: options.netns,
+      ifname,
+      args: { ...options.args },
+      runtimeConfig,
+      result: { cniVersion: this.config.cniVersion },
+    };
     let prev: CniResult | undefined;
     try {
       for (const plugin of this.config.plugins) {
@@ -142,7 +156,15 @@ export class CniNetwork {
   /** VERSION of one plugin of the list (or any plugin by type). */
   async version(type: string, signal?: AbortSignal): Promise<CniVersionInfo> {
     const path = await findPlugin(type, this.binDirs);
-    return (await execPlugin(this.netns, path, type, { command: 'VERSION' }, this.binDirs, { cniVersion: this.config.cniVersion }, signal)) as unknown as CniVersionInfo;
+    return (await execPlugin(
+      this.netns,
+      path,
+      type,
+      { command: 'VERSION' },
+      this.binDirs,
+      { cniVersion: this.config.cniVersion },
+      signal,
+    )) as unknown as CniVersionInfo;
   }
 
   private async runDel(entry: CacheEntry, prev: CniResult | undefined, signal?: AbortSignal): Promise<void> {
@@ -162,8 +184,15 @@ export class CniNetwork {
     const rc: Record<string, unknown> = {};
     for (const [cap, on] of Object.entries(plugin.capabilities ?? {})) if (on && entry.runtimeConfig[cap] !== undefined) rc[cap] = entry.runtimeConfig[cap];
     if (Object.keys(rc).length) conf.runtimeConfig = rc;
-    const out = await execPlugin(this.netns, path, plugin.type,
-      { command, containerId: entry.containerId, netns: entry.netns, ifname: entry.ifname, args: entry.args }, this.binDirs, conf, signal);
+    const out = await execPlugin(
+      this.netns,
+      path,
+      plugin.type,
+      { command, containerId: entry.containerId, netns: entry.netns, ifname: entry.ifname, args: entry.args },
+      this.binDirs,
+      conf,
+      signal,
+    );
     return command === 'ADD' ? out : prev;
   }
 

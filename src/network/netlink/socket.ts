@@ -10,9 +10,7 @@ import { constants } from 'node:os';
 import { netlinkClose, netlinkRecv, netlinkSend, netlinkSocket, NETLINK_ROUTE } from '../../sys/netlink.js';
 import { NetlinkError } from '../errors.js';
 import { decodeAttrs, readStr } from './attributes.js';
-import {
-  NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK, NLM_F_ACK_TLVS, NLM_F_CAPPED, NLM_F_DUMP, NLM_F_REQUEST, NLMSGERR_ATTR_MSG,
-} from './constants.js';
+import { NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK, NLM_F_ACK_TLVS, NLM_F_CAPPED, NLM_F_DUMP, NLM_F_REQUEST, NLMSGERR_ATTR_MSG } from './constants.js';
 
 /** One received message: its type, flags and payload after the 16-byte header. @internal */
 export interface NetlinkMessage {
@@ -83,7 +81,7 @@ export class NetlinkSocket {
   private receive(): { type: number; flags: number; seq: number; payload: Buffer }[] {
     const n = netlinkRecv(this.fd, this.buf);
     const out: { type: number; flags: number; seq: number; payload: Buffer }[] = [];
-    for (let off = 0; off + HEADER <= n;) {
+    for (let off = 0; off + HEADER <= n; ) {
       const len = this.buf.readUInt32LE(off);
       if (len < HEADER || off + len > n) break;
       out.push({

@@ -25,7 +25,14 @@ export interface NatChain {
 /** One change of a batch. @internal */
 export type NftOperation =
   | { readonly op: 'addNatTable'; readonly table: string; readonly chains: readonly NatChain[] }
-  | { readonly op: 'addRule'; readonly table: string; readonly chain: string; readonly matches: readonly Match[]; readonly action: Action; readonly comment: string }
+  | {
+      readonly op: 'addRule';
+      readonly table: string;
+      readonly chain: string;
+      readonly matches: readonly Match[];
+      readonly action: Action;
+      readonly comment: string;
+    }
   | { readonly op: 'deleteRule'; readonly table: string; readonly chain: string; readonly handle: number }
   | { readonly op: 'deleteTable'; readonly table: string };
 
@@ -78,7 +85,8 @@ export class Nftables implements Disposable {
       if (e instanceof NetlinkError && e.errnoName === 'ENOENT') return undefined;
       throw e;
     }
-    return this.socket.dump(N.NFT_MSG_GETRULE, body([str(N.NFTA_RULE_TABLE, table)]), `nft list table ip ${table}`)
+    return this.socket
+      .dump(N.NFT_MSG_GETRULE, body([str(N.NFTA_RULE_TABLE, table)]), `nft list table ip ${table}`)
       .filter((m) => m.type === N.NFT_MSG_NEWRULE)
       .map((m) => decodeAttrs(m.payload.subarray(4)))
       .filter((a) => readStr(a.get(N.NFTA_RULE_TABLE)) === table)
@@ -119,27 +127,33 @@ function encode(o: NftOperation): BatchMessage[] {
           type: N.NFT_MSG_NEWCHAIN,
           flags: NLM_F_CREATE,
           body: body([
-            str(N.NFTA_CHAIN_TABLE, o.table), str(N.NFTA_CHAIN_NAME, c.name),
+            str(N.NFTA_CHAIN_TABLE, o.table),
+            str(N.NFTA_CHAIN_NAME, c.name),
             nested(N.NFTA_CHAIN_HOOK, [be32(N.NFTA_HOOK_HOOKNUM, HOOKS[c.hook]), be32(N.NFTA_HOOK_PRIORITY, c.priority)]),
-            be32(N.NFTA_CHAIN_POLICY, N.NF_ACCEPT), str(N.NFTA_CHAIN_TYPE, c.type ?? 'nat'),
+            be32(N.NFTA_CHAIN_POLICY, N.NF_ACCEPT),
+            str(N.NFTA_CHAIN_TYPE, c.type ?? 'nat'),
           ]),
           operation: `nft add chain ip ${o.table} ${c.name} (${c.type ?? 'nat'}, ${c.hook}, priority ${c.priority})`,
         })),
       ];
     case 'addRule':
-      return [{
-        type: N.NFT_MSG_NEWRULE,
-        flags: NLM_F_CREATE | NLM_F_APPEND,
-        body: body([str(N.NFTA_RULE_TABLE, o.table), str(N.NFTA_RULE_CHAIN, o.chain), ruleExpressions(o.matches, o.action), commentUserdata(o.comment)]),
-        operation: `nft add rule ip ${o.table} ${o.chain} (${o.comment})`,
-      }];
+      return [
+        {
+          type: N.NFT_MSG_NEWRULE,
+          flags: NLM_F_CREATE | NLM_F_APPEND,
+          body: body([str(N.NFTA_RULE_TABLE, o.table), str(N.NFTA_RULE_CHAIN, o.chain), ruleExpressions(o.matches, o.action), commentUserdata(o.comment)]),
+          operation: `nft add rule ip ${o.table} ${o.chain} (${o.comment})`,
+        },
+      ];
     case 'deleteRule':
-      return [{
-        type: N.NFT_MSG_DELRULE,
-        flags: 0,
-        body: body([str(N.NFTA_RULE_TABLE, o.table), str(N.NFTA_RULE_CHAIN, o.chain), be64(N.NFTA_RULE_HANDLE, o.handle)]),
-        operation: `nft delete rule ip ${o.table} ${o.chain} handle ${o.handle}`,
-      }];
+      return [
+        {
+          type: N.NFT_MSG_DELRULE,
+          flags: 0,
+          body: body([str(N.NFTA_RULE_TABLE, o.table), str(N.NFTA_RULE_CHAIN, o.chain), be64(N.NFTA_RULE_HANDLE, o.handle)]),
+          operation: `nft delete rule ip ${o.table} ${o.chain} handle ${o.handle}`,
+        },
+      ];
     case 'deleteTable':
       return [{ type: N.NFT_MSG_DELTABLE, flags: 0, body: body([str(N.NFTA_TABLE_NAME, o.table)]), operation: `nft delete table ip ${o.table}` }];
   }

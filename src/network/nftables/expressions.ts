@@ -23,15 +23,23 @@ const le32 = (n: number) => {
 };
 
 function payload(base: number, offset: number, len: number): Attr {
-  return expr('payload', [be32(N.NFTA_PAYLOAD_DREG, N.NFT_REG_1), be32(N.NFTA_PAYLOAD_BASE, base), be32(N.NFTA_PAYLOAD_OFFSET, offset), be32(N.NFTA_PAYLOAD_LEN, len)]);
+  return expr('payload', [
+    be32(N.NFTA_PAYLOAD_DREG, N.NFT_REG_1),
+    be32(N.NFTA_PAYLOAD_BASE, base),
+    be32(N.NFTA_PAYLOAD_OFFSET, offset),
+    be32(N.NFTA_PAYLOAD_LEN, len),
+  ]);
 }
 function cmp(op: number, value: Buffer): Attr {
   return expr('cmp', [be32(N.NFTA_CMP_SREG, N.NFT_REG_1), be32(N.NFTA_CMP_OP, op), data(N.NFTA_CMP_DATA, value)]);
 }
 function bitwise(mask: Buffer): Attr {
   return expr('bitwise', [
-    be32(N.NFTA_BITWISE_SREG, N.NFT_REG_1), be32(N.NFTA_BITWISE_DREG, N.NFT_REG_1), be32(N.NFTA_BITWISE_LEN, mask.length),
-    data(N.NFTA_BITWISE_MASK, mask), data(N.NFTA_BITWISE_XOR, Buffer.alloc(mask.length)),
+    be32(N.NFTA_BITWISE_SREG, N.NFT_REG_1),
+    be32(N.NFTA_BITWISE_DREG, N.NFT_REG_1),
+    be32(N.NFTA_BITWISE_LEN, mask.length),
+    data(N.NFTA_BITWISE_MASK, mask),
+    data(N.NFTA_BITWISE_XOR, Buffer.alloc(mask.length)),
   ]);
 }
 
@@ -99,10 +107,12 @@ function encodeMatch(m: Match): Attr[] {
 function encodeAction(a: Action): Attr[] {
   if ('masquerade' in a) return [expr('masq', [])];
   if ('drop' in a) {
-    return [expr('immediate', [
-      be32(N.NFTA_IMMEDIATE_DREG, N.NFT_REG_VERDICT),
-      nested(N.NFTA_IMMEDIATE_DATA, [nested(N.NFTA_DATA_VERDICT, [be32(N.NFTA_VERDICT_CODE, N.NF_DROP)])]),
-    ])];
+    return [
+      expr('immediate', [
+        be32(N.NFTA_IMMEDIATE_DREG, N.NFT_REG_VERDICT),
+        nested(N.NFTA_IMMEDIATE_DATA, [nested(N.NFTA_DATA_VERDICT, [be32(N.NFTA_VERDICT_CODE, N.NF_DROP)])]),
+      ]),
+    ];
   }
   const port = Buffer.alloc(2);
   port.writeUInt16BE(a.dnat.port, 0);
@@ -110,8 +120,10 @@ function encodeAction(a: Action): Attr[] {
     expr('immediate', [be32(N.NFTA_IMMEDIATE_DREG, N.NFT_REG_1), data(N.NFTA_IMMEDIATE_DATA, ipv4Bytes(parseIpv4(a.dnat.address)))]),
     expr('immediate', [be32(N.NFTA_IMMEDIATE_DREG, N.NFT_REG_2), data(N.NFTA_IMMEDIATE_DATA, port)]),
     expr('nat', [
-      be32(N.NFTA_NAT_TYPE, N.NFT_NAT_DNAT), be32(N.NFTA_NAT_FAMILY, N.NFPROTO_IPV4),
-      be32(N.NFTA_NAT_REG_ADDR_MIN, N.NFT_REG_1), be32(N.NFTA_NAT_REG_PROTO_MIN, N.NFT_REG_2),
+      be32(N.NFTA_NAT_TYPE, N.NFT_NAT_DNAT),
+      be32(N.NFTA_NAT_FAMILY, N.NFPROTO_IPV4),
+      be32(N.NFTA_NAT_REG_ADDR_MIN, N.NFT_REG_1),
+      be32(N.NFTA_NAT_REG_PROTO_MIN, N.NFT_REG_2),
     ]),
   ];
 }
@@ -133,7 +145,11 @@ export function commentOf(userdata: Buffer | undefined): string | undefined {
   while (userdata && off + 2 <= userdata.length) {
     const type = userdata[off]!;
     const len = userdata[off + 1]!;
-    if (type === N.NFTNL_UDATA_RULE_COMMENT) return userdata.subarray(off + 2, off + 2 + len).toString('utf8').replace(/\0.*$/s, '');
+    if (type === N.NFTNL_UDATA_RULE_COMMENT)
+      return userdata
+        .subarray(off + 2, off + 2 + len)
+        .toString('utf8')
+        .replace(/\0.*$/s, '');
     off += 2 + len;
   }
   return undefined;

@@ -36,7 +36,10 @@ export class RegistryAuth {
   private credentials: Promise<Credentials | undefined> | undefined;
   private readonly tokens = new Map<string, CachedToken>();
 
-  constructor(private readonly registry: string, private readonly options: AuthOptions) {}
+  constructor(
+    private readonly registry: string,
+    private readonly options: AuthOptions,
+  ) {}
 
   /** A 401 brought this challenge: use it from now on, with fresh tokens (the old ones were refused). */
   challenged(challenge: Challenge): void {
@@ -63,7 +66,11 @@ export class RegistryAuth {
     if (!ch) return undefined;
     if (ch.scheme === 'basic') {
       const c = await this.creds();
-      if (!c) throw new RegistryError('ERR_REGISTRY_AUTH', `${this.registry} asks for a user name and password, and none were given (credentials, or ~/.docker/config.json)`);
+      if (!c)
+        throw new RegistryError(
+          'ERR_REGISTRY_AUTH',
+          `${this.registry} asks for a user name and password, and none were given (credentials, or ~/.docker/config.json)`,
+        );
       return RegistryAuth.basic(c);
     }
     if (ch.scheme !== 'bearer') throw new RegistryError('ERR_REGISTRY_AUTH', `${this.registry} asks for unsupported auth scheme "${ch.scheme}"`);
@@ -92,7 +99,10 @@ export class RegistryAuth {
     const ex = await exchange(url.href, { headers, signal, idleTimeout: this.options.idleTimeout });
     const body = await readLimited(ex, 1024 * 1024);
     if (!ex.response.ok) {
-      throw new RegistryError('ERR_REGISTRY_AUTH', `token service ${url.origin}${url.pathname} answered ${ex.response.status} for scope ${scope ?? '(none)'}`, { status: ex.response.status, url: url.href });
+      throw new RegistryError('ERR_REGISTRY_AUTH', `token service ${url.origin}${url.pathname} answered ${ex.response.status} for scope ${scope ?? '(none)'}`, {
+        status: ex.response.status,
+        url: url.href,
+      });
     }
     let parsed: { token?: string; access_token?: string; expires_in?: number; issued_at?: string };
     try {

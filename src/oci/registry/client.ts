@@ -112,7 +112,8 @@ export class RegistryClient {
     ex.response.body?.resume();
     ex.done();
     this.pinged = true;
-    if (!ex.response.ok) throw new RegistryError('ERR_REGISTRY_HTTP', `${this.baseUrl}/v2/ answered ${ex.response.status}`, { status: ex.response.status, url: ex.url });
+    if (!ex.response.ok)
+      throw new RegistryError('ERR_REGISTRY_HTTP', `${this.baseUrl}/v2/ answered ${ex.response.status}`, { status: ex.response.status, url: ex.url });
   }
 
   /**
@@ -147,7 +148,10 @@ export class RegistryClient {
           this.auth.challenged(next);
           continue;
         }
-        throw new RegistryError('ERR_REGISTRY_AUTH', `${this.registry} refused ${auth ? 'the credentials' : 'anonymous access'} for ${path}`, { status, url: ex.url });
+        throw new RegistryError('ERR_REGISTRY_AUTH', `${this.registry} refused ${auth ? 'the credentials' : 'anonymous access'} for ${path}`, {
+          status,
+          url: ex.url,
+        });
       }
       if ((status >= 500 || status === 429) && attempt < this.retries) {
         ex.response.body?.resume();
@@ -170,7 +174,8 @@ export class RegistryClient {
     const status = ex.response.status;
     if (status >= 200 && status < 300) return;
     const body = (await readLimited(ex, 64 * 1024).catch(() => Buffer.alloc(0))).toString('utf8').slice(0, 300);
-    if (status === 404) throw new RegistryError('ERR_REGISTRY_NOT_FOUND', `${what} not found on ${this.registry}${body ? `: ${body}` : ''}`, { status, url: ex.url });
+    if (status === 404)
+      throw new RegistryError('ERR_REGISTRY_NOT_FOUND', `${what} not found on ${this.registry}${body ? `: ${body}` : ''}`, { status, url: ex.url });
     throw new RegistryError('ERR_REGISTRY_HTTP', `${what}: ${this.registry} answered ${status}${body ? `: ${body}` : ''}`, { status, url: ex.url });
   }
 
@@ -243,7 +248,8 @@ export class RegistryClient {
           for await (const chunk of ex.response.body as Readable) {
             ex.touch();
             const b = chunk as Buffer;
-            if (received + b.length > size) throw new DigestMismatchError(`blob ${repository}@${digest}`, digest, `more than the ${size} bytes its descriptor says`);
+            if (received + b.length > size)
+              throw new DigestMismatchError(`blob ${repository}@${digest}`, digest, `more than the ${size} bytes its descriptor says`);
             hash.update(b);
             received += b.length;
             pending.push(b);

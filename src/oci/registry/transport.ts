@@ -71,7 +71,8 @@ export async function exchange(url: string, options: ExchangeOptions): Promise<E
         if (hop >= MAX_REDIRECTS) throw new RegistryError('ERR_REGISTRY_PROTOCOL', `more than ${MAX_REDIRECTS} redirects from ${url}`, { url });
         response.body?.resume();
         const next = new URL(response.headers.get('location')!, current);
-        if (next.protocol !== 'https:' && next.protocol !== 'http:') throw new RegistryError('ERR_REGISTRY_PROTOCOL', `redirect to ${next.protocol} URL`, { url });
+        if (next.protocol !== 'https:' && next.protocol !== 'http:')
+          throw new RegistryError('ERR_REGISTRY_PROTOCOL', `redirect to ${next.protocol} URL`, { url });
         if (next.protocol === 'http:' && new URL(current).protocol === 'https:' && !isLoopback(next.host)) {
           throw new RegistryError('ERR_REGISTRY_INSECURE', `redirect from HTTPS to plain HTTP (${next.host}) refused`, { url });
         }

@@ -107,7 +107,9 @@ export async function readBundle(dir: string): Promise<Bundle> {
     throw new BundleError(abs, `config.json unreadable: ${(e as Error).message}`, e);
   }
   if (typeof spec.ociVersion !== 'string') throw new BundleError(abs, 'config.json has no ociVersion');
-  const proc = spec.process as { args?: unknown; env?: unknown; cwd?: unknown; user?: { uid?: unknown; gid?: unknown; additionalGids?: unknown }; terminal?: unknown } | undefined;
+  const proc = spec.process as
+    | { args?: unknown; env?: unknown; cwd?: unknown; user?: { uid?: unknown; gid?: unknown; additionalGids?: unknown }; terminal?: unknown }
+    | undefined;
   if (!proc || !Array.isArray(proc.args) || proc.args.length === 0 || !proc.args.every((a) => typeof a === 'string')) {
     throw new BundleError(abs, 'process.args must be a non-empty array of strings');
   }

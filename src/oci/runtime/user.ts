@@ -42,7 +42,10 @@ async function tableIn(rootfs: string, file: string): Promise<string[][] | undef
     const fh = await open(join(rootfs, ...etc, file), fsc.O_RDONLY | fsc.O_NOFOLLOW);
     try {
       const text = await fh.readFile('utf8');
-      return text.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.split(':'));
+      return text
+        .split('\n')
+        .filter((l) => l && !l.startsWith('#'))
+        .map((l) => l.split(':'));
     } finally {
       await fh.close();
     }

@@ -187,7 +187,7 @@ export class ImageStore {
 
   /** The image named `ref` (a full reference, a bare layout name, or a manifest digest), or undefined. */
   async find(ref: string, options: GetOptions = {}): Promise<Image | undefined> {
-    const platform = typeof options.platform === 'string' ? parsePlatform(options.platform) : options.platform ?? hostPlatform();
+    const platform = typeof options.platform === 'string' ? parsePlatform(options.platform) : (options.platform ?? hostPlatform());
     const { manifests } = await readIndex(this.paths);
     const wanted = [ref, canonicalName(ref)];
     const byName = manifests.find((m) => wanted.includes(m.annotations?.[REF_NAME] ?? ''));
@@ -284,10 +284,14 @@ export class ImageStore {
       let blobsRemoved = 0;
       let bytesFreed = 0;
       // A concurrent pull renames and removes files under us: a file gone since readdir is skipped.
-      const sizeOf = (p: string) => stat(p).then((st) => st, (e: NodeJS.ErrnoException) => {
-        if (e.code === 'ENOENT') return undefined;
-        throw e;
-      });
+      const sizeOf = (p: string) =>
+        stat(p).then(
+          (st) => st,
+          (e: NodeJS.ErrnoException) => {
+            if (e.code === 'ENOENT') return undefined;
+            throw e;
+          },
+        );
       const heldElsewhere = await readLiveHolds(this.paths.tmp);
       for (const hex of await readdir(this.paths.blobs)) {
         const digest = `sha256:${hex}`;

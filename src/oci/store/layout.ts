@@ -60,7 +60,8 @@ export async function initLayout(p: LayoutPaths): Promise<void> {
     const v = (JSON.parse(await readFile(marker, 'utf8')) as { imageLayoutVersion?: string }).imageLayoutVersion;
     if (v !== '1.0.0') throw new ImageStoreError('ERR_STORE_LAYOUT', `${p.root}: unsupported imageLayoutVersion ${String(v)}`);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e instanceof ImageStoreError ? e : new ImageStoreError('ERR_STORE_LAYOUT', `${p.root}/oci-layout: ${(e as Error).message}`);
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT')
+      throw e instanceof ImageStoreError ? e : new ImageStoreError('ERR_STORE_LAYOUT', `${p.root}/oci-layout: ${(e as Error).message}`);
     await writeFileAtomic(p.tmp, marker, JSON.stringify({ imageLayoutVersion: '1.0.0' }));
   }
   try {

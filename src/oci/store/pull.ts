@@ -67,7 +67,8 @@ async function resolveManifest(client: RegistryClient, ref: ImageReference, plat
   let descriptor: Descriptor = { mediaType: doc.mediaType, digest: doc.digest, size: doc.bytes.length };
   if (doc.kind === 'index') {
     const chosen = selectPlatform(doc.index, platform);
-    if (!isManifestType(chosen.mediaType)) throw new ManifestError('ERR_MANIFEST_MEDIA_TYPE', `index entry ${chosen.digest} is a ${chosen.mediaType}, not an image manifest`);
+    if (!isManifestType(chosen.mediaType))
+      throw new ManifestError('ERR_MANIFEST_MEDIA_TYPE', `index entry ${chosen.digest} is a ${chosen.mediaType}, not an image manifest`);
     doc = await client.getManifest(repo, chosen.digest, { signal });
     if (doc.mediaType !== chosen.mediaType) {
       throw new ManifestError('ERR_MANIFEST_MEDIA_TYPE', `index says ${chosen.digest} is a ${chosen.mediaType}, the registry served ${doc.mediaType}`);
@@ -76,7 +77,8 @@ async function resolveManifest(client: RegistryClient, ref: ImageReference, plat
   }
   if (doc.kind !== 'manifest') throw new ManifestError('ERR_MANIFEST_MEDIA_TYPE', `${ref.toString()}: an index where an image manifest was expected`);
   for (const l of doc.manifest.layers) {
-    if (LAYER_COMPRESSION[l.mediaType] === undefined) throw new ManifestError('ERR_MANIFEST_UNSUPPORTED', `layer ${l.digest} has media type ${l.mediaType}, which ctrkit cannot unpack`);
+    if (LAYER_COMPRESSION[l.mediaType] === undefined)
+      throw new ManifestError('ERR_MANIFEST_UNSUPPORTED', `layer ${l.digest} has media type ${l.mediaType}, which ctrkit cannot unpack`);
   }
   return { doc, descriptor };
 }
@@ -85,7 +87,7 @@ async function resolveManifest(client: RegistryClient, ref: ImageReference, plat
 export async function pullImage(store: PullDestination, ref: ImageReference, options: PullOptions): Promise<Image> {
   const { signal } = options;
   const emit = options.onProgress ?? (() => {});
-  const platform = typeof options.platform === 'string' ? parsePlatform(options.platform) : options.platform ?? hostPlatform();
+  const platform = typeof options.platform === 'string' ? parsePlatform(options.platform) : (options.platform ?? hostPlatform());
   const client = new RegistryClient(ref.registry, options);
   const repo = ref.repository;
   const { doc, descriptor } = await resolveManifest(client, ref, platform, signal);

@@ -39,14 +39,16 @@ export async function openTar(source: string | NodeJS.ReadableStream): Promise<{
   while (!first.done && first.value.length === 0) first = await it.next();
   const head = first.done ? Buffer.alloc(0) : Buffer.from(first.value);
   const compression = sniff(head);
-  const replay = Readable.from((async function* () {
-    try {
-      if (head.length > 0) yield head;
-      for (let r = await it.next(); !r.done; r = await it.next()) yield Buffer.from(r.value);
-    } finally {
-      await it.return?.(); // closes the file at once when unpacking stops early
-    }
-  })());
+  const replay = Readable.from(
+    (async function* () {
+      try {
+        if (head.length > 0) yield head;
+        for (let r = await it.next(); !r.done; r = await it.next()) yield Buffer.from(r.value);
+      } finally {
+        await it.return?.(); // closes the file at once when unpacking stops early
+      }
+    })(),
+  );
   if (compression === 'none') return { tar: replay, compression };
   const decompressor = compression === 'gzip' ? zlib.createGunzip({ chunkSize: CHUNK }) : zstdDecompressor();
   if (!decompressor) {

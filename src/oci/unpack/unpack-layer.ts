@@ -5,8 +5,22 @@
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import {
-  chmodSync, closeSync, constants as fsc, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lutimesSync, mkdirSync,
-  openSync, readdirSync, rmSync, symlinkSync, unlinkSync, writeSync,
+  chmodSync,
+  closeSync,
+  constants as fsc,
+  fchmodSync,
+  fchownSync,
+  futimesSync,
+  lchownSync,
+  linkSync,
+  lutimesSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  unlinkSync,
+  writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import { extract as tarExtract, type Headers } from 'tar-stream';
@@ -80,7 +94,10 @@ class Unpacker {
   private readonly devices: 'create' | 'skip' | 'refuse';
   private readonly whiteouts: 'apply' | 'overlay';
 
-  constructor(private readonly root: string, private readonly options: UnpackOptions) {
+  constructor(
+    private readonly root: string,
+    private readonly options: UnpackOptions,
+  ) {
     const root0 = process.getuid?.() === 0;
     this.chown = options.chown ?? root0;
     this.devices = options.devices ?? 'skip';
@@ -186,7 +203,10 @@ class Unpacker {
     try {
       target = parseEntryName(header.linkname ?? '');
     } catch (e) {
-      throw new UnsafeLayerError(name, `hardlink target "${header.linkname}" ${e instanceof UnsafeLayerError ? 'would climb out of the target' : 'is invalid'}`);
+      throw new UnsafeLayerError(
+        name,
+        `hardlink target "${header.linkname}" ${e instanceof UnsafeLayerError ? 'would climb out of the target' : 'is invalid'}`,
+      );
     }
     if (target.whiteout || target.components.length === 0) throw new UnsafeLayerError(name, `hardlink to "${header.linkname}" names no regular file`);
     const dir = resolveDirInRoot(this.root, target.components.slice(0, -1), name, false, this.cache);
@@ -311,7 +331,7 @@ export async function unpackLayer(layer: string | NodeJS.ReadableStream, targetD
     // Go's archive/tar writer, unclosed, leaves out the last file's padding and the two
     // zero blocks that end an archive (umoci's layers do); GNU tar reads such archives, so
     // the parser gets the missing zeros here — after the hash, which is of the real bytes.
-    extract.end(Buffer.alloc((512 - (bytes % 512)) % 512 + 1024));
+    extract.end(Buffer.alloc(((512 - (bytes % 512)) % 512) + 1024));
   })().catch((e: unknown) => {
     extract.destroy(e as Error);
   });
