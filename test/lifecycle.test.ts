@@ -122,6 +122,8 @@ describe('the default bridge', () => {
     const ns = await NetworkNamespace.create(`ctk-defbr-${process.pid}`);
     try {
       const sh = async (cmd: string) => (await ns.exec(['sh', '-c', cmd])).stdout.trim();
+      // The default bridge's IPAM state and locks go under this file's state root, not /run/ctrkit.
+      const env = { ...process.env, CTRKIT_STATE_ROOT: root() };
       const script = (end: string) => `const { Container } = await import('${dist}/index.js');
         const common = { rootfs: '${rootfs}', stateRoot: '${root()}', network: 'bridge', command: ['sleep', '60'], stdio: 'ignore' };
         const a = await Container.start(common);
@@ -139,7 +141,7 @@ describe('the default bridge', () => {
         console.log(execFileSync('sh', ['-c', 'ip -o link show type bridge | wc -l'], { encoding: 'utf8' }).trim());
         await b.remove({ force: true });`),
         ],
-        { timeoutMs: 60_000 },
+        { timeoutMs: 60_000, env },
       );
       expect(r.stderr).toBe('');
       const [addresses, bridgesMidway] = r.stdout.trim().split('\n');
@@ -149,7 +151,7 @@ describe('the default bridge', () => {
       expect(await sh('nft list tables')).toBe('');
       expect(await sh('cat /proc/sys/net/ipv4/ip_forward')).toBe('0');
       // The owner killed: its helper releases the containers, and the bridge goes with them.
-      const k = await ns.exec([process.execPath, '--input-type=module', '-e', script("process.kill(process.pid, 'SIGKILL');")], { timeoutMs: 60_000 });
+      const k = await ns.exec([process.execPath, '--input-type=module', '-e', script("process.kill(process.pid, 'SIGKILL');")], { timeoutMs: 60_000, env });
       expect(k.signal).toBe('SIGKILL');
       let left = 'x';
       for (let i = 0; i < 100 && left !== ''; i++) {
