@@ -392,12 +392,11 @@ describe('copyToContainer / copyFromContainer', () => {
     expect(status[0]!.data.toString()).toMatch(/^NSpid:\s+1$/m); // the container's own /proc: PID 1 there, no host PID
     // A whole /proc/1 either completes or fails with a CopyError naming a file that refuses
     // to be read (mem, clear_refs ...) — within seconds, not a hang.
-    const t0 = Date.now();
+    // (A hang would fail the test by its timeout.)
     const whole = await readTar(copyFromContainer(c.pid, '/proc/1')).then(
       (e) => e,
       (e: unknown) => e,
     );
-    expect(Date.now() - t0).toBeLessThan(20_000);
     if (whole instanceof Error) expect(whole).toBeInstanceOf(CopyError);
     else expect((whole as TarEntry[]).some((e) => e.header.name === '1/status')).toBe(true);
     // Devices are archived as headers, never opened.

@@ -140,3 +140,13 @@ export function rootlessPackageCopy(): [string, () => void] {
   for (const dep of Object.keys(own.dependencies)) visit(dep);
   return [dir, cleanup];
 }
+
+/**
+ * The file system type of the mount holding `path`, from statfs (`ext4`, `tmpfs`, `xfs` ...),
+ * named as ctrkit names it: ext2, ext3 and ext4 share one magic number, which stat(1) calls
+ * `ext2/ext3` and ctrkit `ext4`.
+ */
+export function fsType(path: string): string {
+  const name = execFileSync('stat', ['-f', '-c', '%T', path], { encoding: 'utf8' }).trim();
+  return name === 'ext2/ext3' ? 'ext4' : name;
+}

@@ -303,11 +303,12 @@ describe('stop, kill, wait, init', () => {
 
 describe('options are checked before anything happens', () => {
   it('a bad port is refused before an image is pulled; input needs a stdin pipe', async () => {
-    const t0 = Date.now();
+    // A pull from that address would fail with a registry error: the option error proves the
+    // ports were checked first.
     await expect(Container.start({ image: '127.0.0.1:1/nothing:here', network: 'bridge', bridge, ports: ['99999:80'] })).rejects.toMatchObject({
       code: 'ERR_INVALID_OPTION',
+      option: 'ports',
     });
-    expect(Date.now() - t0).toBeLessThan(5000);
     await expect(Container.run({ rootfs, command: ['cat'], input: 'x', stdio: 'ignore' })).rejects.toMatchObject({ option: 'input' });
     await expect(Container.start({ rootfs, name: 'bad/name', command: ['true'] })).rejects.toMatchObject({ option: 'name' });
     expect(await Container.list({ stateRoot: root(), all: true }).then((l) => l.filter((c) => c.name === 'bad/name'))).toEqual([]);

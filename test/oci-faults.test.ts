@@ -71,10 +71,9 @@ describe('a registry that misbehaves', () => {
   });
 
   it('a body that stalls is ERR_REGISTRY_TIMEOUT, and an abort stops it at once', async () => {
-    const t0 = Date.now();
+    // The body never ends: only the idle timeout can end this pull (a hang fails the test's own timeout).
     const err = await failingPull('slow', { idleTimeout: 300, retries: 0 });
     expect((err as RegistryError).code).toBe('ERR_REGISTRY_TIMEOUT');
-    expect(Date.now() - t0).toBeLessThan(5000);
     const ac = new AbortController();
     setTimeout(() => ac.abort(), 200);
     const aborted = await failingPull('slow', { signal: ac.signal });

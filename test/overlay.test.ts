@@ -17,7 +17,7 @@ import {
   createWhiteout,
   markOpaque,
 } from 'ctrkit/overlay';
-import { hostMounts, tempDir } from './helpers.js';
+import { fsType, hostMounts, tempDir } from './helpers.js';
 
 /** Mount points at or below `dir`, decoded from /proc/self/mountinfo (octal escapes such as \040). */
 function mountsUnder(dir: string): string[] {
@@ -340,7 +340,7 @@ describe('bad input: a typed error naming the cause, nothing left mounted', () =
       await refused(
         { lower: [lower!], upper, work: join(other, 'work'), target: merged! },
         'ERR_OVERLAY_WORK_OTHER_MOUNT',
-        /work dir .*other\/work \(tmpfs\) is not on the same mount as upper .*upper \(ext4\)/,
+        new RegExp(`work dir .*other/work \\(tmpfs\\) is not on the same mount as upper .*upper \\(${fsType(dir)}\\)`),
       );
     } finally {
       execFileSync('umount', [other]);
