@@ -1,9 +1,11 @@
+import { resolve } from 'node:path';
 import { logger } from '../log.js';
 import { AbortError, InvalidOptionError } from '../errors.js';
 import { DEFAULT_CAPABILITIES, DEFAULT_NAMESPACES, DEFAULT_PATH, unshare, type StdioOption, type UnshareOptions } from '../namespaces/index.js';
 import { identify } from '../sys/liveness.js';
 import { collect } from './output.js';
 import { containerCgroup, hasLimits } from './limits.js';
+import { mountPlan } from './mount-plan.js';
 import type { CgroupV1 } from '../cgroups/index.js';
 import { liveStatus, RunningContainer } from './running.js';
 import { prepareEtcFiles } from './etc-files.js';
@@ -60,14 +62,34 @@ function toUnshareOptions(options: RunOptions, source: RootSource, init: string 
     capabilities: privileged ? 'all' : (options.capabilities ?? DEFAULT_CAPABILITIES),
     noNewPrivileges: options.noNewPrivileges ?? !privileged,
     seccomp: options.seccomp ?? (privileged ? 'unconfined' : 'default'),
-    maskedPaths: privileged ? [] : (options.maskedPaths ?? DEFAULT_MASKED_PATHS),
-    readonlyPaths: privileged ? [] : (options.readonlyPaths ?? DEFAULT_READONLY_PATHS),
-    devices: options.devices,
     tty: options.tty,
     ttySize: options.ttySize,
-    mountCgroups: true,
     signal: options.signal,
   };
+}
+
+/** The container's mount plan: its root, cgroupfs, masks, read-only paths, devices and binds. */
+function containerPlan(
+  options: RunOptions,
+  parts: ContainerParts,
+  spawnOptions: UnshareOptions,
+  init: string | undefined,
+  userns: boolean,
+): ReturnType<typeof mountPlan> {
+  const privileged = options.privileged ?? false;
+  return mountPlan({
+    overlay: parts.root?.overlay,
+    userns,
+    cgroupns: [...(spawnOptions.namespaces ?? [])].includes('cgroup'),
+    maskedPaths: privileged ? [] : (options.maskedPaths ?? DEFAULT_MASKED_PATHS),
+    readonlyPaths: privileged ? [] : (options.readonlyPaths ?? DEFAULT_READONLY_PATHS),
+    devices: options.devices ?? [],
+    binds: [
+      ...(options.binds ?? []).map((b) => ({ ...b, source: resolve(b.source) })),
+      ...(parts.etc?.binds ?? []),
+      ...(init ? [{ source: init, target: '/dev/init', readonly: true }] : []),
+    ],
+  });
 }
 
 /** The host ids that root inside maps to, when explicit maps move it away from the caller. */
@@ -196,7 +218,7 @@ async function startContainer(options: RunOptions, how: Ownership, captureByDefa
     const userns =
       process.getuid?.() !== 0 || options.uidMap !== undefined || options.gidMap !== undefined || [...(spawnOptions.namespaces ?? [])].includes('user');
     const selfJoin = parts.cgroup?.version === 1 && !userns;
-    const binds = [...(options.binds ?? []), ...parts.etc.binds, ...(init ? [{ source: init, target: '/dev/init', readonly: true }] : [])];
+    const plan = containerPlan(options, parts, spawnOptions, init, userns);
     const proc = await unshare({
       ...spawnOptions,
       stdio,
@@ -204,8 +226,8 @@ async function startContainer(options: RunOptions, how: Ownership, captureByDefa
       joinNetworkOf:
         typeof network === 'object' && 'container' in network ? (typeof network.container === 'number' ? network.container : network.container.pid) : undefined,
       rootfs: parts.root?.rootfs ?? spawnOptions.rootfs,
-      rootfsOverlay: parts.root?.overlay,
-      binds,
+      rootMount: plan.rootMount,
+      mounts: plan.mounts,
       // v1: the init joins its cgroup itself, 10-20 ms cheaper than a move from here (not
       // from a user namespace, whose root may not write the host's cgroup files).
       cgroupTasks: selfJoin ? (parts.cgroup as CgroupV1).taskFiles() : undefined,

@@ -1,4 +1,6 @@
-import { accessSync, constants as fsConstants, statSync } from 'node:fs';
+import { accessSync, existsSync, constants as fsConstants, statSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import type { BindMount } from '../namespaces/index.js';
 import { constants } from 'node:os';
 import { InvalidOptionError } from '../errors.js';
 import { validateIdMap } from '../namespaces/idmap.js';
@@ -27,6 +29,12 @@ export function initBinary(init: RunOptions['init']): string | undefined {
     );
   }
   return path;
+}
+
+/** A bind's target must be an absolute path below `/`, its source must exist. */
+function checkBind(b: BindMount, i: number): void {
+  if (!isAbsolute(b.target) || b.target === '/') throw new InvalidOptionError(`binds[${i}].target`, `must be an absolute path below /, got "${b.target}"`);
+  if (!existsSync(resolve(b.source))) throw new InvalidOptionError(`binds[${i}].source`, `${resolve(b.source)} does not exist`);
 }
 
 /** The network mode named by the `network` option. @internal */
@@ -89,6 +97,7 @@ export async function validateOptions(options: RunOptions): Promise<void> {
     options.ports.forEach(parsePortMapping);
   }
   if (mode === 'cni' && !options.cni) throw new InvalidOptionError('cni', 'network "cni" needs a CniNetwork');
+  (options.binds ?? []).forEach(checkBind);
   for (const [i, d] of (options.devices ?? []).entries()) {
     const st = (() => {
       try {

@@ -4,44 +4,15 @@ import { isAbsolute, resolve } from 'node:path';
 import { InvalidOptionError } from '../errors.js';
 import type { Capability } from './capabilities.js';
 import { currentCaller, defaultIdMaps, validateIdMap, type IdMapping } from './idmap.js';
-import { DEFAULT_PATH, type RootfsConfig, type StageConfig } from './init/config.js';
-import { detectCgroupLayoutSync } from '../cgroups/detect.js';
+import { DEFAULT_PATH, type StageConfig } from './init/config.js';
 import type { NamespacedProcess } from './process.js';
 import { checkCommand, envList } from './validate.js';
 import { checkTtyOptions } from './pty.js';
 import type { SeccompProfile } from './seccomp.js';
 import { normalizeStdio, securityConfig } from './process-config.js';
 import { spawnInNamespaces, type SpawnHook, type StdioOption } from './spawn.js';
+import type { MountOperation, RootMount } from './mount-plan.js';
 import { normalizeNamespaces, type NamespaceType } from './types.js';
-
-/** A host path bound into the container. */
-export interface BindMount {
-  /** The host file or directory. */
-  readonly source: string;
-  /** Where it appears inside the container (absolute; created when missing). */
-  readonly target: string;
-  /** Read-only inside. @defaultValue false */
-  readonly readonly?: boolean;
-  /** Skip it, instead of failing, when its mount point cannot be created in the rootfs. @defaultValue false */
-  readonly optional?: boolean;
-}
-
-async function checkBinds(binds: readonly BindMount[]): Promise<RootfsConfig['binds']> {
-  return Promise.all(
-    binds.map(async (b, i) => {
-      if (!isAbsolute(b.target) || b.target === '/') throw new InvalidOptionError(`binds[${i}].target`, `must be an absolute path below /, got "${b.target}"`);
-      const source = resolve(b.source);
-      if (
-        !(await stat(source).then(
-          () => true,
-          () => false,
-        ))
-      )
-        throw new InvalidOptionError(`binds[${i}].source`, `${source} does not exist`);
-      return { source, target: b.target, readonly: b.readonly ?? false, optional: b.optional ?? false };
-    }),
-  );
-}
 
 /** Options of {@link unshare}. Only `command` is required. */
 export interface UnshareOptions {
@@ -104,23 +75,13 @@ export interface UnshareOptions {
   readonly user?: { readonly uid: number; readonly gid: number; readonly groups?: readonly number[] };
   /** The seccomp filter: ctrkit's `default` allow-list (Docker's profile), or none. @defaultValue `'unconfined'` */
   readonly seccomp?: SeccompProfile;
-  /** With a rootfs: paths to hide (/dev/null over files, an empty tmpfs over directories). */
-  readonly maskedPaths?: readonly string[];
-  /** With a rootfs: paths to make read-only. */
-  readonly readonlyPaths?: readonly string[];
   /**
-   * With a rootfs: first mount an overlay of these layers (topmost first) onto `rootfs`,
-   * inside the new mount namespace only, so the container writes to `upper` and the layers
-   * never change. `rootfs` is then just the (empty) mount point.
+   * With a rootfs: a file system to mount onto it first, inside the new mount namespace only
+   * (`Container`'s copy-on-write overlay). `rootfs` is then just the (empty) mount point.
    */
-  readonly rootfsOverlay?: { readonly lower: readonly string[]; readonly upper: string; readonly work: string };
-  /**
-   * With a rootfs and a new cgroup namespace: mount the cgroup hierarchies read-only under
-   * /sys/fs/cgroup, rooted at the container's cgroup. @defaultValue false
-   */
-  readonly mountCgroups?: boolean;
-  /** With a rootfs: host files or directories to bind into it (`-v /src:/dst:ro`). */
-  readonly binds?: readonly BindMount[];
+  readonly rootMount?: RootMount;
+  /** With a rootfs: mounts inside it, in order, after /proc, /dev and /sys (binds, masks, read-only paths, cgroupfs). */
+  readonly mounts?: readonly MountOperation[];
   /**
    * cgroup v1 `tasks` files the init joins itself before its command starts (the thread
    * that execs the command writes `0`): cheaper than moving it from outside, which waits for
@@ -129,8 +90,6 @@ export interface UnshareOptions {
   readonly cgroupTasks?: readonly string[];
   /** Enter this process's network namespace instead of creating one (`--network container:X`). */
   readonly joinNetworkOf?: number;
-  /** With a rootfs: host device nodes (`/dev/loop3`) to make available in the container's /dev. */
-  readonly devices?: readonly string[];
   /** Runs with the host PID once the namespaces exist, before the command starts. */
   readonly onNamespaces?: SpawnHook;
   /** Cancels setup, or kills the command once it runs. */
@@ -164,27 +123,14 @@ export async function checkRootfs(path: string): Promise<string> {
   return abs;
 }
 
-/** The host's cgroup mounts as the stage re-creates them under /sys/fs/cgroup. */
-function cgroupMountsOfHost(): RootfsConfig['cgroupMounts'] {
-  const layout = detectCgroupLayoutSync();
-  return layout.mounts
-    .filter((m) => m.path.startsWith('/sys/fs/cgroup'))
-    .map((m) => ({
-      dir: m.path.slice('/sys/fs/cgroup'.length).replace(/^\//, ''),
-      fstype: m.version === 2 ? ('cgroup2' as const) : ('cgroup' as const),
-      options: m.version === 2 ? '' : m.controllers.map((c) => (c.startsWith('name=') ? `none,${c}` : c)).join(','),
-    }));
-}
-
-async function checkDevices(devices: readonly string[]): Promise<string[]> {
-  const out: string[] = [];
-  for (const [i, d] of devices.entries()) {
-    const st = await stat(d).catch(() => undefined);
-    if (!st || !(st.isBlockDevice() || st.isCharacterDevice())) throw new InvalidOptionError(`devices[${i}]`, `${d} is not a device node on this host`);
-    if (!isAbsolute(d) || d.endsWith('/')) throw new InvalidOptionError(`devices[${i}]`, 'must be an absolute path to a device node');
-    out.push(d);
-  }
-  return out;
+/** Refuses a mount plan whose targets are not absolute paths below `/`. */
+function checkMounts(mounts: readonly MountOperation[]): readonly MountOperation[] {
+  mounts.forEach((m, i) => {
+    if (m.op === 'cgroupfs') return;
+    if (!isAbsolute(m.target) || m.target === '/') throw new InvalidOptionError(`mounts[${i}].target`, `must be an absolute path below /, got "${m.target}"`);
+    if (m.op === 'bind' && !isAbsolute(m.source)) throw new InvalidOptionError(`mounts[${i}].source`, `must be an absolute path, got "${m.source}"`);
+  });
+  return mounts;
 }
 
 /**
@@ -230,15 +176,7 @@ export async function unshare(options: UnshareOptions): Promise<NamespacedProces
   let rootfs: StageConfig['rootfs'];
   if (options.rootfs !== undefined) {
     if (!namespaces.includes('mnt')) throw new InvalidOptionError('rootfs', 'needs a new mount namespace (add "mnt" to namespaces)');
-    rootfs = {
-      path: await checkRootfs(options.rootfs),
-      overlay: options.rootfsOverlay,
-      maskedPaths: options.maskedPaths ?? [],
-      readonlyPaths: options.readonlyPaths ?? [],
-      devices: await checkDevices(options.devices ?? []),
-      binds: await checkBinds(options.binds ?? []),
-      cgroupMounts: options.mountCgroups && namespaces.includes('cgroup') ? cgroupMountsOfHost() : [],
-    };
+    rootfs = { path: await checkRootfs(options.rootfs), rootMount: options.rootMount, mounts: checkMounts(options.mounts ?? []) };
   }
   const cwd = options.cwd ?? (rootfs ? '/' : process.cwd());
   if (!isAbsolute(cwd)) throw new InvalidOptionError('cwd', `must be an absolute path, got "${cwd}"`);

@@ -14,6 +14,7 @@
  * @packageDocumentation
  */
 export { overlaySupported } from './supported.js';
+export { overlayMountParams, type OverlayMountParams } from './mount-params.js';
 export { Overlay, OverlayMount, type OverlayMountOptions } from './overlay.js';
 export { mountOverlaySync, unmountOverlaySync, type MountedOverlay, type UnmountOptions } from './mount-sync.js';
 export { MAX_LOWER_LAYERS, type OverlaySpec, type OverlayMountApi } from './spec.js';

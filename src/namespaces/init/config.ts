@@ -1,3 +1,4 @@
+import type { MountOperation, RootMount } from '../mount-plan.js';
 import type { NamespaceType } from '../types.js';
 
 /**
@@ -58,21 +59,10 @@ export interface StageConfig {
 /** @internal */
 export interface RootfsConfig {
   readonly path: string;
-  /** Mount an overlay of these layers onto `path` first (inside the new mount namespace only). */
-  readonly overlay?: { readonly lower: readonly string[]; readonly upper: string; readonly work: string } | undefined;
-  /** Paths hidden from the container: files get /dev/null over them, directories an empty read-only tmpfs. */
-  readonly maskedPaths: readonly string[];
-  /**
-   * The host's cgroup hierarchies, mounted read-only under /sys/fs/cgroup (seen from the new
-   * cgroup namespace, so the container's own cgroup is their root). Empty: none.
-   */
-  readonly cgroupMounts: readonly { readonly dir: string; readonly fstype: 'cgroup' | 'cgroup2'; readonly options: string }[];
-  /** Host files and directories bound into the container (`-v SRC:DST[:ro]`). */
-  readonly binds: readonly { readonly source: string; readonly target: string; readonly readonly: boolean; readonly optional: boolean }[];
-  /** Host device nodes to bind into the container's /dev under the same name (`--device`). */
-  readonly devices: readonly string[];
-  /** Paths made read-only. */
-  readonly readonlyPaths: readonly string[];
+  /** Mounted onto `path` first, in the new mount namespace only (a copy-on-write root). */
+  readonly rootMount?: RootMount | undefined;
+  /** The caller's mounts inside the root, in order, after /proc, /dev and /sys. */
+  readonly mounts: readonly MountOperation[];
 }
 
 /** The fd numbers of the stage's extra descriptors. @internal */

@@ -25,9 +25,10 @@ import { statSync } from 'node:fs';
 import { chdir, close, mount, openat, pivotRoot, symlinkat, umount2 } from '../../sys/libc.js';
 import { SysError } from '../../sys/sys-error.js';
 import type { RootfsConfig, StageConfig } from './config.js';
+import type { CgroupHierarchy, MountOperation } from '../mount-plan.js';
+import { mountRootFs } from './root-mount.js';
 import type { InitStep } from '../protocol.js';
 import { fdPath, mkdirInRoot, openInRoot, touchAt } from './inroot.js';
-import { mountOverlaySync } from '../../overlay/mount-sync.js';
 import { MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY, mountSetattr } from '../../sys/mountapi.js';
 
 /** Records which step is running, for the error message. */
@@ -111,11 +112,6 @@ function mountDev(rootFd: number, cfg: StageConfig): void {
       mountAt(mq, 'mqueue', 'mqueue', MS_NOSUID | MS_NODEV | MS_NOEXEC, null, '/dev/mqueue');
     }
     for (const [name, target] of DEV_LINKS) symlinkat(target, dev, name, `/dev/${name}`);
-    for (const host of cfg.rootfs?.devices ?? []) {
-      // Extra devices (docker run --device): the host's node, bound onto a file of ours.
-      const name = host.slice(host.lastIndexOf('/') + 1);
-      mountAt(touchAt(dev, name, `/dev/${name}`), host, null, MS_BIND, null, `/dev/${name}`);
-    }
   } finally {
     close(dev);
   }
@@ -150,17 +146,17 @@ function readOnlyTree(rootFd: number, path: string): void {
   }
 }
 
-function mountCgroups(rootFd: number, rootfs: RootfsConfig): void {
-  if (rootfs.cgroupMounts.length === 0) return;
+function mountCgroups(rootFd: number, hierarchies: readonly CgroupHierarchy[]): void {
+  if (hierarchies.length === 0) return;
   const flags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC;
-  const only = rootfs.cgroupMounts[0]!;
-  if (rootfs.cgroupMounts.length === 1 && only.dir === '') {
+  const only = hierarchies[0]!;
+  if (hierarchies.length === 1 && only.dir === '') {
     // A pure v2 host: the unified hierarchy is /sys/fs/cgroup itself.
     mountAt(mkdirInRoot(rootFd, '/sys/fs/cgroup', '/sys/fs/cgroup'), only.fstype, only.fstype, flags, only.options || null, '/sys/fs/cgroup');
     return;
   }
   mountAt(mkdirInRoot(rootFd, '/sys/fs/cgroup', '/sys/fs/cgroup'), 'tmpfs', 'tmpfs', MS_NOSUID | MS_NODEV | MS_NOEXEC, 'mode=755,size=64k', '/sys/fs/cgroup');
-  for (const m of rootfs.cgroupMounts) {
+  for (const m of hierarchies) {
     const path = `/sys/fs/cgroup/${m.dir}`;
     mountAt(mkdirInRoot(rootFd, path, path), m.fstype, m.fstype, flags, m.options || null, path);
   }
@@ -168,49 +164,72 @@ function mountCgroups(rootFd: number, rootfs: RootfsConfig): void {
   mountAt(top, null, null, MS_BIND | MS_REMOUNT | flags, null, '/sys/fs/cgroup');
 }
 
-function maskPaths(rootFd: number, rootfs: RootfsConfig): void {
-  for (const path of rootfs.maskedPaths) {
-    const fd = openInRoot(rootFd, path, path);
-    if (fd < 0) continue;
-    let isDir = true;
-    try {
-      close(openat(fd, '.', O_PATH | O_DIRECTORY | O_CLOEXEC, 0, path));
-    } catch {
-      isDir = false;
-    }
-    if (isDir) mountAt(fd, 'tmpfs', 'tmpfs', MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, 'size=0,mode=0755', path);
-    else mountAt(fd, '/dev/null', null, MS_BIND, null, path);
+/** Hides a path: /dev/null over a file, an empty read-only tmpfs over a directory. */
+function maskPath(rootFd: number, path: string): void {
+  const fd = openInRoot(rootFd, path, path);
+  if (fd < 0) return;
+  let isDir = true;
+  try {
+    close(openat(fd, '.', O_PATH | O_DIRECTORY | O_CLOEXEC, 0, path));
+  } catch {
+    isDir = false;
   }
-  for (const path of rootfs.readonlyPaths) {
-    const fd = openInRoot(rootFd, path, path);
-    if (fd < 0) continue;
-    mountAt(fd, fdPath(fd), null, MS_BIND | MS_REC, null, path);
-    readOnlyTree(rootFd, path);
+  if (isDir) mountAt(fd, 'tmpfs', 'tmpfs', MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, 'size=0,mode=0755', path);
+  else mountAt(fd, '/dev/null', null, MS_BIND, null, path);
+}
+
+/** Makes a path read-only, recursively (bound onto itself first: it need not be a mount point). */
+function readOnlyPath(rootFd: number, path: string): void {
+  const fd = openInRoot(rootFd, path, path);
+  if (fd < 0) return;
+  mountAt(fd, fdPath(fd), null, MS_BIND | MS_REC, null, path);
+  readOnlyTree(rootFd, path);
+}
+
+/** Binds a host path into the root (`-v`), creating the mount point inside it. */
+function bindPath(rootFd: number, b: Extract<MountOperation, { op: 'bind' }>): void {
+  let fd: number;
+  try {
+    fd = bindTarget(rootFd, b.source, b.target);
+  } catch (e) {
+    // An optional bind (the /etc files) whose mount point cannot be made: a read-only rootfs,
+    // or a user-namespaced root that may not write to /etc. The rootfs's own file stays.
+    if (b.optional && e instanceof SysError && ['EACCES', 'EPERM', 'EROFS'].includes(e.code)) return;
+    throw e;
+  }
+  mountAt(fd, b.source, null, MS_BIND | MS_REC, null, b.target);
+  if (b.readonly) {
+    // Recursive, and only the read-only flag: a remount would drop the source's locked
+    // nosuid/nodev/noexec (EPERM in a user namespace) and leave its submounts writable.
+    const ro = openInRoot(rootFd, b.target, b.target);
+    try {
+      mountSetattr(ro, MOUNT_ATTR_RDONLY, 0, true, b.target);
+    } finally {
+      close(ro);
+    }
   }
 }
 
-/** Binds host paths into the root (`-v`), creating the mount points inside it. */
-function bindPaths(rootFd: number, rootfs: RootfsConfig): void {
-  for (const b of rootfs.binds) {
-    let fd: number;
-    try {
-      fd = bindTarget(rootFd, b.source, b.target);
-    } catch (e) {
-      // An optional bind (the /etc files) whose mount point cannot be made: a read-only rootfs,
-      // or a user-namespaced root that may not write to /etc. The rootfs's own file stays.
-      if (b.optional && e instanceof SysError && ['EACCES', 'EPERM', 'EROFS'].includes(e.code)) continue;
-      throw e;
-    }
-    mountAt(fd, b.source, null, MS_BIND | MS_REC, null, b.target);
-    if (b.readonly) {
-      // Recursive, and only the read-only flag: a remount would drop the source's locked
-      // nosuid/nodev/noexec (EPERM in a user namespace) and leave its submounts writable.
-      const ro = openInRoot(rootFd, b.target, b.target);
-      try {
-        mountSetattr(ro, MOUNT_ATTR_RDONLY, 0, true, b.target);
-      } finally {
-        close(ro);
-      }
+/** Executes the caller's mount plan, in order. */
+function executePlan(rootFd: number, mounts: readonly MountOperation[], step: StepTracker): void {
+  for (const m of mounts) {
+    switch (m.op) {
+      case 'bind':
+        step('binds');
+        bindPath(rootFd, m);
+        break;
+      case 'mask':
+        step('mask');
+        maskPath(rootFd, m.target);
+        break;
+      case 'readonly':
+        step('mask');
+        readOnlyPath(rootFd, m.target);
+        break;
+      case 'cgroupfs':
+        step('sys');
+        mountCgroups(rootFd, m.hierarchies);
+        break;
     }
   }
 }
@@ -235,11 +254,11 @@ function bindTarget(rootFd: number, source: string, target: string): number {
  * never touched because `/` was made private first.
  */
 export function enterRootfs(cfg: StageConfig, rootfs: RootfsConfig, step: StepTracker): void {
-  if (rootfs.overlay) {
+  if (rootfs.rootMount) {
     // The container's copy-on-write root, mounted where only its own mount namespace sees it:
     // nothing to unmount on the host, nothing left behind if anything dies.
     step('overlay');
-    mountOverlaySync({ ...rootfs.overlay, target: rootfs.path });
+    mountRootFs(rootfs.rootMount, rootfs.path);
   }
   step('rootfs');
   // pivot_root needs the new root to be a mount point: bind it onto itself.
@@ -252,11 +271,7 @@ export function enterRootfs(cfg: StageConfig, rootfs: RootfsConfig, step: StepTr
     mountDev(rootFd, cfg);
     step('sys');
     mountSys(rootFd, cfg);
-    mountCgroups(rootFd, rootfs);
-    step('mask');
-    maskPaths(rootFd, rootfs);
-    step('binds');
-    bindPaths(rootFd, rootfs);
+    executePlan(rootFd, rootfs.mounts, step);
   } finally {
     close(rootFd);
   }

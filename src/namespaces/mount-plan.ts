@@ -1,0 +1,61 @@
+/**
+ * A mount plan: what a caller of `unshare()` wants mounted inside the new root, as data the
+ * init stage executes in order, every target resolved inside the root. `Container` computes
+ * one (its copy-on-write root, cgroupfs, masked and read-only paths, binds, devices, /etc
+ * files); `unshare()` itself only creates namespaces, like unshare(1), and never needs to know
+ * what an overlay or a cgroup is.
+ */
+
+/** One of the container's cgroup hierarchies, mounted read-only under /sys/fs/cgroup. */
+export interface CgroupHierarchy {
+  /** The directory below /sys/fs/cgroup ('' for a pure v2 host, where it is /sys/fs/cgroup itself). */
+  readonly dir: string;
+  readonly fstype: 'cgroup' | 'cgroup2';
+  /** Mount options (v1: the controllers, or `none,name=X`). */
+  readonly options: string;
+}
+
+/** A mount inside the new root, executed after /proc, /dev and /sys, before pivot_root. */
+export type MountOperation =
+  /** A host file or directory bound in (created as a file or directory when missing); `readonly` recursively. */
+  | {
+      readonly op: 'bind';
+      readonly source: string;
+      readonly target: string;
+      readonly readonly?: boolean;
+      /** Skipped, instead of failing, when its mount point cannot be made (a read-only rootfs). */
+      readonly optional?: boolean;
+    }
+  /** Hidden: /dev/null over a file, an empty read-only tmpfs over a directory; a missing path is skipped. */
+  | { readonly op: 'mask'; readonly target: string }
+  /** Made read-only, recursively; a missing path is skipped. */
+  | { readonly op: 'readonly'; readonly target: string }
+  /** The cgroup hierarchies under /sys/fs/cgroup, read-only (seen from the new cgroup namespace). */
+  | { readonly op: 'cgroupfs'; readonly hierarchies: readonly CgroupHierarchy[] };
+
+/**
+ * A file system mounted onto the root directory before anything else, in the new mount
+ * namespace only (a copy-on-write root: nothing on the host to unmount, nothing left if the
+ * container dies). Given as the new mount API's parameters, so the stage needs to know
+ * nothing of the file system.
+ */
+export interface RootMount {
+  readonly fstype: string;
+  readonly source: string;
+  /** fsconfig(2) parameters in order: `[key, value]`, or `[key]` for a flag. */
+  readonly params: readonly (readonly [string] | readonly [string, string])[];
+  /** The same as a mount(2) option string, used when the kernel refuses a parameter (overlay's `lowerdir+` before Linux 6.8). */
+  readonly fallbackData?: string | undefined;
+}
+
+/** A host path bound into a container (`-v SRC:DST[:ro]`), as `Container` takes it. */
+export interface BindMount {
+  /** The host file or directory. */
+  readonly source: string;
+  /** Where it appears inside the container (absolute; created when missing). */
+  readonly target: string;
+  /** Read-only inside (recursively). @defaultValue false */
+  readonly readonly?: boolean;
+  /** Skip it, instead of failing, when its mount point cannot be created in the rootfs. @defaultValue false */
+  readonly optional?: boolean;
+}
