@@ -150,3 +150,16 @@ export function fsType(path: string): string {
   const name = execFileSync('stat', ['-f', '-c', '%T', path], { encoding: 'utf8' }).trim();
   return name === 'ext2/ext3' ? 'ext4' : name;
 }
+
+/** The owner helper serving the process `ownerPid` (its command line names the owner), if it runs. */
+export function ownerHelperOf(ownerPid: number): number | undefined {
+  for (const [pid, cmd] of processes()) {
+    if (cmd.includes('helper-main.js') && cmd.includes(` ${ownerPid}:`)) return pid;
+  }
+  return undefined;
+}
+
+/** Waits until the owner helper of an ended owner has done its work and exited. */
+export async function helperGone(ownerPid: number, ms = 5000): Promise<boolean> {
+  return eventually(() => ownerHelperOf(ownerPid) === undefined, ms);
+}

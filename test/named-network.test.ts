@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Container, Wait } from 'ctrkit';
 import { Network, NetworkNamespace } from 'ctrkit/network';
-import { rootfs, tempDir } from './helpers.js';
+import { helperGone, rootfs, tempDir } from './helpers.js';
 
 let lab: NetworkNamespace;
 let dir: string;
@@ -100,6 +100,7 @@ describe('Network', () => {
     expect(Network.list({ stateDir: stateDir() })).toContain('owned');
     await member.stop({ timeout: 100 });
     await member.remove();
+    expect(await helperGone(r.pid)).toBe(true); // the creator's helper ran the member: it ends with it
     const gone = async () => !(await inLab('ip -o link')).includes(bridgeName) && !Network.list({ stateDir: stateDir() }).includes('owned');
     for (let i = 0; i < 100 && !(await gone()); i++) await new Promise((res) => setTimeout(res, 50));
     expect(await gone()).toBe(true);
@@ -111,8 +112,15 @@ describe('Network', () => {
     const script = (name: string, persistent: boolean) => `
       import { Network, NetworkNamespace } from '${dist}/network/index.js';
       await Network.create({ name: '${name}', persistent: ${persistent}, netns: NetworkNamespace.open('${lab.path}'), stateDir: '${stateDir()}' });`;
-    expect(spawnSync(process.execPath, ['--input-type=module', '-e', script('brief', false)], { encoding: 'utf8' }).stderr).toBe('');
-    expect(spawnSync(process.execPath, ['--input-type=module', '-e', script('kept', true)], { encoding: 'utf8' }).stderr).toBe('');
+    for (const [name, persistent] of [
+      ['brief', false],
+      ['kept', true],
+    ] as const) {
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', script(name, persistent)], { encoding: 'utf8' });
+      expect(r.stderr).toBe('');
+      // Its owner helper sweeps the creator's networks as it exits: wait for it to be done.
+      expect(await helperGone(r.pid)).toBe(true);
+    }
     for (let i = 0; i < 100 && Network.list({ stateDir: stateDir() }).includes('brief'); i++) await new Promise((res) => setTimeout(res, 50));
     expect(Network.list({ stateDir: stateDir() })).not.toContain('brief');
     expect(Network.list({ stateDir: stateDir() })).toContain('kept');

@@ -7,6 +7,7 @@
  * It exits once its owner is gone and no detached container of its runs.
  * @internal
  */
+import { existsSync } from 'node:fs';
 import { logger } from '../../log.js';
 import { identify, type ProcessIdentity } from '../../sys/liveness.js';
 import { becomeHelper } from '../../owner/client.js';
@@ -34,6 +35,8 @@ async function sweepNetworks(): Promise<void> {
   const { leaveNetwork } = await import('../../network/network.js');
   for (const key of networks) {
     const [stateDir, name] = key.split('\0') as [string, string];
+    // Removed already (a test's temp dir): taking its lock would make it anew.
+    if (!existsSync(stateDir)) continue;
     await leaveNetwork(stateDir, name, undefined, true).catch((e: unknown) => log('network %s: %s', name, (e as Error).message));
   }
 }
