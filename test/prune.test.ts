@@ -4,23 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Container } from 'ctrkit';
-import { alive, eventually, rootfs, tempDir } from './helpers.js';
-
-/** The owner helper serving `ownerPid` (its command line names the owner's pid). */
-function helperOf(ownerPid: number): number | undefined {
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    const cmd = (() => {
-      try {
-        return readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
-      } catch {
-        return [];
-      }
-    })();
-    if (cmd.some((a) => a.endsWith('helper-main.js')) && cmd.some((a) => a.startsWith(`${ownerPid}:`))) return Number(d);
-  }
-  return undefined;
-}
+import { alive, eventually, ownerHelperOf, rootfs, tempDir } from './helpers.js';
 
 describe('prune: what a crashed owner left', () => {
   it('ends a container whose owner and owner helper were both killed, and releases what it held', async () => {
@@ -46,7 +30,7 @@ describe('prune: what a crashed owner left', () => {
       expect(await eventually(() => existsSync(out), 20_000)).toBe(true);
       const { pid, id, cgroup } = JSON.parse(readFileSync(out, 'utf8')) as { pid: number; id: string; cgroup: string };
       // Only a killed helper lets a container outlive its owner: kill it first, then the owner.
-      const helper = helperOf(parent.pid!);
+      const helper = ownerHelperOf(parent.pid!);
       expect(helper).toBeDefined();
       process.kill(helper!, 'SIGKILL');
       await eventually(() => !alive(helper!), 2000);

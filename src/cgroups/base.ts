@@ -6,6 +6,7 @@ import { blockDevice } from './devices.js';
 import { DEFAULT_DEVICE_RULES, checkDeviceRule, reduceDeviceRules } from './device-rules.js';
 import { CgroupError, CgroupValueError } from './errors.js';
 import { readOptional } from './fs.js';
+import type { CgroupLayout } from './detect.js';
 import type { CgroupResources, DeviceRule, DeviceThrottle } from './resources.js';
 import type { CgroupEvent, CgroupPressure, CgroupStats } from './stats.js';
 import { cpusToQuota, intInRange, parseBytes, type ByteSize, type Rate } from './units.js';
@@ -19,6 +20,8 @@ export interface CgroupOptions {
    * per-controller mounts. @defaultValue found in /proc/self/mountinfo
    */
   readonly root?: string;
+  /** The layout already read from /proc/self/mountinfo (ignored with `root`). @internal */
+  readonly layout?: CgroupLayout;
 }
 
 /** One sample of {@link CgroupBase.statsStream}. */

@@ -31,7 +31,8 @@ export const Cgroup = {
    * controllers, v1 where they are bound to v1 (v1-only and hybrid hosts).
    */
   forHost(path: string): Cgroup {
+    // Read once: the kind is chosen and the directories are found from the same mount table.
     const layout = detectCgroupLayoutSync();
-    return layout.mode === 'v2' ? new CgroupV2(path) : new CgroupV1(path);
+    return layout.mode === 'v2' ? new CgroupV2(path, { layout }) : new CgroupV1(path, { layout });
   },
 } as const;

@@ -32,7 +32,7 @@ export class CgroupV1 extends CgroupBase {
     super(path);
     const layout =
       options.root === undefined
-        ? detectCgroupLayoutSync()
+        ? (options.layout ?? detectCgroupLayoutSync())
         : parseCgroupLayout(
             // A custom root is laid out like /sys/fs/cgroup: one directory per controller.
             ['cpu', 'cpuacct', 'cpuset', 'memory', 'blkio', 'pids', 'devices', 'freezer', 'hugetlb']

@@ -46,7 +46,7 @@ export class CgroupV2 extends CgroupBase {
   /** @internal */
   constructor(path: string, options: CgroupOptions = {}) {
     super(path);
-    const root = options.root ?? detectCgroupLayoutSync().unified?.path;
+    const root = options.root ?? (options.layout ?? detectCgroupLayoutSync()).unified?.path;
     if (!root) throw new ControllerUnavailableError('cgroup2', 'no cgroup2 hierarchy is mounted on this host');
     this.root = root;
     this.dir = join(root, this.path);

@@ -4,7 +4,7 @@ import { AbortError, InvalidOptionError } from '../errors.js';
 import { DEFAULT_CAPABILITIES, DEFAULT_NAMESPACES, DEFAULT_PATH, unshare, type StdioOption, type UnshareOptions } from '../namespaces/index.js';
 import { identify } from '../sys/liveness.js';
 import { collect } from './output.js';
-import { containerCgroup, hasLimits } from './limits.js';
+import { hasLimits } from './limits.js';
 import { mountPlan } from './mount-plan.js';
 import type { CgroupV1 } from '../cgroups/index.js';
 import { liveStatus, RunningContainer } from './running.js';
@@ -15,7 +15,7 @@ import type { HealthcheckOptions, RunOptions, RunResult } from './options.js';
 import { resolveRootSource, type RootSource } from './root-source.js';
 import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from './security.js';
 import { LocalContainer, undoParts, type ContainerParts } from './local.js';
-import { initBinary, namedNetwork, networkMode, parseExtraHosts, validateOptions } from './validate.js';
+import { namedNetwork, networkMode, parseExtraHosts, validateOptions } from './validate.js';
 import type { WaitStrategy } from './wait/strategy.js';
 import { newContainerId } from './state/ids.js';
 import { StateStore } from './state/store.js';
@@ -141,8 +141,8 @@ interface Ownership {
  * later step fails.
  */
 async function startContainer(options: RunOptions, how: Ownership, captureByDefault: boolean): Promise<RunningContainer> {
-  await validateOptions(options);
-  const init = initBinary(options.init);
+  const id = newContainerId();
+  const { cgroup: cgroupHandle, init } = await validateOptions(options, `ctk-${id}`);
   const source = await resolveRootSource(options);
   const spawnOptions = toUnshareOptions(options, source, init);
   const { stdio, logged } = stdioOf(options, captureByDefault);
@@ -150,7 +150,6 @@ async function startContainer(options: RunOptions, how: Ownership, captureByDefa
   const owner = identify(process.pid)!;
   // Before anything exists: were we to die from here on, the helper releases it all.
   if (!isHelper()) ownerHelper().watch(store.root);
-  const id = newContainerId();
   const mode = networkMode(options);
   const network = options.network ?? 'none';
   const hostname = spawnOptions.hostname ?? 'container';
@@ -203,7 +202,7 @@ async function startContainer(options: RunOptions, how: Ownership, captureByDefa
     // Root gives every container a cgroup of its own; an unprivileged caller only when it
     // asked for limits (cgroupfs is root's unless a subtree was delegated to it).
     if (process.getuid?.() === 0 || hasLimits(options)) {
-      const cgroup = containerCgroup(`ctk-${id}`, options);
+      const cgroup = cgroupHandle;
       record = { ...record, resources: { ...record.resources, cgroup: { version: cgroup.version, path: cgroup.path } } };
       await cgroup.create();
       parts.cgroup = cgroup;

@@ -67,10 +67,12 @@ export function parseExtraHosts(extra: readonly string[] | undefined): Record<st
 
 /**
  * Checks every option that can be checked without touching anything, so a bad one is refused
- * before an image is pulled, a directory is made, or a cgroup exists.
+ * before an image is pulled, a directory is made, or a cgroup exists. Returns what checking
+ * built, so the start does not build it again: the container's cgroup handle (not created)
+ * and the init binary.
  * @internal
  */
-export async function validateOptions(options: RunOptions): Promise<void> {
+export async function validateOptions(options: RunOptions, cgroupPath = 'ctk-validate'): Promise<Validated> {
   if (options.name !== undefined) checkContainerName(options.name);
   if (options.uidMap) validateIdMap(options.uidMap, 'uid');
   if (options.gidMap) validateIdMap(options.gidMap, 'gid');
@@ -108,8 +110,8 @@ export async function validateOptions(options: RunOptions): Promise<void> {
     })();
     if (!st || !(st.isBlockDevice() || st.isCharacterDevice())) throw new InvalidOptionError(`devices[${i}]`, `${d} is not a device node on this host`);
   }
-  containerCgroup('ctk-validate', options); // the setters refuse bad values; nothing is created
-  initBinary(options.init);
+  const cgroup = containerCgroup(cgroupPath, options); // the setters refuse bad values; nothing is created
+  const init = initBinary(options.init);
   if (options.stopSignal !== undefined && constants.signals[options.stopSignal] === undefined) {
     throw new InvalidOptionError('stopSignal', `unknown signal "${String(options.stopSignal)}"`);
   }
@@ -131,6 +133,13 @@ export async function validateOptions(options: RunOptions): Promise<void> {
   }
   if (options.autoRemove && !options.detach)
     throw new InvalidOptionError('autoRemove', 'applies to detached containers (an owned one is removed with its handle)');
+  return { cgroup, init };
+}
+
+/** What {@link validateOptions} built on the way. @internal */
+export interface Validated {
+  readonly cgroup: ReturnType<typeof containerCgroup>;
+  readonly init: string | undefined;
 }
 
 /** The signal a stop sends first, by number. @internal */
