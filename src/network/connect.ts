@@ -5,6 +5,7 @@ import { Bridge, type BridgeOptions } from './bridge.js';
 import type { CniAttachment, CniNetwork } from './cni/network.js';
 import { NetworkError } from './errors.js';
 import { NetworkNamespace } from './netns.js';
+import type { PastaAttachment, PastaOptions } from './pasta.js';
 import { parsePortMapping, type PortSpec } from './ports.js';
 import { Rtnetlink } from './rtnetlink.js';
 
@@ -16,9 +17,12 @@ const log = logger('ctrkit:network');
  * - `host`: no namespace of its own (start it without `net`); nothing to do here;
  * - `bridge`: a veth on a {@link Bridge}, an address, a default route, NAT, published ports;
  * - `container`: another container's namespace (start it with that one's netns); nothing to do here;
- * - `cni`: a CNI network configuration list ({@link CniNetwork}).
+ * - `cni`: a CNI network configuration list ({@link CniNetwork});
+ * - `pasta`: rootless networking through pasta (the `passt` package), started attached to the
+ *   container's user and network namespaces: an `eth0` with the host's address and route,
+ *   outbound traffic carried over the caller's own sockets, published ports bound by pasta.
  */
-export type NetworkMode = 'none' | 'host' | 'bridge' | 'container' | 'cni';
+export type NetworkMode = 'none' | 'host' | 'bridge' | 'container' | 'cni' | 'pasta';
 
 /** Options of {@link connectContainer}. */
 export interface ConnectOptions {
@@ -30,9 +34,11 @@ export interface ConnectOptions {
   readonly bridge?: Bridge | Omit<BridgeOptions, 'signal'>;
   /** For `cni`: the network to ADD the container to. */
   readonly cni?: CniNetwork;
+  /** For `pasta`: its options (address, gateway, host loopback, more arguments). */
+  readonly pasta?: PastaOptions;
   /** A container id (CNI needs one; IPAM leases carry it). @defaultValue `ctk-<pid>` */
   readonly containerId?: string;
-  /** Published ports (`bridge`, and `cni` with a portmap plugin). */
+  /** Published ports (`bridge`, `pasta`, and `cni` with a portmap plugin). */
   readonly ports?: readonly PortSpec[];
   /** Interface name inside. @defaultValue `eth0` */
   readonly ifname?: string;
@@ -67,8 +73,31 @@ export interface NetworkAttachment extends AsyncDisposable {
   readonly bridge: BridgeAttachment | undefined;
   /** The CNI attachment (cni mode). */
   readonly cni: CniAttachment | undefined;
+  /** The pasta process and the ports it publishes (pasta mode). */
+  readonly pasta?: PastaAttachment | undefined;
   /** Undoes the attachment. Idempotent. */
   detach(): Promise<void>;
+}
+
+/** `pasta` mode: pasta joins the container's user and network namespaces and configures its `eth0`. */
+async function connectPasta(options: ConnectOptions, ports: readonly PortSpec[], host: NetworkNamespace): Promise<NetworkAttachment> {
+  if (NetworkNamespace.open(options.pid).sameAs(host))
+    throw new NetworkError('ERR_NETWORK_NAMESPACE', `process ${options.pid} has no network namespace of its own`);
+  const { startPasta } = await import('./pasta.js');
+  const att = await startPasta(options.pid, { ...options.pasta, ports, ifname: options.ifname, signal: options.signal });
+  return {
+    mode: 'pasta',
+    address: att.address,
+    prefix: att.prefix,
+    gateway: att.gateway,
+    ifname: att.ifname,
+    ports,
+    bridge: undefined,
+    cni: undefined,
+    pasta: att,
+    detach: att.stop,
+    [Symbol.asyncDispose]: att.stop,
+  };
 }
 
 /**
@@ -80,7 +109,8 @@ export async function connectContainer(options: ConnectOptions): Promise<Network
   const mode = options.mode ?? 'bridge';
   const ports = options.ports ?? [];
   ports.forEach(parsePortMapping); // refuse bad input before anything is made
-  if (ports.length && mode !== 'bridge' && mode !== 'cni') throw new InvalidOptionError('ports', `ports need bridge or cni networking, not "${mode}"`);
+  if (ports.length && mode !== 'bridge' && mode !== 'cni' && mode !== 'pasta')
+    throw new InvalidOptionError('ports', `ports need bridge or cni networking (or pasta, rootless), not "${mode}"`);
   const host = options.netns ?? NetworkNamespace.current();
   const none = (m: NetworkMode): NetworkAttachment => ({
     mode: m,
@@ -167,7 +197,9 @@ export async function connectContainer(options: ConnectOptions): Promise<Network
         [Symbol.asyncDispose]: () => att.delete(),
       };
     }
+    case 'pasta':
+      return connectPasta(options, ports, host);
     default:
-      throw new InvalidOptionError('mode', `unknown network mode "${String(mode)}" (none, host, bridge, container, cni)`);
+      throw new InvalidOptionError('mode', `unknown network mode "${String(mode)}" (none, host, bridge, container, cni, pasta)`);
   }
 }

@@ -43,11 +43,17 @@ export type NetworkErrorCode =
   | 'ERR_NETWORK_NAME_IN_USE'
   | 'ERR_NETWORK_NOT_FOUND'
   | 'ERR_NETWORK_IN_USE'
-  | 'ERR_NETWORK_VXLAN';
+  | 'ERR_NETWORK_VXLAN'
+  | 'ERR_NETWORK_NEEDS_ROOT'
+  | 'ERR_NETWORK_PASTA'
+  | 'ERR_NETWORK_PASTA_NOT_FOUND';
 
 /**
  * A networking operation failed for a reason ctrkit can name: an overlapping subnet, an
  * exhausted one, a port already mapped or listened on, a container that exited mid-attach. Nothing the failed call created is left behind.
+ * Rootless callers: `ERR_NETWORK_NEEDS_ROOT` (bridge, cni and named networks need root; use
+ * `network: 'pasta'`), `ERR_NETWORK_PASTA_NOT_FOUND` (install the passt package),
+ * `ERR_NETWORK_PASTA` (pasta refused, with its own words).
  */
 export class NetworkError extends CtrkitError {
   /** Why; see {@link NetworkErrorCode}. */

@@ -2,8 +2,9 @@
  * `ctrkit/network`: container networking from the kernel's parts. An rtnetlink client
  * ({@link Rtnetlink}), network namespaces ({@link NetworkNamespace}), a Linux bridge with
  * IPAM and NAT ({@link Bridge}), port mappings, network modes ({@link connectContainer}),
- * the container's /etc files ({@link writeNetworkFiles}), a CNI runtime ({@link CniNetwork}), and
- * a flannel-style VXLAN overlay between hosts ({@link VxlanOverlay}).
+ * the container's /etc files ({@link writeNetworkFiles}), a CNI runtime ({@link CniNetwork}),
+ * a flannel-style VXLAN overlay between hosts ({@link VxlanOverlay}), and rootless networking
+ * through pasta (`connectContainer({ mode: 'pasta' })`).
  * @packageDocumentation
  */
 export { interfacesOf, type InterfaceCounters } from './interfaces.js';
@@ -33,6 +34,7 @@ export { Bridge, type BridgeOptions } from './bridge.js';
 export { Network, type NetworkOptions, type NetworkLookupOptions, type NetworkMember } from './network.js';
 export { BridgeAttachment, type AttachOptions, type AttachTarget } from './attach.js';
 export { connectContainer, type ConnectOptions, type NetworkAttachment, type NetworkMode } from './connect.js';
+export type { PastaOptions, PastaAttachment } from './pasta.js';
 export { writeNetworkFiles, type NetworkFilesOptions, type NetworkFiles } from './etc-files.js';
 export { CniNetwork, CniAttachment, DEFAULT_CNI_BIN_DIRS, type CniNetworkOptions, type CniAddOptions } from './cni/network.js';
 export type { CniConfigList, CniPluginConfig, CniResult, CniInterface, CniIpConfig, CniVersionInfo } from './cni/types.js';
