@@ -36,4 +36,6 @@ bash "$here/install-network-deps.sh"
 # The unprivileged user of the rootless tests; useradd delegates it subordinate id ranges.
 id -u ctkuser >/dev/null 2>&1 || useradd --create-home --shell /bin/sh ctkuser
 grep -q '^ctkuser:' /etc/subuid || usermod --add-subuids 100000-165535 --add-subgids 100000-165535 ctkuser
+# userns: 'auto' takes its ranges from the user "ctrkit" (who need not exist): docs/security.md.
+for f in /etc/subuid /etc/subgid; do grep -q '^ctrkit:' "$f" || echo 'ctrkit:1879048192:134217728' >>"$f"; done
 echo "test dependencies ready"

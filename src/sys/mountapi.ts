@@ -208,3 +208,37 @@ export function mountSetattr(fd: number, set: number, clear: number, recursive: 
   const r = Number(lib().syscall(SYS_MOUNT_SETATTR, 'int', fd, 'const char *', '', 'unsigned int', flags, 'uint8_t *', attr, 'size_t', attr.length));
   if (r < 0) throw new SysError('mount_setattr', errno(), shown);
 }
+
+const SYS_OPEN_TREE = 428;
+const OPEN_TREE_CLONE = 0x1;
+const OPEN_TREE_CLOEXEC = 0o2000000;
+/** @internal */
+export const MOUNT_ATTR_IDMAP = 0x00100000;
+
+/**
+ * open_tree(OPEN_TREE_CLONE): a detached bind mount of `path` (that mount only, not the ones
+ * below it), as a close-on-exec fd. Nothing is visible anywhere until move_mount attaches
+ * it; closing the fd drops it.
+ * @internal
+ */
+export function openTreeClone(path: string): number {
+  const r = Number(lib().syscall(SYS_OPEN_TREE, 'int', AT_FDCWD, 'const char *', path, 'unsigned int', OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC));
+  if (r < 0) throw new SysError('open_tree', errno(), path);
+  return r;
+}
+
+/**
+ * mount_setattr(MOUNT_ATTR_IDMAP) on a detached mount: from now on it shows a file owned by
+ * uid N on disk as the id the user namespace `usernsFd` maps N to (and writes the other way
+ * round), as the kernel's idmapped mounts do. `set` may add MOUNT_ATTR_RDONLY and the like in
+ * the same call. The mount must not have been attached yet, and its file system must allow
+ * idmapping (ext4, xfs, btrfs, tmpfs ...; not overlayfs itself).
+ * @internal
+ */
+export function mountSetattrIdmap(fd: number, usernsFd: number, set = 0, shown?: string): void {
+  const attr = Buffer.alloc(32); // struct mount_attr { u64 attr_set, attr_clr, propagation, userns_fd }
+  attr.writeBigUInt64LE(BigInt(MOUNT_ATTR_IDMAP | set), 0);
+  attr.writeBigUInt64LE(BigInt(usernsFd), 24);
+  const r = Number(lib().syscall(SYS_MOUNT_SETATTR, 'int', fd, 'const char *', '', 'unsigned int', AT_EMPTY_PATH, 'uint8_t *', attr, 'size_t', attr.length));
+  if (r < 0) throw new SysError('mount_setattr(MOUNT_ATTR_IDMAP)', errno(), shown);
+}
