@@ -2,13 +2,13 @@
 // hugetlb) and, unchanged, inside the cgroup v2 VM (scripts/cgroup2-vm.sh), where the v2
 // controllers are real. Each test asks the host what it has instead of assuming.
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Cgroup, CgroupError, CgroupValueError, ControllerUnavailableError, detectCgroupLayout, parseBytes, type CgroupEvent } from 'ctrkit/cgroups';
 import { Container } from 'ctrkit';
 import { unshare } from 'ctrkit/namespaces';
-import { rootfs, tempDir } from './helpers.js';
+import { eventually, rootfs, tempDir } from './helpers.js';
 
 const layout = await detectCgroupLayout();
 // Cgroups of ctrkit's that existed before this file ran belong to other containers on the
@@ -392,8 +392,11 @@ describe("the chapter's 5.2 experiments through Container.run", () => {
 
 // Belt and braces: never leave a test cgroup behind, even when an assertion failed midway.
 describe('cleanup', () => {
-  it('no ctk cgroups remain', () => {
+  it('no ctk cgroups remain', async () => {
     const roots = layout.mounts.map((m) => m.path);
+    // Our own start-path threads wait in a park until two idle seconds have passed.
+    const ownPark = `ctkpark-${process.pid}`;
+    await eventually(() => roots.every((r) => !existsSync(join(r, ownPark))), 5000);
     const left = roots.flatMap((r) => {
       try {
         return readdirSync(r)

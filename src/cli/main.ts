@@ -49,6 +49,7 @@ Options of run:
   -t, --tty                give it a terminal of its own (-it: an interactive shell, window size followed)
       --namespaces LIST    comma-separated namespaces to create (default: pid,mnt,uts,ipc,net,cgroup)
       --privileged         keep all capabilities, no masked paths
+      --userns auto        root inside is an unused range of host ids (/etc/subuid's "ctrkit" line), images idmapped
   -m, --memory SIZE        memory limit, like 512m
       --memory-swap SIZE   memory plus swap
       --cpus N             CPU bandwidth, like 0.5
@@ -56,8 +57,9 @@ Options of run:
       --cpuset-cpus LIST   CPUs to run on, like 0-1
       --pids-limit N       maximum number of tasks
       --device PATH        make a host device available in /dev (repeatable)
-      --network MODE       bridge (default), none, host, container:PID, or the name of a network (Network.create)
-  -p, --publish H:C        publish a port: [[HOSTIP:]HOSTPORT:]CONTAINERPORT[/tcp|udp] (repeatable; bridge);
+      --network MODE       bridge (default as root), pasta (default rootless: the passt package), none, host,
+                           container:PID, or the name of a network (Network.create)
+  -p, --publish H:C        publish a port: [[HOSTIP:]HOSTPORT:]CONTAINERPORT[/tcp|udp] (repeatable; bridge, pasta);
                            without a host port the kernel picks a free one (ctrkit ps shows it)
   -v, --volume SRC:DST[:ro]  bind a host file or directory (repeatable)
       --device-read-bps DEV:RATE    read limit, like /dev/sda:10mb (repeatable)
@@ -107,6 +109,7 @@ const TAKES_VALUE = new Set([
   '--store',
   '--name',
   '--stop-signal',
+  '--userns',
 ]);
 
 /**
@@ -139,6 +142,7 @@ async function run(argv: string[]): Promise<number> {
       tty: { type: 'boolean', short: 't' },
       namespaces: { type: 'string' },
       privileged: { type: 'boolean' },
+      userns: { type: 'string' },
       rm: { type: 'boolean' },
       help: { type: 'boolean' },
       detach: { type: 'boolean', short: 'd' },
@@ -193,6 +197,7 @@ async function run(argv: string[]): Promise<number> {
       .map((s) => s.trim())
       .filter(Boolean) as NamespaceTypeName[] | undefined,
     privileged: values.privileged,
+    userns: values.userns as 'auto' | undefined,
     memory: values.memory,
     memorySwap: values['memory-swap'],
     cpus: num('--cpus', values.cpus),
@@ -240,16 +245,17 @@ async function run(argv: string[]): Promise<number> {
   return exitStatus(st.exitCode, st.signal);
 }
 
-async function networkOf(v: string | undefined): Promise<'none' | 'host' | 'bridge' | { container: number } | import('../network/index.js').Network> {
-  if (v === undefined || v === 'bridge') return 'bridge'; // Docker's default
-  if (v === 'none' || v === 'host') return v;
+async function networkOf(v: string | undefined): Promise<'none' | 'host' | 'bridge' | 'pasta' | { container: number } | import('../network/index.js').Network> {
+  // Docker's default as root; rootless Podman's (a bridge needs root).
+  if (v === undefined) return process.getuid?.() === 0 ? 'bridge' : 'pasta';
+  if (v === 'bridge' || v === 'none' || v === 'host' || v === 'pasta') return v;
   const m = /^container:(\d+)$/.exec(v);
   if (m) return { container: Number(m[1]) };
   if (/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(v)) {
     const { Network } = await import('../network/index.js');
     return Network.open(v);
   }
-  return fail(`--network ${v}: expected bridge, none, host, container:PID or a network name`, 2);
+  return fail(`--network ${v}: expected bridge, pasta, none, host, container:PID or a network name`, 2);
 }
 
 function volumeOf(v: string): { source: string; target: string; readonly: boolean } {

@@ -1,7 +1,15 @@
 import { resolve } from 'node:path';
 import { logger } from '../log.js';
 import { AbortError, InvalidOptionError } from '../errors.js';
-import { DEFAULT_CAPABILITIES, DEFAULT_NAMESPACES, DEFAULT_PATH, unshare, type StdioOption, type UnshareOptions } from '../namespaces/index.js';
+import {
+  DEFAULT_CAPABILITIES,
+  DEFAULT_NAMESPACES,
+  DEFAULT_PATH,
+  unshare,
+  type IdmappedPath,
+  type StdioOption,
+  type UnshareOptions,
+} from '../namespaces/index.js';
 import { identify } from '../sys/liveness.js';
 import { collect } from './output.js';
 import { hasLimits } from './limits.js';
@@ -65,6 +73,7 @@ function toUnshareOptions(options: RunOptions, source: RootSource, init: string 
     tty: options.tty,
     ttySize: options.ttySize,
     signal: options.signal,
+    startPath: options.startPath,
   };
 }
 
@@ -75,11 +84,13 @@ function containerPlan(
   spawnOptions: UnshareOptions,
   init: string | undefined,
   userns: boolean,
+  idmapped: readonly IdmappedPath[],
 ): ReturnType<typeof mountPlan> {
   const privileged = options.privileged ?? false;
   return mountPlan({
     overlay: parts.root?.overlay,
     userns,
+    idmapped,
     cgroupns: [...(spawnOptions.namespaces ?? [])].includes('cgroup'),
     maskedPaths: privileged ? [] : (options.maskedPaths ?? DEFAULT_MASKED_PATHS),
     readonlyPaths: privileged ? [] : (options.readonlyPaths ?? DEFAULT_READONLY_PATHS),
@@ -92,27 +103,48 @@ function containerPlan(
   });
 }
 
-/** The host ids that root inside maps to, when explicit maps move it away from the caller. */
-function remappedRoot(options: RunOptions): { uid: number; gid: number } | undefined {
-  // Only root can give directories away; a rootless caller's root inside is itself.
-  if ((!options.uidMap && !options.gidMap) || process.getuid?.() !== 0) return undefined;
-  const outside = (map: RunOptions['uidMap'], own: number) => {
+/**
+ * Whether root inside is another uid outside than the root caller (`userns: 'auto'`, or maps
+ * that move it): its root filesystem is then shown to it through idmapped mounts.
+ */
+function remapsRoot(options: RunOptions): boolean {
+  // Only root can idmap; a rootless caller's root inside is itself.
+  if (process.getuid?.() !== 0) return false;
+  if (options.userns === 'auto') return true;
+  const moved = (map: RunOptions['uidMap']) => {
     const m = map?.find((e) => e.inside <= 0 && e.inside + e.count > 0);
-    return m ? m.outside - m.inside : own;
+    return m !== undefined && m.outside - m.inside !== 0;
   };
-  return { uid: outside(options.uidMap, process.getuid?.() ?? 0), gid: outside(options.gidMap, process.getgid?.() ?? 0) };
+  return moved(options.uidMap) || moved(options.gidMap);
 }
 
-function networkRecord(net: NonNullable<ContainerParts['network']>, named: { name: string; stateDir: string } | undefined, ownBridge: boolean): NetworkRecord {
+/** Whether the container gets a user namespace, and what it sees through idmapped mounts then. */
+function userNamespaceOf(options: RunOptions, spawnOptions: UnshareOptions, parts: ContainerParts): { userns: boolean; idmapped: readonly IdmappedPath[] } {
+  const userns =
+    process.getuid?.() !== 0 ||
+    options.uidMap !== undefined ||
+    options.gidMap !== undefined ||
+    parts.userns !== undefined ||
+    [...(spawnOptions.namespaces ?? [])].includes('user');
+  // The layers and the writable layer, or (overlay: false) the rootfs itself.
+  const idmapped = remapsRoot(options) ? (parts.root?.idmapped ?? [{ path: spawnOptions.rootfs! }]) : [];
+  return { userns, idmapped };
+}
+
+/** What the record keeps of a container's network, for other processes and for release. */
+function networkRecord(net: NonNullable<ContainerParts['network']>, named: ReturnType<typeof namedNetwork>, options: RunOptions): NetworkRecord {
+  // A bridge made from options (the default `ctk0` included) goes with its last container.
+  const ownBridge = !named && !(options.bridge !== undefined && 'attach' in options.bridge);
   const att = net.bridge;
-  const ports = (att?.ports ?? net.ports.map(parsePortMapping)).map((p) => ({
+  const ports = (att?.ports ?? net.pasta?.ports ?? net.ports.map(parsePortMapping)).map((p) => ({
     hostIp: p.hostIp,
     hostPort: p.hostPort,
     containerPort: p.containerPort,
     protocol: p.protocol,
   }));
   return {
-    mode: net.mode === 'cni' ? 'cni' : 'bridge',
+    mode: net.mode === 'cni' || net.mode === 'pasta' ? net.mode : 'bridge',
+    pasta: net.pasta?.process,
     address: net.address,
     bridge: att && {
       name: att.bridge,
@@ -124,7 +156,7 @@ function networkRecord(net: NonNullable<ContainerParts['network']>, named: { nam
       leaseOwner: att.leaseOwner,
       removeWhenUnused: ownBridge,
     },
-    named,
+    named: named && { name: named.name, stateDir: named.stateDir },
     ports,
   };
 }
@@ -148,8 +180,12 @@ async function startContainer(options: RunOptions, how: Ownership, captureByDefa
   const { stdio, logged } = stdioOf(options, captureByDefault);
   const store = new StateStore(options.stateRoot);
   const owner = identify(process.pid)!;
-  // Before anything exists: were we to die from here on, the helper releases it all.
-  if (!isHelper()) ownerHelper().watch(store.root);
+  // Before anything exists: were we to die from here on, the helper releases it all. Its
+  // acknowledgement is awaited before the container's process exists (below): a message
+  // still in our socket when we die would be lost, and a process waiting at the thread
+  // path's barrier has nobody else to end it.
+  const watched = isHelper() ? Promise.resolve() : ownerHelper().watch(store.root);
+  watched.catch(() => undefined); // awaited below
   const mode = networkMode(options);
   const network = options.network ?? 'none';
   const hostname = spawnOptions.hostname ?? 'container';
@@ -194,9 +230,10 @@ async function startContainer(options: RunOptions, how: Ownership, captureByDefa
   const named = namedNetwork(options);
   let handle: RunningContainer | undefined;
   try {
-    const network$ = mode === 'bridge' || mode === 'cni' ? await import('../network/connect.js') : undefined;
-    if (options.overlay !== false)
-      parts.root = await prepareWritableRoot(source.lower, stateDir, keepLayer, remappedRoot(options), options.signal, options.storageDriver);
+    const network$ = mode === 'bridge' || mode === 'cni' || mode === 'pasta' ? await import('../network/connect.js') : undefined;
+    if (options.userns === 'auto') parts.userns = await (await import('./userns.js')).allocateUserns(id, options.signal);
+    record = { ...record, resources: { ...record.resources, userns: parts.userns?.range } };
+    if (options.overlay !== false) parts.root = await prepareWritableRoot(source.lower, stateDir, keepLayer, options.signal, options.storageDriver);
     // /etc/hosts, /etc/hostname and /etc/resolv.conf, bound in; rewritten once the address is known.
     parts.etc = await prepareEtcFiles(parts.root?.layer.dir, stateDir, hostname, mode === 'host', parseExtraHosts(options.extraHosts));
     // Root gives every container a cgroup of its own; an unprivileged caller only when it
@@ -214,12 +251,15 @@ async function startContainer(options: RunOptions, how: Ownership, captureByDefa
     }
     record = { ...record, resources: { ...record.resources, layerDir: parts.root?.layer.dir, etcDir: parts.etc.dir } };
     await store.write(record);
-    const userns =
-      process.getuid?.() !== 0 || options.uidMap !== undefined || options.gidMap !== undefined || [...(spawnOptions.namespaces ?? [])].includes('user');
+    const { userns, idmapped } = userNamespaceOf(options, spawnOptions, parts);
     const selfJoin = parts.cgroup?.version === 1 && !userns;
-    const plan = containerPlan(options, parts, spawnOptions, init, userns);
+    const plan = containerPlan(options, parts, spawnOptions, init, userns, idmapped);
+    await watched;
     const proc = await unshare({
       ...spawnOptions,
+      uidMap: parts.userns?.uidMap ?? spawnOptions.uidMap,
+      gidMap: parts.userns?.gidMap ?? spawnOptions.gidMap,
+      idmapped: plan.idmapped,
       stdio,
       namespaces: mode === 'host' ? spawnOptions.namespaces && [...spawnOptions.namespaces].filter((n) => n !== 'net') : spawnOptions.namespaces,
       joinNetworkOf:
@@ -230,34 +270,29 @@ async function startContainer(options: RunOptions, how: Ownership, captureByDefa
       // v1: the init joins its cgroup itself, 10-20 ms cheaper than a move from here (not
       // from a user namespace, whose root may not write the host's cgroup files).
       cgroupTasks: selfJoin ? (parts.cgroup as CgroupV1).taskFiles() : undefined,
+      // v2 has no per-thread membership: the thread start path could not root the cgroup
+      // namespace at the container's cgroup, so the init stage starts it (moved in the hook).
+      startPath: parts.cgroup?.version === 2 ? 'stage' : spawnOptions.startPath,
       onNamespaces: async (ctx) => {
         // Race-free: the init joins the cgroup before anything of the user's runs, and
         // before it creates its cgroup namespace, which is then rooted here.
         if (parts.cgroup && !selfJoin) await parts.cgroup.addProcess(ctx.pid);
         record = { ...record, status: 'running', init: identify(ctx.pid), startedAt: new Date().toISOString() };
         await parts.root?.recordContainer(ctx.pid);
+        parts.userns?.recordInit(ctx.pid);
         if (network$) {
           parts.network = await network$.connectContainer({
             pid: ctx.pid,
-            mode: mode as 'bridge' | 'cni',
+            mode: mode as 'bridge' | 'cni' | 'pasta',
             bridge: named?.bridge ?? options.bridge,
             cni: options.cni,
+            pasta: options.pasta,
             ports: options.ports,
             containerId: id,
             defaultRoute: named ? !named.internal : undefined,
             signal: ctx.signal,
           });
-          record = {
-            ...record,
-            resources: {
-              ...record.resources,
-              network: networkRecord(
-                parts.network,
-                named && { name: named.name, stateDir: named.stateDir },
-                !named && !(options.bridge !== undefined && 'attach' in options.bridge),
-              ),
-            },
-          };
+          record = { ...record, resources: { ...record.resources, network: networkRecord(parts.network, named, options) } };
           await parts.etc!.write(parts.network.address, named?.nameServers());
           if (named && parts.network.address)
             await (await import('./network-membership.js')).joinNetwork(named, parts, {

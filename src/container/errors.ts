@@ -7,11 +7,14 @@ export type ContainerErrorCode =
   | 'ERR_NAME_IN_USE'
   | 'ERR_CONTAINER_NOT_RUNNING'
   | 'ERR_CONTAINER_RUNNING'
-  | 'ERR_NO_CGROUP';
+  | 'ERR_NO_CGROUP'
+  /** `userns: 'auto'`: no subordinate id range is delegated to `ctrkit`, or every one is in use. */
+  | 'ERR_USERNS_RANGE';
 
 /**
  * A lifecycle operation that cannot be done on this container: it does not exist, its name
- * is taken, it is not running (or still is), the owner helper failed ...
+ * is taken, it is not running (or still is), the owner helper failed, no id range is free
+ * for `userns: 'auto'` ...
  */
 export class ContainerError extends CtrkitError {
   /** What failed; see {@link ContainerErrorCode}. */

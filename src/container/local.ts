@@ -13,6 +13,7 @@ import type { LogWriter } from './logs/index.js';
 import type { ContainerRecord } from './state/record.js';
 import type { StateStore } from './state/store.js';
 import type { ContainerLayer, WritableRoot } from './writable-root.js';
+import type { UsernsAllocation } from './userns.js';
 
 const log = logger('ctrkit:container');
 
@@ -35,6 +36,8 @@ export interface ContainerParts {
   /** Membership of a named network: leaving updates the other members' hosts files. */
   membership: { leave(): Promise<void> } | undefined;
   log: LogWriter | undefined;
+  /** `userns: 'auto'`: the id range, freed last (once no process of the container is left). */
+  userns?: UsernsAllocation | undefined;
 }
 
 /** Releases what exists of `parts` after a failed start, in reverse order of creation. @internal */
@@ -48,6 +51,7 @@ export async function undoParts(parts: ContainerParts): Promise<void> {
   await undo('the cgroup', parts.cgroup?.remove());
   await undo('the /etc files', parts.etc?.dispose());
   await undo('the writable layer', parts.root?.dispose());
+  await undo('the user namespace range', parts.userns?.release());
 }
 
 /** What a terminal's reader may fall behind by before its oldest output is dropped (a scroll-back). */
@@ -157,6 +161,8 @@ export class LocalContainer {
         await cgroup.remove();
       });
     }
+    // Last: the init is gone (and with it its PID namespace), so no process holds these ids.
+    await step('the user namespace range', () => this.parts.userns?.release());
     return { ...status, oomKilled: (stats?.memory?.oomKills ?? 0) > 0, stats, layer: keepLayer ? root?.layer : undefined };
   }
 }

@@ -6,7 +6,7 @@
  * @internal
  */
 import { detectCgroupLayoutSync } from '../cgroups/detect.js';
-import type { BindMount, CgroupHierarchy, MountOperation, RootMount } from '../namespaces/index.js';
+import type { BindMount, CgroupHierarchy, IdmappedPath, MountOperation, RootMount } from '../namespaces/index.js';
 import { overlayMountParams } from '../overlay/mount-params.js';
 
 /** The host's cgroup hierarchies as the stage re-creates them under /sys/fs/cgroup. */
@@ -26,6 +26,8 @@ export interface PlanInput {
   readonly overlay: { readonly lower: readonly string[]; readonly upper: string; readonly work: string } | undefined;
   /** The container has a user namespace (its overlay keeps whiteouts in `user.` xattrs). */
   readonly userns: boolean;
+  /** Host directories its user namespace sees through idmapped mounts (root inside is not root outside). */
+  readonly idmapped?: readonly IdmappedPath[];
   /** It has its own cgroup namespace: its hierarchies are mounted read-only, rooted at its cgroup. */
   readonly cgroupns: boolean;
   readonly maskedPaths: readonly string[];
@@ -36,8 +38,8 @@ export interface PlanInput {
   readonly binds: readonly BindMount[];
 }
 
-/** The root mount (an overlay onto the rootfs mount point) and the mounts inside the root, in order. */
-export function mountPlan(input: PlanInput): { rootMount: RootMount | undefined; mounts: MountOperation[] } {
+/** The idmapped directories, the root mount (an overlay onto the rootfs mount point) and the mounts inside the root, in order. */
+export function mountPlan(input: PlanInput): { idmapped: readonly IdmappedPath[] | undefined; rootMount: RootMount | undefined; mounts: MountOperation[] } {
   const rootMount = input.overlay && overlayMountParams({ ...input.overlay, userxattr: input.userns });
   const mounts: MountOperation[] = [
     ...(input.cgroupns ? [{ op: 'cgroupfs' as const, hierarchies: cgroupHierarchies() }] : []),
@@ -46,5 +48,5 @@ export function mountPlan(input: PlanInput): { rootMount: RootMount | undefined;
     ...input.devices.map((d) => ({ op: 'bind' as const, source: d, target: `/dev/${d.slice(d.lastIndexOf('/') + 1)}` })),
     ...input.binds.map((b) => ({ op: 'bind' as const, source: b.source, target: b.target, readonly: b.readonly ?? false, optional: b.optional ?? false })),
   ];
-  return { rootMount, mounts };
+  return { idmapped: input.idmapped?.length ? input.idmapped : undefined, rootMount, mounts };
 }

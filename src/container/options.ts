@@ -1,5 +1,5 @@
 import type { BindMount, Capability, IdMapping, NamespaceType, SeccompProfile, SpawnHook, StdioOption } from '../namespaces/index.js';
-import type { Bridge, BridgeOptions, CniNetwork, Network, PortSpec } from '../network/index.js';
+import type { Bridge, BridgeOptions, CniNetwork, Network, PastaOptions, PortSpec } from '../network/index.js';
 import type { WaitStrategy } from './wait/strategy.js';
 import type { RunningContainer } from './running.js';
 import type { ImageStore, PullOptions } from '../oci/index.js';
@@ -86,6 +86,16 @@ export interface RunOptions extends ResourceLimits {
   /** gid map of a user namespace (implies `user`). */
   readonly gidMap?: readonly IdMapping[];
   /**
+   * `'auto'` (as root): a user namespace whose root is an unused range of 65536 host ids, like
+   * Podman's `--userns=auto`, taken from what /etc/subuid and /etc/subgid delegate to the user
+   * `ctrkit` (a missing line is an error that names one to add) and freed when the container
+   * is released. Its root filesystem is shown to it through idmapped mounts, so image files
+   * owned by root are root's inside, and nothing is chowned. Root inside is an unprivileged
+   * uid outside: it cannot write a host file others may not write. See docs/security.md.
+   * @defaultValue no user namespace as root (root inside is root outside, confined); a rootless caller always gets one
+   */
+  readonly userns?: 'auto';
+  /**
    * stdin, stdout, stderr. By default {@link Container.start} drains stdout and stderr into
    * the container's log (never blocking the container; read it with `logs()` or `onLog`),
    * and {@link Container.run} captures them into its result. `'pipe'` gives the raw streams
@@ -123,18 +133,24 @@ export interface RunOptions extends ResourceLimits {
    * `bridge`: a veth on a bridge (`bridge` option; default `ctk0`, 10.88.0.0/16) with an
    * address, a default route, NAT and `ports`; `cni`: the `cni` network; `{ container }`:
    * another running container's network namespace; a {@link Network}: a named network,
-   * whose members reach each other by hostname, container name and `aliases`.
+   * whose members reach each other by hostname, container name and `aliases`; `pasta`
+   * (rootless callers): an `eth0` with the host's address and route through pasta (Debian's
+   * `passt` package), outbound traffic and `ports` carried by the caller's own sockets (see
+   * the `pasta` option). `bridge`, `cni` and named networks need root.
    * @defaultValue `'none'`
    */
-  readonly network?: 'none' | 'host' | 'bridge' | 'cni' | { readonly container: RunningContainer | number } | Network;
+  readonly network?: 'none' | 'host' | 'bridge' | 'cni' | 'pasta' | { readonly container: RunningContainer | number } | Network;
+  /** Options of `network: 'pasta'`: address, gateway, reaching the host's loopback, more pasta arguments. */
+  readonly pasta?: PastaOptions;
   /** More names the container answers to on its {@link Network} (`--network-alias`). */
   readonly aliases?: readonly string[];
   /** More /etc/hosts entries, `'name:ip'` (`--add-host`). */
   readonly extraHosts?: readonly string[];
   /**
-   * Published ports for `bridge` and `cni`: `'8080:80'`, `'127.0.0.1:8080:80/tcp'`, `'53:53/udp'`.
-   * Without a host port (`'80'`, `'0:80'`, `'127.0.0.1::80'`, bridge only) the kernel picks a
-   * free one, held for the container's lifetime: `mappedPort(80)` tells which.
+   * Published ports for `bridge`, `pasta` and `cni`: `'8080:80'`, `'127.0.0.1:8080:80/tcp'`, `'53:53/udp'`.
+   * Without a host port (`'80'`, `'0:80'`, `'127.0.0.1::80'`; bridge and pasta) the kernel picks a
+   * free one, held for the container's lifetime: `mappedPort(80)` tells which. With `pasta`,
+   * a port without a host address is published on 127.0.0.1 only.
    */
   readonly ports?: readonly PortSpec[];
   /** The bridge for `network: 'bridge'`: a {@link Bridge} or the options to create (or adopt) one. */
@@ -197,6 +213,15 @@ export interface RunOptions extends ResourceLimits {
   readonly healthcheck?: HealthcheckOptions;
   /** Cancels setup, or kills the running container. */
   readonly signal?: AbortSignal;
+  /**
+   * How the container's process is started: `auto` on two long-lived threads of this process
+   * wherever they can (as root with cgroup v1, without a user namespace, a terminal or a
+   * non-root user): no process of ctrkit's per container, several times faster; `stage`
+   * always through util-linux unshare(1) and ctrkit's init stage. The isolation is the same.
+   * `DEBUG=ctrkit:spawn` shows which one ran and why; `CTRKIT_START_PATH=stage` forces the stage.
+   * @defaultValue `'auto'`
+   */
+  readonly startPath?: 'auto' | 'stage';
 }
 
 /** What {@link Container.run} resolves to. A non-zero exit is a result, not an error. */
@@ -215,7 +240,7 @@ export interface RunResult {
   readonly stats: CgroupStats | undefined;
   /** Where the container's writes were kept (with `keepLayer`). */
   readonly layer: ContainerLayer | undefined;
-  /** The container's IPv4 address, with `bridge` or `cni` networking. */
+  /** The container's IPv4 address, with `bridge`, `cni` or `pasta` networking. */
   readonly address: string | undefined;
   /** True when `timeout` expired and the container was killed. */
   readonly timedOut: boolean;

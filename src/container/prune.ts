@@ -101,6 +101,10 @@ export async function prune(options: PruneOptions = {}): Promise<PruneResult> {
     }
   }
 
+  // Parks of processes that ended without removing them (see ./parks.ts).
+  if (layout.mode !== 'v2') for (const dir of await (await import('./parks.js')).removeParks('dead', 0)) cgroups.push(dir);
+  // userns: 'auto' ranges whose owner and container are both gone (free anyway; the files go).
+  if (process.getuid?.() === 0) await (await import('./userns.js')).pruneUsernsClaims().catch((e: unknown) => log('userns ranges: %s', (e as Error).message));
   const layers: string[] = [];
   const stateDir = options.stateDir ?? defaultStateDir();
   const mounts = await readFile('/proc/self/mountinfo', 'utf8');

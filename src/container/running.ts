@@ -104,6 +104,8 @@ export interface ContainerInfo {
   readonly health: HealthState | undefined;
   /** The named network it is on, when it is on one. */
   readonly networkName: string | undefined;
+  /** With `userns: 'auto'`: the host uids and gids its ids 0.. map to (`size` of them). */
+  readonly userns: { readonly uid: number; readonly gid: number; readonly size: number } | undefined;
 }
 
 const MAX_BUFFER = 64 * 1024 * 1024;
@@ -219,7 +221,7 @@ export class RunningContainer implements AsyncDisposable {
     return this.local?.parts.network;
   }
 
-  /** The container's IPv4 address, with bridge or cni networking. */
+  /** The container's IPv4 address, with bridge, cni or pasta networking. */
   get address(): string | undefined {
     return this.record.resources.network?.address;
   }
@@ -301,6 +303,7 @@ export class RunningContainer implements AsyncDisposable {
       stateDir: this.stateDir,
       health: r.health,
       networkName: r.resources.network?.named?.name,
+      userns: r.resources.userns,
     };
   }
 

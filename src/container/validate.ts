@@ -38,10 +38,32 @@ function checkBind(b: BindMount, i: number): void {
 }
 
 /** The network mode named by the `network` option. @internal */
-export function networkMode(options: RunOptions): 'none' | 'host' | 'bridge' | 'cni' | 'container' {
+export function networkMode(options: RunOptions): 'none' | 'host' | 'bridge' | 'cni' | 'container' | 'pasta' {
   const n = options.network ?? 'none';
   // A Network is a bridge of its own; told apart structurally, so this module stays light.
   return typeof n === 'object' ? ('container' in n ? 'container' : 'bridge') : n;
+}
+
+/**
+ * What the network mode needs of the caller: bridge, cni and named networks make links and
+ * nftables rules in the host's namespace (root); pasta joins a user namespace the caller owns
+ * (pasta 2023 drops its privileges before it opens the namespaces, so it cannot serve root).
+ */
+async function checkNetworkPrivileges(options: RunOptions, mode: ReturnType<typeof networkMode>, named: Network | undefined): Promise<void> {
+  const root = process.getuid?.() === 0;
+  if (!root && (mode === 'bridge' || mode === 'cni')) {
+    const { NetworkError } = await import('../network/errors.js');
+    const what = named ? `network "${named.name}" (a named network is a bridge)` : `network "${mode}"`;
+    throw new NetworkError(
+      'ERR_NETWORK_NEEDS_ROOT',
+      `${what} needs root: it makes a bridge, veths and nftables rules in the host's network namespace. A rootless container gets networking with network: 'pasta' (install the passt package: apt-get install passt), or none or host`,
+    );
+  }
+  if (mode === 'pasta') {
+    if (root) throw new InvalidOptionError('network', "'pasta' is for rootless callers (pasta joins the caller's own user namespace); as root use 'bridge'");
+    const { validatePastaOptions } = await import('../network/pasta.js');
+    validatePastaOptions(options.pasta);
+  } else if (options.pasta !== undefined) throw new InvalidOptionError('pasta', `applies to network: 'pasta', not "${mode}"`);
 }
 
 /** The named network of the `network` option, when it is one. @internal */
@@ -76,11 +98,18 @@ export async function validateOptions(options: RunOptions, cgroupPath = 'ctk-val
   if (options.name !== undefined) checkContainerName(options.name);
   if (options.uidMap) validateIdMap(options.uidMap, 'uid');
   if (options.gidMap) validateIdMap(options.gidMap, 'gid');
+  if (options.userns !== undefined) {
+    if (options.userns !== 'auto') throw new InvalidOptionError('userns', `unknown mode "${String(options.userns)}" (only 'auto')`);
+    if (process.getuid?.() !== 0)
+      throw new InvalidOptionError('userns', "'auto' needs root: a rootless container always has a user namespace, whose root is the caller");
+    if (options.uidMap || options.gidMap) throw new InvalidOptionError('userns', "'auto' picks the maps itself: leave out uidMap and gidMap");
+  }
   const mode = networkMode(options);
-  if (!['none', 'host', 'bridge', 'cni', 'container'].includes(mode)) {
-    throw new InvalidOptionError('network', `unknown mode "${String(mode)}" (none, host, bridge, cni, or { container })`);
+  if (!['none', 'host', 'bridge', 'cni', 'container', 'pasta'].includes(mode)) {
+    throw new InvalidOptionError('network', `unknown mode "${String(mode)}" (none, host, bridge, cni, pasta, or { container })`);
   }
   const named = namedNetwork(options);
+  await checkNetworkPrivileges(options, mode, named);
   if (options.aliases?.length && !named) throw new InvalidOptionError('aliases', 'aliases need a named network: network: await Network.create(...)');
   for (const a of options.aliases ?? []) {
     if (!/^[A-Za-z0-9]([A-Za-z0-9.-]{0,62})$/.test(a)) throw new InvalidOptionError('aliases', `"${a}" is not a valid host name`);
@@ -94,7 +123,8 @@ export async function validateOptions(options: RunOptions, cgroupPath = 'ctk-val
   }
   if (options.ports?.length) {
     if (named?.internal) throw new InvalidOptionError('ports', `network "${named.name}" is internal: it publishes no ports`);
-    if (mode !== 'bridge' && mode !== 'cni') throw new InvalidOptionError('ports', `ports need bridge or cni networking, not "${mode}"`);
+    if (mode !== 'bridge' && mode !== 'cni' && mode !== 'pasta')
+      throw new InvalidOptionError('ports', `ports need bridge or cni networking (or pasta, rootless), not "${mode}"`);
     const { parsePortMapping } = await import('../network/ports.js');
     options.ports.forEach(parsePortMapping);
   }

@@ -1,4 +1,4 @@
-import { chmod, chown, mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { identify } from '../sys/liveness.js';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +8,7 @@ import { logger } from '../log.js';
 import { chooseDriver, type DriverChoice } from '../overlay/driver.js';
 import { LayerDirs } from '../overlay/layer-dirs.js';
 import type { StorageDriver } from '../overlay/index.js';
+import type { IdmappedPath } from '../namespaces/index.js';
 
 const log = logger('ctrkit:container');
 
@@ -31,6 +32,11 @@ export interface WritableRoot {
   readonly overlay: { lower: string[]; upper: string; work: string } | undefined;
   /** Where the writes are. */
   readonly layer: ContainerLayer;
+  /**
+   * What a user namespace must see through idmapped mounts for the root to look as it does
+   * on disk: the lowers (read-only) and the layer directory (upper and work, or the copy).
+   */
+  readonly idmapped: readonly IdmappedPath[];
   /** Deletes it (unless kept). */
   dispose(): Promise<void>;
   /** Records the container's init, so that `prune` can tell a running container from a dead one. */
@@ -57,7 +63,6 @@ export async function prepareWritableRoot(
   lower: readonly string[],
   stateDir: string,
   keep: boolean,
-  owner: { uid: number; gid: number } | undefined,
   signal?: AbortSignal,
   forced?: StorageDriver,
 ): Promise<WritableRoot> {
@@ -80,17 +85,15 @@ export async function prepareWritableRoot(
   try {
     // Who made it: `prune` removes it once this process and the container are both gone.
     await writeFile(join(dirs.dir, 'owner.json'), JSON.stringify(identify(process.pid)));
-    if (owner) {
-      // A user namespace whose root is another uid outside: that root mounts the overlay and
-      // writes the upper, so it must reach the directory and own upper, work and merged.
-      await chmod(dirs.dir, 0o711);
-      for (const d of [dirs.upper, dirs.work, dirs.merged]) await chown(d, owner.uid, owner.gid);
-    }
+    // A user namespace whose root is another uid outside sees all of it through idmapped mounts
+    // (nothing is chowned): the directory itself (upper and work; merged is reached through it).
+    const own: IdmappedPath = { path: dirs.dir };
     if (driver === 'overlay') {
       return {
         rootfs: dirs.merged,
         overlay: { lower: [...lower], upper: dirs.upper, work: dirs.work },
         layer: { driver, upper: dirs.upper, lower, dir: dirs.dir },
+        idmapped: [...[...new Set(lower)].map((path) => ({ path, readonly: true })), own],
         dispose,
         recordContainer,
       };
@@ -108,13 +111,21 @@ export async function prepareWritableRoot(
         rootfs: snap.target,
         overlay: undefined,
         layer: { driver, upper: snap.target, lower, dir: dirs.dir },
+        idmapped: [own],
         dispose: disposeSnapshot,
         recordContainer,
       };
     }
     const { CopyLayer } = await import('../overlay/copy-layer.js'); // brings diff and commit along
     const copy = await CopyLayer.create({ lower, target: join(dirs.dir, 'root'), keep: true, signal });
-    return { rootfs: copy.target, overlay: undefined, layer: { driver, upper: copy.target, lower, dir: dirs.dir }, dispose, recordContainer };
+    return {
+      rootfs: copy.target,
+      overlay: undefined,
+      layer: { driver, upper: copy.target, lower, dir: dirs.dir },
+      idmapped: [own],
+      dispose,
+      recordContainer,
+    };
   } catch (e) {
     await dirs.remove().catch(() => undefined);
     throw e;

@@ -5,7 +5,7 @@
  */
 export { NAMESPACES, namespaceInfo, isNamespaceType, type NamespaceType, type NamespaceInfo } from './types.js';
 export { unshare, DEFAULT_NAMESPACES, type UnshareOptions } from './unshare.js';
-export type { BindMount, CgroupHierarchy, MountOperation, RootMount } from './mount-plan.js';
+export type { BindMount, CgroupHierarchy, IdmappedPath, MountOperation, RootMount } from './mount-plan.js';
 export { nsenter, type NsenterOptions } from './nsenter.js';
 export { NamespacedProcess, type ExitStatus } from './process.js';
 export { NamespaceRef, PersistedNamespace, NamespaceError } from './handle.js';

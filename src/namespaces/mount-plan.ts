@@ -48,6 +48,19 @@ export interface RootMount {
   readonly fallbackData?: string | undefined;
 }
 
+/**
+ * A host directory shown to a new user namespace through an idmapped mount of itself
+ * (`mount_setattr(MOUNT_ATTR_IDMAP)` with the namespace's uid/gid maps), attached over its own
+ * path in the new mount namespace only: a file owned by uid N on disk shows as N inside,
+ * whatever the maps, and what root inside creates there is owned by uid 0 on disk.
+ */
+export interface IdmappedPath {
+  /** The host directory (absolute): a layer of a copy-on-write root, its writable layer, or the rootfs. */
+  readonly path: string;
+  /** Read-only as well (a shared lower layer). @defaultValue false */
+  readonly readonly?: boolean;
+}
+
 /** A host path bound into a container (`-v SRC:DST[:ro]`), as `Container` takes it. */
 export interface BindMount {
   /** The host file or directory. */

@@ -35,6 +35,7 @@ export type InitStep =
   | 'cgroup'
   | 'cgroupns'
   | 'propagation'
+  | 'idmap'
   | 'overlay'
   | 'rootfs'
   | 'proc'

@@ -120,3 +120,37 @@ export function buildSeccompFilter(profile: SeccompProfile, capabilities: readon
   prog.push(op(JGT_K, byNr.length - 1, 0, 1), ret(RET_ENOSYS), ...tree(runs));
   return encode(prog);
 }
+
+/**
+ * Puts a door in front of `program`: setns and unshare pass when their (otherwise unused)
+ * third and fourth arguments carry `key`, 128 random bits only this process knows. The
+ * thread start path installs a container's filter once on its spawner thread, which must
+ * still enter the next container's namespaces and return from them; everything the
+ * container runs inherits the filter, but not the key (it never leaves this process's
+ * memory, and reading a filter back needs CAP_SYS_ADMIN, which such a container lacks).
+ * @internal
+ */
+export function withNamespaceKey(
+  program: Buffer,
+  key: readonly [bigint, bigint],
+  nrs: { setns: number; unshare: number },
+  arch: string = process.arch,
+): Buffer {
+  const a = ARCH[arch];
+  if (!a) throw new InvalidOptionError('seccomp', `no seccomp profile for ${arch}`);
+  const words = [key[0] & 0xffffffffn, key[0] >> 32n, key[1] & 0xffffffffn, key[1] >> 32n].map(Number);
+  const REST = 14; // index of the first instruction of `program`
+  const jf = (i: number) => REST - (i + 1);
+  const prefix: Insn[] = [
+    op(LD_W_ABS, OFF_ARCH),
+    op(JEQ_K, a.audit, 0, jf(1)),
+    op(LD_W_ABS, OFF_NR),
+    op(JEQ_K, nrs.setns, 1, 0),
+    op(JEQ_K, nrs.unshare, 0, jf(4)),
+  ];
+  words.forEach((w, n) => {
+    prefix.push(op(LD_W_ABS, OFF_ARG0_LO + 16 + 4 * n), op(JEQ_K, w, 0, jf(prefix.length + 1)));
+  });
+  prefix.push(ret(RET_ALLOW));
+  return Buffer.concat([encode(prefix), program]);
+}

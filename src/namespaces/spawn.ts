@@ -10,7 +10,7 @@
  * written the uid/gid maps, since a process exec'd without a mapping loses its capabilities.
  * @internal
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { closeSync, constants, existsSync, openSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -18,52 +18,24 @@ import type { Readable, Writable } from 'node:stream';
 import { logger } from '../log.js';
 import { AbortError, CtrkitError } from '../errors.js';
 import { close, pidfdOpen, pidfdSendSignal, pipe } from '../sys/libc.js';
+import { seqpacketPair } from '../sys/scm.js';
+import { sendIdmappedMounts } from './idmapped.js';
 import { O_CLOEXEC } from '../sys/constants.js';
 import { ParentChannel, StageClosed } from './channel.js';
 import { InitError } from './errors.js';
 import { NamespaceRef } from './handle.js';
-import { writeIdMaps, type IdMapping } from './idmap.js';
-import type { StageConfig } from './init/config.js';
+import { writeIdMaps } from './idmap.js';
 import { NamespacedProcess, type ExitStatus } from './process.js';
 import { allocatePty, type AllocatedPty, type TtySize } from './pty.js';
 import { PtyMaster } from './pty-stream.js';
 import type { InitStep } from './protocol.js';
 import { NAMESPACES, type NamespaceType } from './types.js';
+import { threadStartRefusal } from './fast/refusal.js';
 
 const log = logger('ctrkit:spawn');
 
-/** Where one of the command's standard streams goes. */
-export type StdioOption = 'pipe' | 'inherit' | 'ignore' | number;
-
-/** What the spawn hook is told. */
-export interface SpawnHookContext {
-  /** The container's init as the caller's /proc sees it; its namespaces exist, its command has not started. */
-  readonly pid: number;
-  /** Aborted when the caller's signal aborts. */
-  readonly signal: AbortSignal;
-}
-
-/**
- * Runs after the namespaces exist and before the command starts: the place to put the
- * PID into a cgroup or move a network interface into its namespace. If it throws, the
- * process is killed and the error is rethrown to the caller.
- */
-export type SpawnHook = (ctx: SpawnHookContext) => void | Promise<void>;
-
-/** A fully checked spawn request. @internal */
-export interface SpawnRequest {
-  readonly config: StageConfig;
-  readonly uidMap?: readonly IdMapping[] | undefined;
-  readonly gidMap?: readonly IdMapping[] | undefined;
-  readonly timeOffsets?: { readonly monotonic?: number | undefined; readonly boottime?: number | undefined } | undefined;
-  readonly stdio: readonly [StdioOption, StdioOption, StdioOption];
-  /** With `config.tty`: the terminal's initial size (else the kernel's 0x0). */
-  readonly ttySize?: TtySize | undefined;
-  readonly hook?: SpawnHook | undefined;
-  readonly signal?: AbortSignal | undefined;
-  /** Enter the namespaces of an existing process with nsenter(1) instead of creating new ones. */
-  readonly join?: { readonly target: number; readonly namespaces: readonly NamespaceType[] } | undefined;
-}
+import type { SpawnRequest, StdioOption } from './spawn-request.js';
+export type { SpawnHook, SpawnHookContext, SpawnRequest, StdioOption } from './spawn-request.js';
 
 // The build bundles the stage into one file (rolldown.config.mjs); the unbundled one still
 // works, for a checkout that was only compiled.
@@ -246,6 +218,8 @@ class Launch {
   pidfd = -1;
   execPipe: ExecPipe = { outcome: Promise.resolve(true), close: () => undefined };
   pty: AllocatedPty | undefined;
+  /** Our end of the socket the idmapped mounts go over (fd 5 of the stage), while they have not. */
+  idmapSocket = -1;
   private diagnostics = '';
 
   constructor(
@@ -255,10 +229,18 @@ class Launch {
   ) {
     // With a terminal, the command's 0-2 are its slave: the launcher gets /dev/null.
     this.plan = planStdio(req.config.tty ? ['ignore', 'ignore', 'ignore'] : req.stdio);
+    // Idmapped mounts cross as fds, on a socket of their own (IDMAP_FD in the stage).
+    const idmap = req.config.rootfs?.idmapped?.length ? seqpacketPair() : undefined;
     try {
-      this.child = spawn(launcher, args, { stdio: [this.plan.child[0], this.plan.child[1], 'pipe', 'pipe', this.plan.child[2]], env: {} });
+      const stdio: StdioOptions = [this.plan.child[0], this.plan.child[1], 'pipe', 'pipe', this.plan.child[2], ...(idmap ? [idmap[1]] : [])];
+      this.child = spawn(launcher, args, { stdio, env: {} });
+      if (idmap) this.idmapSocket = idmap[0];
+    } catch (e) {
+      if (idmap) close(idmap[0]);
+      throw e;
     } finally {
       for (const fd of this.plan.toClose) closeSync(fd);
+      if (idmap) close(idmap[1]);
     }
     this.child.stdio[2]!.setEncoding('utf8');
     this.child.stdio[2]!.on('data', (d: string) => {
@@ -310,9 +292,16 @@ class Launch {
     return new InitError(this.step, { name: 'Error', message: `the init stage ${how} during "${this.step}"${garbage}` }, this.diagnostics);
   }
 
+  /** Closes our end of the idmapped mounts' socket (sent, or given up). */
+  closeIdmapSocket(): void {
+    if (this.idmapSocket >= 0) close(this.idmapSocket);
+    this.idmapSocket = -1;
+  }
+
   /** Ends a failed setup: the stage first (unshare(1) then reaps it and exits), then our ends. */
   async abandon(): Promise<void> {
     this.execPipe.close();
+    this.closeIdmapSocket();
     if (this.pidfd >= 0) {
       // Killing unshare first would orphan the stage to the system's init, which reaps when it likes.
       pidfdSendSignal(this.pidfd, 9);
@@ -339,6 +328,11 @@ async function handshake(l: Launch, req: SpawnRequest): Promise<{ pid: number; n
     l.step = 'maps';
     await l.channel.awaitUsernsRequest();
     await l.unlessAborted(writeIdMaps(l.child.pid!, req.uidMap ?? [], req.gidMap ?? []));
+    if (l.idmapSocket >= 0) {
+      // unshare(1) made the user namespace for itself: its maps are now the ones to show.
+      sendIdmappedMounts(l.idmapSocket, `/proc/${l.child.pid}/ns/user`, req.config.rootfs?.idmapped ?? []);
+      l.closeIdmapSocket();
+    }
     l.channel.send({ t: 'maps' });
   }
   l.step = 'config';
@@ -363,6 +357,29 @@ async function handshake(l: Launch, req: SpawnRequest): Promise<{ pid: number; n
   return { pid, namespaces: await l.channel.awaitExec() };
 }
 
+/** The thread start path: no process of our own between the caller and the command. */
+async function spawnOnThreads(req: SpawnRequest): Promise<NamespacedProcess | undefined> {
+  log('start path: threads');
+  const { startOnThreads, ThreadsUnavailable } = await import('./fast/threads.js');
+  const plan = planStdio(req.stdio);
+  const [in0, out1, err2] = plan.child;
+  if (typeof in0 !== 'number' || typeof out1 !== 'number' || typeof err2 !== 'number') throw new TypeError('unplanned standard stream');
+  try {
+    return await startOnThreads(
+      req,
+      { child: [in0, out1, err2], toClose: plan.toClose },
+      { stdin: plan.stdin, stdout: plan.stdout, stderr: plan.stderr, tty: null },
+    );
+  } catch (e) {
+    plan.stdin?.destroy();
+    plan.stdout?.destroy();
+    plan.stderr?.destroy();
+    if (!(e instanceof ThreadsUnavailable)) throw e;
+    log('start path: stage (%s)', e.message);
+    return undefined;
+  }
+}
+
 /**
  * Starts the command described by `req` and resolves once it is running (its exec
  * succeeded), or rejects with a typed error once nothing is left of it.
@@ -370,6 +387,11 @@ async function handshake(l: Launch, req: SpawnRequest): Promise<{ pid: number; n
  */
 export async function spawnInNamespaces(req: SpawnRequest): Promise<NamespacedProcess> {
   if (req.signal?.aborted) throw new AbortError(req.signal.reason);
+  const refusal = threadStartRefusal(req);
+  if (refusal === undefined) {
+    const proc = await spawnOnThreads(req);
+    if (proc) return proc;
+  } else log('start path: stage (%s)', refusal);
   const [launcher, args] = launcherArgs(req);
   log('%s %o', launcher, args);
   const l = new Launch(req, launcher, args);

@@ -11,7 +11,7 @@ import { checkTtyOptions } from './pty.js';
 import type { SeccompProfile } from './seccomp.js';
 import { normalizeStdio, securityConfig } from './process-config.js';
 import { spawnInNamespaces, type SpawnHook, type StdioOption } from './spawn.js';
-import type { MountOperation, RootMount } from './mount-plan.js';
+import type { IdmappedPath, MountOperation, RootMount } from './mount-plan.js';
 import { normalizeNamespaces, type NamespaceType } from './types.js';
 
 /** Options of {@link unshare}. Only `command` is required. */
@@ -80,6 +80,15 @@ export interface UnshareOptions {
    * (`Container`'s copy-on-write overlay). `rootfs` is then just the (empty) mount point.
    */
   readonly rootMount?: RootMount;
+  /**
+   * With a rootfs, a user namespace and a root caller: host directories shown to the new user
+   * namespace through idmapped mounts of themselves, attached over their own paths in the new
+   * mount namespace only, before `rootMount` (the layers of a copy-on-write root and its
+   * writable layer, or the rootfs itself). A file owned by uid N on disk then shows as N inside
+   * whatever the maps say, and what the container's root creates there is owned by uid 0 on
+   * disk: nothing is chowned. Each directory's file system must allow idmapped mounts.
+   */
+  readonly idmapped?: readonly IdmappedPath[];
   /** With a rootfs: mounts inside it, in order, after /proc, /dev and /sys (binds, masks, read-only paths, cgroupfs). */
   readonly mounts?: readonly MountOperation[];
   /**
@@ -94,6 +103,16 @@ export interface UnshareOptions {
   readonly onNamespaces?: SpawnHook;
   /** Cancels setup, or kills the command once it runs. */
   readonly signal?: AbortSignal;
+  /**
+   * How the command is started. `auto`: on two long-lived threads of this process wherever
+   * that can do it (root, no user or time namespace, no terminal, a rootfs, a root user, cgroup
+   * v1 or none), with no process of ctrkit's between the caller and the command; the init stage
+   * otherwise. `stage`: always through util-linux unshare(1) and ctrkit's init stage, a Node
+   * process per start. Both give the same isolation; `DEBUG=ctrkit:spawn` shows which one ran
+   * and why. The environment variable `CTRKIT_START_PATH=stage` forces the stage everywhere.
+   * @defaultValue `'auto'`
+   */
+  readonly startPath?: 'auto' | 'stage';
 }
 
 /** The namespaces {@link unshare} and `Container.run` create when none are named. */
@@ -131,6 +150,17 @@ function checkMounts(mounts: readonly MountOperation[]): readonly MountOperation
     if (m.op === 'bind' && !isAbsolute(m.source)) throw new InvalidOptionError(`mounts[${i}].source`, `must be an absolute path, got "${m.source}"`);
   });
   return mounts;
+}
+
+/** Refuses idmapped directories that cannot be: no user namespace, not root, not absolute. */
+function checkIdmapped(dirs: readonly IdmappedPath[] | undefined, userns: boolean, uid: number): readonly IdmappedPath[] | undefined {
+  if (!dirs?.length) return undefined;
+  if (!userns) throw new InvalidOptionError('idmapped', 'needs a user namespace (its maps are what the mounts show)');
+  if (uid !== 0) throw new InvalidOptionError('idmapped', 'needs root: only root of the host may idmap a mount');
+  dirs.forEach((d, i) => {
+    if (!isAbsolute(d.path)) throw new InvalidOptionError(`idmapped[${i}].path`, `must be an absolute path, got "${d.path}"`);
+  });
+  return dirs.map((d) => ({ path: resolve(d.path), readonly: d.readonly ?? false }));
 }
 
 /**
@@ -176,8 +206,13 @@ export async function unshare(options: UnshareOptions): Promise<NamespacedProces
   let rootfs: StageConfig['rootfs'];
   if (options.rootfs !== undefined) {
     if (!namespaces.includes('mnt')) throw new InvalidOptionError('rootfs', 'needs a new mount namespace (add "mnt" to namespaces)');
-    rootfs = { path: await checkRootfs(options.rootfs), rootMount: options.rootMount, mounts: checkMounts(options.mounts ?? []) };
-  }
+    rootfs = {
+      path: await checkRootfs(options.rootfs),
+      idmapped: checkIdmapped(options.idmapped, userns, caller.uid),
+      rootMount: options.rootMount,
+      mounts: checkMounts(options.mounts ?? []),
+    };
+  } else if (options.idmapped?.length) throw new InvalidOptionError('idmapped', 'needs a rootfs');
   const cwd = options.cwd ?? (rootfs ? '/' : process.cwd());
   if (!isAbsolute(cwd)) throw new InvalidOptionError('cwd', `must be an absolute path, got "${cwd}"`);
   const env = envList(options.env ?? (rootfs ? { PATH: DEFAULT_PATH } : (process.env as Record<string, string>)));
@@ -208,5 +243,6 @@ export async function unshare(options: UnshareOptions): Promise<NamespacedProces
     ttySize,
     hook: options.onNamespaces,
     signal: options.signal,
+    startPath: options.startPath,
   });
 }

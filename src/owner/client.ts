@@ -27,7 +27,7 @@ interface Pending {
 
 class HelperClient {
   private readonly child: ChildProcess;
-  private readonly watched = new Set<string>();
+  private readonly watched = new Map<string, Promise<void>>();
   private readonly pending = new Map<number, Pending>();
   private next = 0;
   private dead: Error | undefined;
@@ -90,11 +90,34 @@ class HelperClient {
     this.child.send(m);
   }
 
-  /** Asks the helper to release our containers under `root` when we end. */
-  watch(root: string): void {
-    if (this.watched.has(root)) return;
-    this.send({ t: 'watch', root });
-    this.watched.add(root);
+  /**
+   * Asks the helper to release our containers under `root` when we end. Resolves once the
+   * helper has it: from then on, whatever we start there is reclaimed if we die.
+   */
+  watch(root: string): Promise<void> {
+    let acked = this.watched.get(root);
+    if (!acked) {
+      acked = this.request((req) => ({ t: 'watch', req, root })).then(() => undefined);
+      this.watched.set(root, acked);
+      acked.catch(() => this.watched.delete(root));
+    }
+    return acked;
+  }
+
+  /** Sends a request the helper answers by its number; resolves with the answer. */
+  private request(make: (req: number) => ToHelper): Promise<{ id: string; root: string }> {
+    const req = ++this.next;
+    return new Promise((resolve, reject) => {
+      this.pending.set(req, { resolve, reject });
+      this.busy();
+      try {
+        this.send(make(req));
+      } catch (e) {
+        this.pending.delete(req);
+        this.idle();
+        reject(e as Error);
+      }
+    });
   }
 
   /**

@@ -244,15 +244,20 @@ export function openat2(dirfd: number, path: string, flags: number, resolve: num
  * @internal
  */
 export function capset(mask: bigint): void {
+  capsetSets(mask, mask, mask);
+}
+
+/**
+ * capset(2) of the calling thread with each set given apart (effective, permitted,
+ * inheritable). @internal
+ */
+export function capsetSets(effective: bigint, permitted: bigint, inheritable: bigint): void {
   const header = Buffer.alloc(8);
   header.writeUInt32LE(LINUX_CAPABILITY_VERSION_3, 0);
+  // struct __user_cap_data_struct[2] { u32 effective, permitted, inheritable }: low words, then high
   const data = Buffer.alloc(24);
-  const lo = Number(mask & 0xffffffffn);
-  const hi = Number((mask >> 32n) & 0xffffffffn);
-  for (const [i, word] of [lo, hi].entries()) {
-    data.writeUInt32LE(word, i * 12);
-    data.writeUInt32LE(word, i * 12 + 4);
-    data.writeUInt32LE(word, i * 12 + 8);
+  for (const [i, shift] of [0n, 32n].entries()) {
+    for (const [j, set] of [effective, permitted, inheritable].entries()) data.writeUInt32LE(Number((set >> shift) & 0xffffffffn), i * 12 + j * 4);
   }
   check(lib().syscall(syscallNumbers().capset, 'uint8_t *', header, 'uint8_t *', data), 'capset');
 }

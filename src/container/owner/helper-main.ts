@@ -42,7 +42,16 @@ async function sweepNetworks(): Promise<void> {
 }
 
 function maybeExit(): void {
-  if (ownerGone && running === 0) void sweepNetworks().finally(() => process.exit(0));
+  if (ownerGone && running === 0)
+    void sweepNetworks()
+      .then(stopOwnThreads)
+      .finally(() => process.exit(0));
+}
+
+/** The start-path threads of the detached containers this helper started, and their parks. */
+async function stopOwnThreads(): Promise<void> {
+  const { stopStartThreads } = await import('../../namespaces/fast/threads.js');
+  await stopStartThreads().catch((e: unknown) => log('start threads: %s', (e as Error).message));
 }
 
 async function reap(): Promise<void> {
@@ -59,6 +68,9 @@ async function reap(): Promise<void> {
       );
       log('owner %d gone: released %d containers under %s', owner.pid, mine.length, root);
     }
+    // Where the owner's start-path thread waited between its containers.
+    const { removeParks } = await import('../parks.js');
+    await removeParks(owner.pid).catch((e: unknown) => log('parks: %s', (e as Error).message));
   }
   maybeExit();
 }
@@ -83,8 +95,10 @@ async function startDetached(m: Extract<ToHelper, { t: 'start' }>): Promise<void
 }
 
 process.on('message', (m: ToHelper) => {
-  if (m.t === 'watch') roots.add(m.root);
-  else if (m.t === 'watch-network') {
+  if (m.t === 'watch') {
+    roots.add(m.root);
+    reply({ t: 'watching', req: m.req });
+  } else if (m.t === 'watch-network') {
     networks.add(`${m.stateDir}\0${m.name}`);
     reply({ t: 'watching', req: m.req });
   } else if (m.t === 'start') void startDetached(m);

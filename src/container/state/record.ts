@@ -12,7 +12,9 @@ export type ContainerStatus = 'creating' | 'running' | 'paused' | 'exited' | 'de
 
 /** The network a container got, as recorded for other processes and for release. @internal */
 export interface NetworkRecord {
-  readonly mode: 'bridge' | 'cni';
+  readonly mode: 'bridge' | 'cni' | 'pasta';
+  /** Pasta mode: the pasta process (PID and start time), ended on release. */
+  readonly pasta?: { readonly pid: number; readonly start: number } | undefined;
   readonly address: string | undefined;
   /** Bridge mode: what the release needs to undo the attachment. */
   readonly bridge?:
@@ -88,6 +90,8 @@ export interface ContainerRecord {
     readonly keepLayer: boolean;
     readonly etcDir: string | undefined;
     readonly network: NetworkRecord | undefined;
+    /** `userns: 'auto'`: the host ids root inside maps to (`size` of them), freed on release. */
+    readonly userns?: { readonly uid: number; readonly gid: number; readonly size: number } | undefined;
   };
   /** The health check's state, when the container has one. */
   readonly health?: HealthState | undefined;

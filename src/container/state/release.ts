@@ -66,6 +66,7 @@ export async function killContainer(record: ContainerRecord): Promise<void> {
 
 async function releaseNetwork(record: ContainerRecord): Promise<void> {
   const net = record.resources.network;
+  if (net?.pasta) await (await import('../../network/pasta.js')).stopPasta(net.pasta);
   const b = net?.bridge;
   if (!net || !b) return;
   const { NetworkNamespace, Ipam } = await import('../../network/index.js');
@@ -104,7 +105,8 @@ async function releaseNetwork(record: ContainerRecord): Promise<void> {
 
 /**
  * Ends the container and frees what it held, in reverse order of creation: its processes,
- * its network (port rules, veth, address), its /etc files, its writable layer, its cgroup;
+ * its network (port rules, veth, address, pasta), its /etc files, its writable layer, its cgroup,
+ * its user namespace range;
  * then drops its record (`removeRecord`) or marks it exited.
  * @internal
  */
@@ -127,6 +129,11 @@ export async function releaseRecord(store: StateStore, record: ContainerRecord, 
       const handle = cgroup.version === 2 ? Cgroup.v2(cgroup.path) : Cgroup.v1(cgroup.path);
       if (await handle.exists()) await handle.remove({ force: true });
     });
+  }
+  const userns = record.resources.userns;
+  // Not while the init lives on: its claim stays, and goes stale (free) once it is gone.
+  if (userns && !(record.init && isAlive(record.init))) {
+    await step('user namespace range', async () => (await import('../userns.js')).releaseUsernsRange(record.id, userns.uid));
   }
   if (options.removeRecord) await store.remove(record.id, record.name);
   else if (record.status !== 'exited') {

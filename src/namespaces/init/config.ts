@@ -1,4 +1,4 @@
-import type { MountOperation, RootMount } from '../mount-plan.js';
+import type { IdmappedPath, MountOperation, RootMount } from '../mount-plan.js';
 import type { NamespaceType } from '../types.js';
 
 /**
@@ -59,6 +59,11 @@ export interface StageConfig {
 /** @internal */
 export interface RootfsConfig {
   readonly path: string;
+  /**
+   * Attached first, over their own paths: idmapped mounts of these host directories, made by
+   * the parent (it alone may) and received on {@link IDMAP_FD}, in this order.
+   */
+  readonly idmapped?: readonly IdmappedPath[] | undefined;
   /** Mounted onto `path` first, in the new mount namespace only (a copy-on-write root). */
   readonly rootMount?: RootMount | undefined;
   /** The caller's mounts inside the root, in order, after /proc, /dev and /sys. */
@@ -69,6 +74,8 @@ export interface RootfsConfig {
 export const SYNC_FD = 3;
 /** The command's real stderr; fd 2 of the stage is the diagnostics pipe. @internal */
 export const STDERR_FD = 4;
+/** With `rootfs.idmapped`: the socket the parent sends the idmapped mounts on (SCM_RIGHTS). @internal */
+export const IDMAP_FD = 5;
 
 /** The PATH a container gets when its environment names none (runc's and Docker's default). */
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';

@@ -19,6 +19,7 @@ import {
 import { capset, close, closeRange, dup3, fcntl, prctl, resetSignal, umask, unblockAllSignals } from '../../sys/libc.js';
 import { SysError } from '../../sys/sys-error.js';
 import { DEFAULT_PATH, STDERR_FD } from './config.js';
+import { fdPath, openInRoot } from './inroot.js';
 
 /**
  * Resolves argv[0] the way execvp would, but against the container's PATH (from its
@@ -40,6 +41,40 @@ export function lookupCommand(name: string, env: readonly string[]): string {
   }
   const err = new SysError('execvp', denied ? 13 : 2, name, denied ? 'found on PATH but not executable' : `not found in PATH=${pathVar}`);
   throw err;
+}
+
+/**
+ * {@link lookupCommand} for a root the caller has not entered yet (`rootFd`, an O_PATH fd of
+ * it): each candidate is resolved with RESOLVE_IN_ROOT, so a symlink means what it means
+ * inside. Returns the path as the command will see it, for an exec after the pivot.
+ */
+export function lookupCommandIn(rootFd: number, name: string, env: readonly string[], cwd: string): string {
+  const check = (path: string): 'ok' | 'missing' | 'denied' => {
+    const fd = openInRoot(rootFd, path, path);
+    if (fd < 0) return 'missing';
+    try {
+      const st = statSync(fdPath(fd));
+      if (!st.isFile()) return st.isDirectory() ? 'missing' : 'denied';
+      return st.mode & 0o111 ? 'ok' : 'denied';
+    } finally {
+      close(fd);
+    }
+  };
+  if (name.includes('/')) {
+    const r = check(name.startsWith('/') ? name : `${cwd}/${name}`);
+    if (r === 'ok') return name;
+    throw new SysError('execve', r === 'denied' ? 13 : 2, name);
+  }
+  const pathVar = env.find((e) => e.startsWith('PATH='))?.slice(5) ?? DEFAULT_PATH;
+  let denied = false;
+  for (const dir of pathVar.split(':')) {
+    if (!dir.startsWith('/')) continue; // a relative PATH entry means the cwd, which is not entered yet
+    const candidate = `${dir}/${name}`;
+    const r = check(candidate);
+    if (r === 'ok') return candidate;
+    if (r === 'denied') denied = true;
+  }
+  throw new SysError('execvp', denied ? 13 : 2, name, denied ? 'found on PATH but not executable' : `not found in PATH=${pathVar}`);
 }
 
 /** The highest capability number this kernel knows. Read before /proc is replaced. */

@@ -27,6 +27,7 @@ import { SysError } from '../../sys/sys-error.js';
 import type { RootfsConfig, StageConfig } from './config.js';
 import type { CgroupHierarchy, MountOperation } from '../mount-plan.js';
 import { mountRootFs } from './root-mount.js';
+import { attachIdmappedMounts } from './idmapped.js';
 import type { InitStep } from '../protocol.js';
 import { fdPath, mkdirInRoot, openInRoot, touchAt } from './inroot.js';
 import { MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY, mountSetattr } from '../../sys/mountapi.js';
@@ -67,10 +68,11 @@ function mountAt(fd: number, source: string | null, fstype: string | null, flags
   }
 }
 
-function mountProc(rootFd: number, cfg: StageConfig): void {
+function mountProc(rootFd: number, cfg: StageConfig, pidns?: string): void {
   const fd = mkdirInRoot(rootFd, '/proc', '/proc');
   if (cfg.namespaces.includes('pid')) {
-    mountAt(fd, 'proc', 'proc', MS_NOSUID | MS_NODEV | MS_NOEXEC, null, '/proc');
+    // pidns=: the PID namespace of a process other than the mounting thread (the thread start path).
+    mountAt(fd, 'proc', 'proc', MS_NOSUID | MS_NODEV | MS_NOEXEC, pidns ? `pidns=${pidns}` : null, '/proc');
   } else {
     // Without its own PID namespace the container sees the host's processes either way;
     // a user namespace may not mount a proc it does not own, so bind the existing one.
@@ -248,12 +250,23 @@ function bindTarget(rootFd: number, source: string, target: string): number {
   }
 }
 
+/** Whether a mount of the plan lies in /proc, which the thread start path mounts last. */
+function underProc(m: MountOperation): boolean {
+  return m.op !== 'cgroupfs' && (m.target === '/proc' || m.target.startsWith('/proc/'));
+}
+
 /**
- * Everything from the rootfs bind mount to the detached old root.
- * Runs as the container's root in its new mount namespace; the host's mount table is
- * never touched because `/` was made private first.
+ * The root up to, not including, the pivot: the copy-on-write root, the bind onto itself,
+ * /proc, /dev, /sys and the caller's mounts. With `deferProc`, /proc and the mounts inside it
+ * are left for {@link finishRoot}: the thread start path can mount /proc only once the
+ * container's init exists (a PID namespace without a process cannot be named).
  */
-export function enterRootfs(cfg: StageConfig, rootfs: RootfsConfig, step: StepTracker): void {
+export function prepareRoot(cfg: StageConfig, rootfs: RootfsConfig, step: StepTracker, deferProc = false): void {
+  if (rootfs.idmapped?.length) {
+    // The layers (or the rootfs) as the container's user namespace must see them.
+    step('idmap');
+    attachIdmappedMounts(rootfs.idmapped);
+  }
   if (rootfs.rootMount) {
     // The container's copy-on-write root, mounted where only its own mount namespace sees it:
     // nothing to unmount on the host, nothing left behind if anything dies.
@@ -265,24 +278,56 @@ export function enterRootfs(cfg: StageConfig, rootfs: RootfsConfig, step: StepTr
   mount(rootfs.path, rootfs.path, null, MS_BIND | MS_REC, null);
   const rootFd = openat(AT_FDCWD, rootfs.path, O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
   try {
-    step('proc');
-    mountProc(rootFd, cfg);
+    if (!deferProc) {
+      step('proc');
+      mountProc(rootFd, cfg);
+    }
     step('dev');
     mountDev(rootFd, cfg);
     step('sys');
     mountSys(rootFd, cfg);
-    executePlan(rootFd, rootfs.mounts, step);
+    executePlan(rootFd, deferProc ? rootfs.mounts.filter((m) => !underProc(m)) : rootfs.mounts, step);
   } finally {
     close(rootFd);
   }
+}
+
+/**
+ * After {@link prepareRoot} with `deferProc`: /proc of the PID namespace `pidns` names (a
+ * /proc/PID/ns/pid path), the plan's mounts inside it, then the pivot.
+ */
+export function finishRoot(cfg: StageConfig, rootfs: RootfsConfig, step: StepTracker, pidns: string): void {
+  const rootFd = openat(AT_FDCWD, rootfs.path, O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
+  try {
+    step('proc');
+    mountProc(rootFd, cfg, pidns);
+    executePlan(rootFd, rootfs.mounts.filter(underProc), step);
+  } finally {
+    close(rootFd);
+  }
+  pivotInto(rootfs.path, step);
+}
+
+/** pivot_root into `path` and detach the old root: nothing of the host stays reachable. */
+function pivotInto(path: string, step: StepTracker): void {
   step('pivot-root');
-  chdir(rootfs.path);
+  chdir(path);
   // pivot_root(".", ".") stacks the old root on top of the new one; detaching "." then
   // drops it without needing a put_old directory inside the rootfs.
   pivotRoot('.', '.');
   mount(null, '.', null, MS_SLAVE | MS_REC, null);
   umount2('.', MNT_DETACH);
   chdir('/');
+}
+
+/**
+ * Everything from the rootfs bind mount to the detached old root.
+ * Runs as the container's root in its new mount namespace; the host's mount table is
+ * never touched because `/` was made private first.
+ */
+export function enterRootfs(cfg: StageConfig, rootfs: RootfsConfig, step: StepTracker): void {
+  prepareRoot(cfg, rootfs, step);
+  pivotInto(rootfs.path, step);
 }
 
 /** Makes every mount in the new mount namespace private, so nothing propagates to the host. */

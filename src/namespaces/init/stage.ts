@@ -12,7 +12,8 @@
 import { closeSync, openSync, readlinkSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import type { StageConfig } from './config.js';
 import { StageChannel } from './channel.js';
-import type { InitStep, WireError } from '../protocol.js';
+import type { InitStep } from '../protocol.js';
+import { toWire } from './wire.js';
 import { NAMESPACES, type NamespaceType } from '../types.js';
 import { CLONE_FS, CLONE_NEWCGROUP, CLONE_NEWNET, CLONE_NEWNS, PR_SET_DUMPABLE } from '../../sys/constants.js';
 import {
@@ -30,7 +31,6 @@ import {
   setresuid,
   unshare,
 } from '../../sys/libc.js';
-import { SysError } from '../../sys/sys-error.js';
 import { enterRootfs, makeRootPrivate, remountProc } from './rootfs.js';
 import { clearAmbientCapabilities, lastCapability, lookupCommand, prepareFds, resetSignals, restrictCapabilities, setNoNewPrivileges } from './exec.js';
 import { bringLoopbackUp } from './loopback.js';
@@ -42,14 +42,6 @@ let step: InitStep = 'config';
 const setStep = (s: InitStep): void => {
   step = s;
 };
-
-function wire(e: unknown): WireError {
-  if (e instanceof SysError) {
-    return { name: e.name, message: e.message, code: e.code, errno: e.errno, syscall: e.syscall, path: e.path };
-  }
-  const err = e as NodeJS.ErrnoException;
-  return { name: err?.name ?? 'Error', message: err?.message ?? String(e), code: err?.code, syscall: err?.syscall, path: err?.path };
-}
 
 function ownNamespaces(): Partial<Record<NamespaceType, number>> {
   const out: Partial<Record<NamespaceType, number>> = {};
@@ -207,7 +199,7 @@ try {
   main();
 } catch (e) {
   try {
-    channel.send({ t: 'error', step, error: wire(e) });
+    channel.send({ t: 'error', step, error: toWire(e) });
     if (execPipe >= 0) writeSync(execPipe, 'E');
   } catch {
     // The parent is gone: nobody is left to tell.

@@ -1,0 +1,142 @@
+/**
+ * The builder thread of the thread start path: for each container it makes the new mount,
+ * UTS, IPC and network namespaces for itself (a thread with its own fs_struct may), builds
+ * the container's root in them exactly as the init stage would (../init/rootfs.ts), finishes
+ * it once the command's process exists (/proc of its PID namespace, then pivot_root, which
+ * carries that waiting process into the new root), and returns to the host's namespaces.
+ * (A PID namespace can be named, and so its /proc mounted, only once a process lives in it.)
+ * Nothing of the container's runs on this thread; it keeps every privilege.
+ * @internal
+ */
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import { parentPort } from 'node:worker_threads';
+import {
+  CLONE_FS,
+  CLONE_NEWCGROUP,
+  CLONE_NEWIPC,
+  CLONE_NEWNET,
+  CLONE_NEWNS,
+  CLONE_NEWUTS,
+  AT_FDCWD,
+  O_CLOEXEC,
+  O_DIRECTORY,
+  O_PATH,
+} from '../../sys/constants.js';
+import { close, openat, sethostname, setdomainname, setns, unshare } from '../../sys/libc.js';
+import { SysError } from '../../sys/sys-error.js';
+import { gettid } from '../../sys/spawn.js';
+import type { StageConfig } from '../init/config.js';
+import { lookupCommandIn } from '../init/exec.js';
+import { openInRoot } from '../init/inroot.js';
+import { bringLoopbackUp } from '../init/loopback.js';
+import { finishRoot, makeRootPrivate, prepareRoot } from '../init/rootfs.js';
+import { toWire } from '../init/wire.js';
+import type { InitStep } from '../protocol.js';
+import type { ArriveRequest, BuildRequest, ThreadReply, ThreadRequest } from './protocol.js';
+import { NS_FLAG, openHome, threadNsPath, withFd, type ThreadNamespace } from './thread-home.js';
+
+const port = parentPort!;
+unshare(CLONE_FS); // our own root, cwd and umask: setns(CLONE_NEWNS) needs them unshared
+const HOME: readonly ThreadNamespace[] = ['mnt', 'uts', 'ipc', 'net', 'cgroup'];
+const home = openHome(HOME);
+let step: InitStep = 'start';
+/** The spawner's children when the build began (it spawns one command at a time). */
+let earlier = new Set<number>();
+const setStep = (s: InitStep): void => {
+  step = s;
+};
+
+function goHome(): void {
+  try {
+    for (const [type, fd] of home) setns(fd, NS_FLAG[type]);
+  } catch (e) {
+    // Stuck in a container's namespaces: this thread must not build another one.
+    port.postMessage({ ok: false, step: 'start', error: toWire(e) } satisfies ThreadReply);
+    process.exit(1);
+  }
+}
+
+function newNamespaces(config: StageConfig): number {
+  let flags = CLONE_NEWNS;
+  if (config.namespaces.includes('uts')) flags |= CLONE_NEWUTS;
+  if (config.namespaces.includes('ipc')) flags |= CLONE_NEWIPC;
+  if (config.namespaces.includes('net')) flags |= CLONE_NEWNET;
+  return flags;
+}
+
+/** Everything but /proc: namespaces, root, names, loopback; the command's path. */
+function build({ config, spawnerTid }: BuildRequest): string {
+  const rootfs = config.rootfs!;
+  earlier = new Set(threadChildren(spawnerTid));
+  setStep('propagation');
+  unshare(newNamespaces(config));
+  if (config.namespaces.includes('cgroup')) {
+    // The cgroupfs mounts show the container's cgroup namespace, which the spawner made.
+    setStep('cgroupns');
+    const path = threadNsPath(spawnerTid, 'cgroup');
+    withFd(path, (fd) => setns(fd, CLONE_NEWCGROUP, path));
+  }
+  setStep('propagation');
+  makeRootPrivate();
+  prepareRoot(config, rootfs, setStep, true);
+  if (config.hostname !== undefined) {
+    setStep('hostname');
+    sethostname(config.hostname);
+  }
+  if (config.domainname !== undefined) {
+    setStep('domainname');
+    setdomainname(config.domainname);
+  }
+  if (config.namespaces.includes('net')) {
+    setStep('loopback');
+    bringLoopbackUp();
+  }
+  const rootFd = openat(AT_FDCWD, rootfs.path, O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
+  try {
+    setStep('cwd');
+    const cwd = openInRoot(rootFd, config.cwd, config.cwd, true);
+    if (cwd < 0) throw new SysError('chdir', 2, config.cwd);
+    close(cwd);
+    setStep('lookup');
+    return lookupCommandIn(rootFd, config.argv[0]!, config.env, config.cwd);
+  } finally {
+    close(rootFd);
+  }
+}
+
+/** Waits at the barrier's first FIFO for the command's process, then /proc and the pivot. */
+function arrive({ config, fifo, spawnerTid }: ArriveRequest): number {
+  setStep('sync');
+  closeSync(openSync(fifo, 'r')); // returns once the command's process opened the other end
+  // The spawner's earlier commands may still run: ours is the child it did not have before.
+  const [pid] = threadChildren(spawnerTid).filter((p) => !earlier.has(p));
+  if (pid === undefined) throw new Error('the command did not start');
+  try {
+    finishRoot(config, config.rootfs!, setStep, `/proc/${pid}/ns/pid`);
+  } catch (e) {
+    throw Object.assign(e as Error, { pid });
+  }
+  return pid;
+}
+
+/** The children of a thread of this process (/proc/PID/task/TID/children). */
+function threadChildren(tid: number): number[] {
+  return readFileSync(`/proc/${process.pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+}
+
+port.on('message', (req: ThreadRequest) => {
+  let reply: ThreadReply;
+  try {
+    if (req.t === 'build') reply = { ok: true, path: build(req) };
+    else if (req.t === 'arrive') reply = { ok: true, pid: arrive(req) };
+    else throw new Error(`the builder thread has no request "${req.t}"`);
+  } catch (e) {
+    // A failure after the process arrived names it, for the caller to kill.
+    reply = { ok: false, step, error: toWire(e), pid: (e as { pid?: number }).pid };
+  }
+  // After a build the thread stays in the container's namespaces until the command arrived;
+  // the way home is not on the caller's clock: the reply goes first (the next request waits).
+  port.postMessage(reply);
+  if (req.t !== 'build' || !reply.ok) goHome();
+});
+port.postMessage({ ok: true, pid: gettid() } satisfies ThreadReply);

@@ -1,0 +1,148 @@
+/**
+ * A spawner thread of the thread start path. It carries one security profile for good — the
+ * bounding set narrowed to the container's capabilities, no_new_privs, the seccomp filter —
+ * and for each container: joins its v1 cgroups (writing 0 to `tasks` moves this thread alone,
+ * without the RCU wait a move of another process costs), makes a PID and a cgroup namespace
+ * for its children, enters the builder's namespaces and posix_spawns the command, which
+ * inherits all of it. Then it returns to the host's namespaces and its park cgroup.
+ *
+ * The thread keeps CAP_SYS_ADMIN in its effective set (the bounding set limits only what an
+ * exec grants), so it may still setns and unshare; its filter lets those two calls through
+ * for the key only (see withNamespaceKey in ../seccomp.ts).
+ * @internal
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { parentPort, workerData } from 'node:worker_threads';
+import {
+  AT_FDCWD,
+  CLONE_FS,
+  CLONE_NEWCGROUP,
+  CLONE_NEWPID,
+  O_PATH,
+  PR_CAPBSET_DROP,
+  PR_CAP_AMBIENT,
+  PR_CAP_AMBIENT_CLEAR_ALL,
+  PR_SET_NO_NEW_PRIVS,
+} from '../../sys/constants.js';
+import { capsetSets, close, openat, prctl, seccompFilter, unshare } from '../../sys/libc.js';
+import { gettid, posixSpawn, setgroupsThread, setnsKeyed, unshareKeyed, type FileAction } from '../../sys/spawn.js';
+import { toWire } from '../init/wire.js';
+import type { InitStep } from '../protocol.js';
+import type { EnterRequest, SpawnerData, SpawnThreadRequest, ThreadReply, ThreadRequest } from './protocol.js';
+import { NS_FLAG, openHome, threadNsPath, withFd, type ThreadNamespace } from './thread-home.js';
+
+const O_WRONLY = 1;
+const O_RDONLY = 0;
+const port = parentPort!;
+const data = workerData as SpawnerData;
+const key: [bigint, bigint] = [BigInt(data.key[0]), BigInt(data.key[1])];
+let step: InitStep = 'start';
+let park: readonly string[] = [];
+
+unshare(CLONE_FS); // our own root and cwd: setns(CLONE_NEWNS) needs them unshared
+const home = openHome(['mnt', 'uts', 'ipc', 'net', 'cgroup', 'pid']);
+
+/** The profile, once: each part stays with the thread and passes to every command it starts. */
+function applyProfile(): void {
+  const p = data.profile;
+  if (p.groups) setgroupsThread(p.groups);
+  prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL);
+  // An exec as root gets its permitted and effective sets from the bounding set and the
+  // inheritable set: both become the container's; the thread's own effective and permitted
+  // sets stay whole (it still has namespaces to enter and leave).
+  const last = Number(readFileSync('/proc/sys/kernel/cap_last_cap', 'utf8'));
+  const keep = new Set(p.capabilities);
+  let mask = 0n;
+  for (let cap = 0; cap <= last; cap++) {
+    if (keep.has(cap)) mask |= 1n << BigInt(cap);
+    else prctl(PR_CAPBSET_DROP, cap);
+  }
+  const status = readFileSync('/proc/thread-self/status', 'utf8');
+  const set = (name: string) => BigInt(`0x${status.match(new RegExp(`^${name}:\\s*([0-9a-f]+)$`, 'm'))?.[1] ?? '0'}`);
+  // Only what the thread holds can be inheritable (and what it lacks, the stage path could not give either).
+  capsetSets(set('CapEff'), set('CapPrm'), mask & set('CapPrm'));
+  if (p.noNewPrivileges) prctl(PR_SET_NO_NEW_PRIVS, 1);
+  if (p.seccomp) seccompFilter(Buffer.from(p.seccomp, 'base64'));
+}
+
+function goHome(): void {
+  try {
+    for (const [type, fd] of home) setnsKeyed(fd, NS_FLAG[type], key);
+    for (const tasks of park) writeFileSync(tasks, '0');
+  } catch (e) {
+    // Stuck in a container's namespaces or cgroup: this thread must not start another one.
+    port.postMessage({ ok: false, step: 'start', error: toWire(e) } satisfies ThreadReply);
+    process.exit(1);
+  }
+}
+
+function enter(req: EnterRequest): void {
+  park = req.parkTasks;
+  step = 'cgroup';
+  for (const tasks of req.cgroupTasks) writeFileSync(tasks, '0');
+  step = 'cgroupns';
+  unshareKeyed(CLONE_NEWPID | (req.cgroupns ? CLONE_NEWCGROUP : 0), key);
+}
+
+function spawnCommand(req: SpawnThreadRequest): number {
+  step = 'join';
+  for (const type of req.namespaces) {
+    const path = threadNsPath(req.builderTid, type);
+    withFd(path, (fd) => setnsKeyed(fd, NS_FLAG[type as ThreadNamespace], key, path));
+  }
+  step = 'exec';
+  // The barrier's FIFOs, held as O_PATH fds the child inherits and reopens through its own
+  // /proc/self/fd: opening the first for writing tells the builder the process exists,
+  // opening the second for reading blocks it until the caller's hook has run. (Were the
+  // caller to die meanwhile, it would wait there for good, in the container's cgroup: the
+  // owner helper kills what is in it. The thread path takes only starts with a cgroup.)
+  const fifos = req.fifos.map((f) => openat(AT_FDCWD, f, O_PATH, 0, f)) as [number, number];
+  try {
+    // Nothing of ours may stay open in the child while it waits: a copy of the owner helper's
+    // channel would keep the helper from seeing its owner die. So the FIFOs move to 3 and 4
+    // (through fds above both, so neither overwrites the other), everything above is closed,
+    // and they are reopened onto 5 and 6 (glibc closes an open action's target first).
+    const high = Math.max(...fifos) + 1;
+    const actions: FileAction[] = [
+      ...req.stdio.map((fd, i) => ({ op: 'dup2' as const, fd, to: i })),
+      { op: 'dup2', fd: fifos[0], to: high },
+      { op: 'dup2', fd: fifos[1], to: high + 1 },
+      { op: 'dup2', fd: high, to: 3 },
+      { op: 'dup2', fd: high + 1, to: 4 },
+      { op: 'closefrom', fd: 5 },
+      { op: 'open', fd: 5, path: '/proc/self/fd/3', flags: O_WRONLY },
+      { op: 'open', fd: 6, path: '/proc/self/fd/4', flags: O_RDONLY },
+      { op: 'chdir', path: req.cwd },
+      { op: 'closefrom', fd: 3 },
+    ];
+    return posixSpawn({ path: req.path, argv: req.argv, env: req.env, actions, setsid: true });
+  } finally {
+    for (const fd of fifos) close(fd);
+  }
+}
+
+try {
+  applyProfile();
+} catch (e) {
+  port.postMessage({ ok: false, step: 'capabilities', error: toWire(e) } satisfies ThreadReply);
+  process.exit(1);
+}
+
+port.on('message', (req: ThreadRequest) => {
+  let reply: ThreadReply;
+  try {
+    if (req.t === 'enter') {
+      enter(req);
+      reply = { ok: true };
+    } else if (req.t === 'spawn') reply = { ok: true, pid: spawnCommand(req) };
+    else if (req.t === 'home') reply = { ok: true };
+    else throw new Error(`a spawner thread has no request "${req.t}"`);
+  } catch (e) {
+    reply = { ok: false, step, error: toWire(e) };
+  }
+  // Home before the reply: out of the container's cgroups before the caller may kill or
+  // freeze what is in them (this thread would count as the whole process there).
+  if (req.t !== 'enter' || !reply.ok) goHome();
+  port.postMessage(reply);
+});
+port.postMessage({ ok: true, pid: gettid() } satisfies ThreadReply);

@@ -1,0 +1,506 @@
+/**
+ * The thread start path: containers started without a Node process of their own.
+ *
+ * Namespace membership, the root directory (after unshare(CLONE_FS)), capabilities,
+ * no_new_privs, a seccomp filter and cgroup v1 membership all belong to a thread, and a child
+ * spawned from a thread inherits that thread's. So two long-lived threads of the caller's
+ * process do what unshare(1) and the init stage do per container on the stage path:
+ *
+ * 1. a spawner thread (one per security profile) joins the container's v1 cgroups and makes
+ *    a PID and a cgroup namespace for its children;
+ * 2. the builder thread makes the mount, UTS, IPC and network namespaces for itself and
+ *    builds the root in them (everything but /proc);
+ * 3. the spawner enters the builder's namespaces and posix_spawns the command, whose file
+ *    actions are the barrier: it opens FIFO 1 (the builder, blocked on the other end, learns
+ *    its PID, mounts its /proc and pivots, which moves it into the new root), then blocks
+ *    opening FIFO 2 while the caller's hook runs with its PID; the main thread opens FIFO 2,
+ *    the command execs, and both threads return to the host's namespaces.
+ *
+ * The command is a direct child of the caller's process: nothing sits in between, nothing
+ * per container stays on the host. What the path cannot do (user namespaces, a terminal,
+ * a non-root user, a time namespace, joining another container's network, cgroup v2 where a
+ * thread cannot join a cgroup alone) goes to the stage path: see threadStartRefusal().
+ * @internal
+ */
+import { randomBytes } from 'node:crypto';
+import {
+  closeSync,
+  constants as fsConstants,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmdirSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { constants as osConstants, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { AbortError } from '../../errors.js';
+import { logger } from '../../log.js';
+import { close, pidfdOpen, pidfdSendSignal } from '../../sys/libc.js';
+import { mkfifo, namespaceSyscalls, watchPidfd, type ChildExit } from '../../sys/spawn.js';
+import { initErrorFrom, InitError } from '../errors.js';
+import { NamespaceRef } from '../handle.js';
+import type { StageConfig } from '../init/config.js';
+import { NamespacedProcess, type ExitStatus } from '../process.js';
+import type { InitStep } from '../protocol.js';
+import { withNamespaceKey } from '../seccomp.js';
+import type { SpawnRequest } from '../spawn-request.js';
+import { NAMESPACES, type NamespaceType } from '../types.js';
+import type { SpawnerData, SpawnerProfile, ThreadReply, ThreadRequest } from './protocol.js';
+
+const log = logger('ctrkit:spawn');
+
+/** How long threads stay without a start before they end. */
+const IDLE_MS = 2000;
+
+/** How long any barrier may take before the start is given up and its threads replaced. */
+const BARRIER_TIMEOUT_MS = 30_000;
+
+/** One worker thread and its replies, in order. */
+class ThreadHandle {
+  readonly worker: Worker;
+  tid = 0;
+  private readonly waiting: Array<(r: ThreadReply) => void> = [];
+  readonly ready: Promise<void>;
+  dead = false;
+
+  constructor(file: URL, workerData: unknown) {
+    // No execArgv of the caller's: `--input-type`, `--eval` and loaders are not for these threads.
+    this.worker = new Worker(file, { workerData, execArgv: [], stdout: false, stderr: false });
+    this.ready = new Promise((resolve, reject) => {
+      this.waiting.push((r) => {
+        if (r.ok && r.pid) {
+          this.tid = r.pid;
+          resolve();
+        } else reject(new InitError(r.ok ? 'start' : r.step, r.ok ? { name: 'Error', message: 'no thread id' } : r.error, ''));
+      });
+    });
+    this.ready.catch(() => undefined);
+    this.worker.on('message', (r: ThreadReply) => {
+      this.waiting.shift()?.(r);
+      // Only a thread that owes a reply keeps the caller alive; an idle one never does.
+      if (this.waiting.length === 0) this.worker.unref();
+    });
+    const die = (why: string) => {
+      this.dead = true;
+      for (const w of this.waiting.splice(0)) w({ ok: false, step: 'start', error: { name: 'Error', message: `a start-path thread ended: ${why}` } });
+    };
+    this.worker.on('error', (e) => die(e.message));
+    this.worker.on('exit', (code) => die(`exit code ${code}`));
+  }
+
+  /** Sends a request; resolves with the thread's reply. */
+  request(req: ThreadRequest): Promise<ThreadReply> {
+    return new Promise((resolve) => {
+      if (this.dead) {
+        resolve({ ok: false, step: 'start', error: { name: 'Error', message: 'a start-path thread ended' } });
+        return;
+      }
+      this.waiting.push(resolve);
+      this.worker.ref();
+      this.worker.postMessage(req);
+    });
+  }
+
+  terminate(): void {
+    this.dead = true;
+    void this.worker.terminate();
+  }
+}
+
+/** The threads of this process and the order they serve starts in (one at a time). */
+class ThreadStarter {
+  private builder: ThreadHandle | undefined;
+  private readonly spawners = new Map<string, ThreadHandle>();
+  private readonly key: [bigint, bigint] = [randomBytes(8).readBigUInt64LE(), randomBytes(8).readBigUInt64LE()];
+  private queue: Promise<unknown> = Promise.resolve();
+  private fifoDir: string | undefined;
+  private fifoCount = 0;
+
+  /** Park directories this process made. */
+  readonly parks = new Set<string>();
+  /** The start under way, if any (one at a time). */
+  current: ThreadStart | undefined;
+  /** Host PIDs of the commands started here (the spawners' other children are not ours to end). */
+  readonly started = new Set<number>();
+
+  constructor() {
+    // An exit in the middle of a start would wait forever for the threads, which sit in
+    // system calls that only the command's process can end (the builder opening FIFO 1, the
+    // spawner in posix_spawn): end that process and open both FIFOs first.
+    process.once('exit', () => this.current?.emergency(this.started));
+  }
+  private idle: NodeJS.Timeout | undefined;
+  private pending = 0;
+
+  /** Runs `fn` once every earlier start is done. */
+  serialize<T>(fn: () => Promise<T>): Promise<T> {
+    clearTimeout(this.idle);
+    this.pending++;
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    void this.queue.then(() => {
+      // Idle threads go after a while, and the parks with them: nothing of ours stays in
+      // cgroupfs while nothing starts. The next start pays for new threads (~30 ms).
+      if (--this.pending === 0) this.idle = setTimeout(() => void this.stop(), IDLE_MS).unref();
+    });
+    return run;
+  }
+
+  /** Ends the threads (none is mid-start) and removes this process's parks. */
+  async stop(): Promise<void> {
+    if (this.pending > 0) return;
+    const threads = [this.builder, ...this.spawners.values()].filter((t): t is ThreadHandle => t !== undefined);
+    this.builder = undefined;
+    this.spawners.clear();
+    await Promise.all(threads.map((t) => t.worker.terminate()));
+    for (const dir of this.parks) {
+      try {
+        rmdirSync(dir);
+        this.parks.delete(dir);
+      } catch {
+        // the owner helper or prune removes it
+      }
+    }
+  }
+
+  async builderThread(): Promise<ThreadHandle> {
+    if (!this.builder || this.builder.dead) this.builder = new ThreadHandle(new URL('./builder.js', import.meta.url), undefined);
+    await this.builder.ready;
+    return this.builder;
+  }
+
+  async spawnerThread(profile: SpawnerProfile): Promise<ThreadHandle> {
+    const id = JSON.stringify(profile);
+    let s = this.spawners.get(id);
+    if (!s || s.dead) {
+      const data: SpawnerData = {
+        profile: {
+          ...profile,
+          seccomp: profile.seccomp && withNamespaceKey(Buffer.from(profile.seccomp, 'base64'), this.key, namespaceSyscalls()).toString('base64'),
+        },
+        key: [String(this.key[0]), String(this.key[1])],
+      };
+      s = new ThreadHandle(new URL('./spawner.js', import.meta.url), data);
+      this.spawners.set(id, s);
+      // A handful of profiles at most in practice; a caller cycling through many pays a thread each.
+      if (this.spawners.size > 8) {
+        const [oldest, t] = this.spawners.entries().next().value as [string, ThreadHandle];
+        this.spawners.delete(oldest);
+        t.terminate();
+      }
+    }
+    await s.ready;
+    return s;
+  }
+
+  /** Two fresh FIFO paths in this process's private directory. */
+  fifos(): [string, string] {
+    if (!this.fifoDir) {
+      this.fifoDir = mkdtempSync(join(tmpdir(), 'ctrkit-start-'));
+      const dir = this.fifoDir;
+      process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    }
+    const n = this.fifoCount++;
+    const pair: [string, string] = [join(this.fifoDir, `${n}.a`), join(this.fifoDir, `${n}.b`)];
+    for (const p of pair) mkfifo(p);
+    return pair;
+  }
+
+  /** Replaces both kinds of thread after a start that left them in an unknown state. */
+  reset(): void {
+    this.builder?.terminate();
+    this.builder = undefined;
+    for (const s of this.spawners.values()) s.terminate();
+    this.spawners.clear();
+  }
+}
+
+let starter: ThreadStarter | undefined;
+
+/**
+ * Ends this process's start-path threads now and removes their parks (what an idle process
+ * does by itself after a while). For a process about to exit that started containers.
+ * @internal
+ */
+export async function stopStartThreads(): Promise<void> {
+  await starter?.stop();
+}
+
+/** The threads could not be started: the caller takes the stage path instead. @internal */
+export class ThreadsUnavailable extends Error {
+  constructor(cause: unknown) {
+    super(`the start-path threads are unavailable: ${(cause as Error)?.message ?? String(cause)}`, { cause });
+  }
+}
+
+/** Where a spawner waits between containers: a cgroup of ours beside the container's, per hierarchy. */
+function parkTasksOf(cgroupTasks: readonly string[], parks: Set<string>): string[] {
+  return cgroupTasks.map((tasks) => {
+    const parent = dirname(dirname(tasks));
+    const park = join(parent, `ctkpark-${process.pid}`);
+    parks.add(park);
+    if (!existsSync(park)) {
+      try {
+        mkdirSync(park);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      }
+      // cpuset refuses tasks until cpus and mems are set.
+      for (const f of ['cpuset.cpus', 'cpuset.mems']) {
+        if (existsSync(join(park, f)) && readFileSync(join(park, f), 'utf8').trim() === '') writeFileSync(join(park, f), readFileSync(join(parent, f)));
+      }
+    }
+    return join(park, 'tasks');
+  });
+}
+
+function profileOf(config: StageConfig): SpawnerProfile {
+  const all = Array.from({ length: Number(readFileSync('/proc/sys/kernel/cap_last_cap', 'utf8')) + 1 }, (_, i) => i);
+  return {
+    capabilities: config.capabilities ?? all,
+    noNewPrivileges: config.noNewPrivileges,
+    seccomp: config.seccomp,
+    groups: config.user?.groups,
+  };
+}
+
+function statusOf(exit: ChildExit): ExitStatus {
+  if (exit.signal === null) return { exitCode: exit.exitCode ?? 0, signal: null };
+  const name = Object.entries(osConstants.signals).find(([, n]) => n === exit.signal)?.[0] as NodeJS.Signals | undefined;
+  return { exitCode: null, signal: name ?? 'SIGKILL' };
+}
+
+function fail(r: Extract<ThreadReply, { ok: false }>, argv0: string): Error {
+  return initErrorFrom(r.step, r.error, argv0, '');
+}
+
+/** Rejects after the barrier timeout, naming the step. */
+function timeout<T>(p: Promise<T>, step: InitStep): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new InitError(step, { name: 'Error', message: `the thread start path timed out after ${BARRIER_TIMEOUT_MS} ms in "${step}"` }, '')),
+      BARRIER_TIMEOUT_MS,
+    );
+  });
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
+
+/** Opens a FIFO's write end without blocking: ENXIO when nobody waits on its read end. */
+function poke(fifo: string): void {
+  try {
+    closeSync(openSync(fifo, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK));
+  } catch {
+    // nobody was waiting
+  }
+}
+
+/** The streams and what to close, as the stage path plans them. */
+export interface ThreadStdio {
+  /** The fds that become the command's 0, 1 and 2. */
+  readonly child: readonly [number, number, number];
+  /** Closed in the parent once the command runs (or failed to). */
+  readonly toClose: readonly number[];
+}
+
+/**
+ * Starts `req` on the thread path; resolves once the command runs, or rejects with a typed
+ * error once nothing is left of it. The caller checked {@link threadStartRefusal} first.
+ * @internal
+ */
+export function startOnThreads(req: SpawnRequest, stdio: ThreadStdio, parts: ProcessParts): Promise<NamespacedProcess> {
+  starter ??= new ThreadStarter();
+  const s = starter;
+  return s.serialize(() => startOne(s, req, stdio, parts));
+}
+
+type ProcessParts = Omit<ConstructorParameters<typeof NamespacedProcess>[0], 'pid' | 'pidfd' | 'namespaces' | 'exited'>;
+
+async function startOne(s: ThreadStarter, req: SpawnRequest, stdio: ThreadStdio, parts: ProcessParts): Promise<NamespacedProcess> {
+  if (req.signal?.aborted) throw new AbortError(req.signal.reason);
+  let threads: [ThreadHandle, ThreadHandle];
+  try {
+    threads = await Promise.all([s.builderThread(), s.spawnerThread(profileOf(req.config))]);
+  } catch (e) {
+    s.reset();
+    for (const fd of stdio.toClose) closeSync(fd);
+    throw new ThreadsUnavailable(e);
+  }
+  const start = new ThreadStart(s, req, threads[0], threads[1], stdio);
+  s.current = start;
+  try {
+    const pid = await start.toBarrier();
+    await start.release(pid);
+    s.started.add(pid);
+    return running(pid, start.takePidfd(), parts, req, () => s.started.delete(pid));
+  } catch (e) {
+    await start.abandon();
+    if (e instanceof InitError && /timed out/.test(e.message)) s.reset();
+    throw e;
+  } finally {
+    s.current = undefined;
+    start.close();
+  }
+}
+
+/** One start on the threads, step by step, with what it holds until the end. */
+class ThreadStart {
+  private readonly fifos: [string, string];
+  private readonly argv0: string;
+  private pidfd = -1;
+  private spawned: Promise<ThreadReply> | undefined;
+  private readonly t0 = performance.now();
+  private t: number[] = [];
+
+  constructor(
+    private readonly s: ThreadStarter,
+    private readonly req: SpawnRequest,
+    private readonly builder: ThreadHandle,
+    private readonly spawner: ThreadHandle,
+    private readonly stdio: ThreadStdio,
+  ) {
+    this.fifos = s.fifos();
+    this.argv0 = req.config.argv[0]!;
+  }
+
+  /** cgroup and PID namespace, the root, the spawn: resolves with the PID waiting at the barrier. */
+  async toBarrier(): Promise<number> {
+    const c = this.req.config;
+    const cgroupTasks = c.cgroupTasks ?? [];
+    const parkTasks = parkTasksOf(cgroupTasks, this.s.parks);
+    const entered = await timeout(this.spawner.request({ t: 'enter', cgroupTasks, parkTasks, cgroupns: c.namespaces.includes('cgroup') }), 'cgroupns');
+    if (!entered.ok) throw fail(entered, this.argv0);
+    this.t.push(performance.now());
+    const built = await timeout(this.builder.request({ t: 'build', config: c, spawnerTid: this.spawner.tid }), 'rootfs');
+    if (!built.ok) {
+      await this.spawner.request({ t: 'home' });
+      throw fail(built, this.argv0);
+    }
+    this.t.push(performance.now());
+    const spawned = this.spawner.request({
+      t: 'spawn',
+      builderTid: this.builder.tid,
+      namespaces: (['mnt', 'uts', 'ipc', 'net'] as const).filter((t) => c.namespaces.includes(t)),
+      path: built.path!,
+      argv: c.argv,
+      env: c.env,
+      cwd: c.cwd,
+      stdio: this.stdio.child,
+      fifos: this.fifos,
+    });
+    this.spawned = spawned;
+    // A spawner that fails before its child opened FIFO 1 would leave the builder waiting.
+    void spawned.then((r) => {
+      if (!r.ok) poke(this.fifos[0]);
+    });
+    const arrived = await timeout(this.builder.request({ t: 'arrive', config: c, fifo: this.fifos[0], spawnerTid: this.spawner.tid }), 'sync');
+    const pid = arrived.ok ? arrived.pid : arrived.pid;
+    if (pid !== undefined) this.pidfd = pidfdOpen(pid);
+    if (!arrived.ok || pid === undefined) {
+      const r = await spawned;
+      throw fail(r.ok ? (arrived as Extract<ThreadReply, { ok: false }>) : r, this.argv0);
+    }
+    this.t.push(performance.now());
+    return pid;
+  }
+
+  /** The caller's hook, then the barrier opens and the command execs. */
+  async release(pid: number): Promise<void> {
+    const { hook, signal } = this.req;
+    if (hook) await hook({ pid, signal: signal ?? new AbortController().signal });
+    if (signal?.aborted) throw new AbortError(signal.reason);
+    this.t.push(performance.now());
+    poke(this.fifos[1]); // the command's process waits to open FIFO 2: it execs now
+    const done = await timeout(this.spawned!, 'exec');
+    if (!done.ok) {
+      // posix_spawn reaped the child whose exec failed.
+      close(this.pidfd);
+      this.pidfd = -1;
+      throw fail(done, this.argv0);
+    }
+    const [t1, t2, t3, t4] = this.t.map((x) => x.toFixed(1));
+    log(
+      'thread start of pid %d at ms %s (cgroup, pidns), %s (root), %s (at barrier), %s (hook), %s (exec)',
+      pid,
+      (this.t[0]! - this.t0).toFixed(1),
+      t1,
+      t2,
+      t3,
+      t4,
+      (performance.now() - this.t0).toFixed(1),
+    );
+  }
+
+  /** The pidfd, owned by the caller from here. */
+  takePidfd(): number {
+    const fd = this.pidfd;
+    this.pidfd = -1;
+    return fd;
+  }
+
+  /** After a failure: the command's process killed and reaped, the threads released. */
+  async abandon(): Promise<void> {
+    if (this.pidfd >= 0) {
+      const fd = this.pidfd;
+      this.pidfd = -1;
+      pidfdSendSignal(fd, 9);
+      poke(this.fifos[1]);
+      await this.spawned;
+      await new Promise<void>((resolve) => watchPidfd(fd, () => resolve()));
+      close(fd);
+    } else if (this.spawned) {
+      poke(this.fifos[0]);
+      poke(this.fifos[1]);
+      await Promise.race([this.spawned, new Promise((r) => setTimeout(r, 1000))]);
+    }
+  }
+
+  /** At exit, synchronously: the command's process killed (by PID: it has none of ours yet), the FIFOs opened. */
+  emergency(started: ReadonlySet<number>): void {
+    try {
+      for (const pid of readFileSync(`/proc/${process.pid}/task/${this.spawner.tid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number)) {
+        if (!started.has(pid)) process.kill(pid, 'SIGKILL');
+      }
+    } catch {
+      // the spawner is gone already
+    }
+    poke(this.fifos[0]);
+    poke(this.fifos[1]);
+  }
+
+  close(): void {
+    for (const f of this.fifos) unlinkSync(f);
+    for (const fd of this.stdio.toClose) closeSync(fd);
+  }
+}
+
+function running(pid: number, pidfd: number, parts: ProcessParts, req: SpawnRequest, onExit: () => void): NamespacedProcess {
+  const namespaces: Partial<Record<NamespaceType, NamespaceRef>> = {};
+  for (const { type } of NAMESPACES) {
+    try {
+      namespaces[type] = new NamespaceRef(type, statSync(`/proc/${pid}/ns/${type}`).ino, `/proc/${pid}/ns/${type}`);
+    } catch {
+      // a kernel without that type, or the command already ended
+    }
+  }
+  const exited = new Promise<ExitStatus>((resolve) =>
+    watchPidfd(pidfd, (exit) => {
+      onExit();
+      resolve(statusOf(exit));
+    }),
+  );
+  const proc = new NamespacedProcess({ ...parts, pid, pidfd, namespaces, exited });
+  if (req.signal) {
+    const killOnAbort = () => proc.kill('SIGKILL');
+    req.signal.addEventListener('abort', killOnAbort, { once: true });
+    void exited.then(() => req.signal?.removeEventListener('abort', killOnAbort));
+  }
+  return proc;
+}

@@ -1,0 +1,43 @@
+/**
+ * What a spawn is asked to do: the request both start paths take (./spawn.ts, ./fast/).
+ * @internal
+ */
+import type { IdMapping } from './idmap.js';
+import type { StageConfig } from './init/config.js';
+import type { TtySize } from './pty.js';
+import type { NamespaceType } from './types.js';
+
+/** Where one of the command's standard streams goes. */
+export type StdioOption = 'pipe' | 'inherit' | 'ignore' | number;
+
+/** What the spawn hook is told. */
+export interface SpawnHookContext {
+  /** The container's init as the caller's /proc sees it; its namespaces exist, its command has not started. */
+  readonly pid: number;
+  /** Aborted when the caller's signal aborts. */
+  readonly signal: AbortSignal;
+}
+
+/**
+ * Runs after the namespaces exist and before the command starts: the place to put the
+ * PID into a cgroup or move a network interface into its namespace. If it throws, the
+ * process is killed and the error is rethrown to the caller.
+ */
+export type SpawnHook = (ctx: SpawnHookContext) => void | Promise<void>;
+
+/** A fully checked spawn request. @internal */
+export interface SpawnRequest {
+  readonly config: StageConfig;
+  readonly uidMap?: readonly IdMapping[] | undefined;
+  readonly gidMap?: readonly IdMapping[] | undefined;
+  readonly timeOffsets?: { readonly monotonic?: number | undefined; readonly boottime?: number | undefined } | undefined;
+  readonly stdio: readonly [StdioOption, StdioOption, StdioOption];
+  /** With `config.tty`: the terminal's initial size (else the kernel's 0x0). */
+  readonly ttySize?: TtySize | undefined;
+  readonly hook?: SpawnHook | undefined;
+  readonly signal?: AbortSignal | undefined;
+  /** Enter the namespaces of an existing process with nsenter(1) instead of creating new ones. */
+  readonly join?: { readonly target: number; readonly namespaces: readonly NamespaceType[] } | undefined;
+  /** `stage`: never the thread start path (see ./fast/threads.ts). @defaultValue `'auto'` */
+  readonly startPath?: 'auto' | 'stage' | undefined;
+}

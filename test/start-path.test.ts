@@ -1,0 +1,131 @@
+// The thread start path against the stage path: the same container, seen from inside and
+// from the host, whichever started it; no process of ctrkit's per container on the thread
+// path; and nothing left when its caller dies at the barrier.
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { Container } from 'ctrkit';
+import { alive, eventually, helperGone, rootfs, tempDir } from './helpers.js';
+
+const dist = new URL('../dist', import.meta.url).pathname;
+const threadPathPossible = process.env.CTRKIT_START_PATH !== 'stage' && existsSync('/sys/fs/cgroup/memory');
+
+// What a container is, as its init sees it: identity, privileges, filter, mounts, names.
+const PROBE = [
+  'echo pid=$$',
+  'hostname',
+  'grep -E "^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp|Seccomp_filters):" /proc/self/status',
+  'cat /proc/self/cgroup | sed "s/^[0-9]*://"',
+  // mount points, file systems and options, without the ids that differ per container (the
+  // thread path mounts /proc last: only the order differs)
+  'awk \'{ for (i = 7; $i != "-"; i++); print $5, $(i+1), $6 }\' /proc/self/mountinfo | sed "s/,lowerdir=.*//" | sort',
+  'ls -a /dev | tr "\\n" " "; echo',
+  'ls /proc/1/fd > /tmp/fds; wc -l < /tmp/fds',
+  'cat /proc/1/cmdline | tr "\\0" " "; echo',
+  'tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d " "',
+  'for n in pid mnt net uts ipc cgroup; do readlink /proc/1/ns/$n; done | sort -u | wc -l',
+].join('; ');
+
+async function probe(startPath: 'auto' | 'stage'): Promise<string> {
+  const r = await Container.run({ rootfs, command: ['sh', '-c', PROBE], startPath });
+  expect(r.stderr).toBe('');
+  expect(r.exitCode).toBe(0);
+  return r.stdout;
+}
+
+/** The host's view of the container's init: its parent, and which namespaces it shares with us. */
+function hostView(pid: number): { ppid: number; sharedNamespaces: string[] } {
+  const ppid = Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+  const shared = ['pid', 'mnt', 'net', 'uts', 'ipc', 'cgroup', 'user'].filter((t) => ns(`/proc/${pid}`, t) === ns(`/proc/${process.pid}`, t));
+  return { ppid, sharedNamespaces: shared };
+}
+const ns = (proc: string, type: string): string => readlinkSync(`${proc}/ns/${type}`);
+
+describe.skipIf(!threadPathPossible)('the thread start path', () => {
+  it('gives the container exactly what the stage path gives it', async () => {
+    const [threads, stage] = [await probe('auto'), await probe('stage')];
+    expect(threads).toContain('pid=1\ncontainer\n');
+    expect(threads).toContain('NoNewPrivs:\t1');
+    expect(threads).toContain('Seccomp:\t2');
+    // One filter on both paths: the thread path's key sits in front of the same program.
+    expect(threads).toContain('Seccomp_filters:\t1');
+    expect(threads).toBe(stage);
+  });
+
+  it('starts the command as a direct child of the caller, in namespaces of its own', async () => {
+    const threads = await Container.start({ rootfs, command: ['sleep', '30'] });
+    const stage = await Container.start({ rootfs, command: ['sleep', '30'], startPath: 'stage' });
+    try {
+      const t = hostView(threads.pid!);
+      const s = hostView(stage.pid!);
+      // No process of ctrkit's between the caller and the command ...
+      expect(t.ppid).toBe(process.pid);
+      // ... where the stage path has unshare(1).
+      expect(s.ppid).not.toBe(process.pid);
+      expect(readFileSync(`/proc/${s.ppid}/cmdline`, 'utf8')).toMatch(/^unshare\0/);
+      // Only the user namespace is shared with the host, on both.
+      expect(t.sharedNamespaces).toEqual(['user']);
+      expect(s.sharedNamespaces).toEqual(['user']);
+    } finally {
+      await threads.remove({ force: true });
+      await stage.remove({ force: true });
+    }
+  });
+
+  it('keeps the container out of setns and unshare, and the threads home', async () => {
+    const r = await Container.run({
+      rootfs,
+      command: ['sh', '-c', 'unshare -n true; echo unshare=$?; nsenter -t 1 -n true; echo nsenter=$?; cat /proc/self/status | grep ^Seccomp:'],
+    });
+    expect(r.stdout).toMatch(/unshare=[1-9]/);
+    expect(r.stdout).toMatch(/nsenter=[1-9]/);
+    // The caller's threads are back in the host's namespaces and cgroups after the start.
+    const self = `/proc/${process.pid}`;
+    for (const task of readdirSync(`${self}/task`)) {
+      for (const t of ['mnt', 'net', 'uts', 'ipc', 'cgroup']) expect(ns(`${self}/task/${task}`, t)).toBe(ns(self, t));
+      expect(ns(`${self}/task/${task}`, 'pid_for_children')).toBe(ns(self, 'pid'));
+      // Each in the process's cgroups, or (the spawner between containers) in its park.
+      const own = readFileSync(`${self}/cgroup`, 'utf8').split('\n');
+      readFileSync(`${self}/task/${task}/cgroup`, 'utf8')
+        .split('\n')
+        .forEach((line, i) => {
+          if (!line.endsWith(`/ctkpark-${process.pid}`)) expect(line).toBe(own[i]);
+        });
+    }
+  });
+
+  it('leaves nothing behind once idle: no thread in a cgroup of its own', async () => {
+    await Container.run({ rootfs, command: ['true'] });
+    const parks = () => readdirSync('/sys/fs/cgroup/memory').filter((e) => e === `ctkpark-${process.pid}`);
+    expect(parks()).toHaveLength(1);
+    // The threads end after two idle seconds, and their park with them.
+    expect(await eventually(() => parks().length === 0, 5000)).toBe(true);
+  });
+
+  it('a caller killed while its container waits at the barrier leaves nothing: its owner helper reclaims it', async () => {
+    const [dir, cleanup] = tempDir();
+    try {
+      const script = `
+        import { Container } from '${dist}/index.js';
+        await Container.run({
+          rootfs: ${JSON.stringify(rootfs)},
+          command: ['true'],
+          stateRoot: ${JSON.stringify(join(dir, 'root'))},
+          onNamespaces: ({ pid }) => { console.log(pid); process.kill(process.pid, 'SIGKILL'); return new Promise(() => {}); },
+        });`;
+      const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout.on('data', (d) => (out += d));
+      await new Promise((r) => child.once('exit', r));
+      const pid = Number(out.trim());
+      expect(pid).toBeGreaterThan(0);
+      expect(await helperGone(child.pid!, 10_000)).toBe(true);
+      expect(await eventually(() => !alive(pid), 5000)).toBe(true);
+      expect(readdirSync('/sys/fs/cgroup/memory').filter((e) => e === `ctkpark-${child.pid}`)).toEqual([]);
+      expect(await Container.list({ stateRoot: join(dir, 'root'), all: true })).toEqual([]);
+    } finally {
+      cleanup();
+    }
+  });
+});
