@@ -378,7 +378,7 @@ export abstract class CgroupBase implements AsyncDisposable {
         throw new CgroupError('ERR_CGROUP_BUSY', `cgroup ${this.path} still has processes (in ${busy.join(', ')}); kill them or remove with { kill: true }`, {
           file: busy[0],
         });
-    } else {
+    } else if (!(await this.removeIfEmpty())) {
       await this.kill({ signal: options.signal });
     }
     for (const dir of this.directories()) {
@@ -397,6 +397,16 @@ export abstract class CgroupBase implements AsyncDisposable {
     }
     this.created.length = 0;
     log('removed %s', this.path);
+  }
+
+  /**
+   * The common case of a removal, in one step: a cgroup whose processes have ended and that
+   * has no children goes with one rmdir per hierarchy, all at once. False when any directory
+   * is still busy (processes or children): the caller kills and retries.
+   */
+  private async removeIfEmpty(): Promise<boolean> {
+    const results = await Promise.allSettled(this.directories().map((d) => rmdir(d)));
+    return results.every((r) => r.status === 'fulfilled' || (r.reason as NodeJS.ErrnoException).code === 'ENOENT');
   }
 
   /** Removes the cgroup if this handle created it. */

@@ -123,17 +123,20 @@ export class CgroupV1 extends CgroupBase {
     try {
       const mounts = new Map<string, string>();
       for (const c of this.active) mounts.set(this.mountOf(c), c);
-      for (const [mount, controller] of mounts) {
-        const made = await this.mkdirTracked(mount, this.path);
-        // cpuset refuses tasks until cpus and mems are set: inherit the parent's, level by level.
-        if (controller === 'cpuset' || this.dirs.get('cpuset') === join(mount, this.path)) {
-          for (const dir of made) {
-            for (const f of ['cpuset.cpus', 'cpuset.mems']) {
-              if ((await readCgroupFile(dir, f)) === '') await writeCgroupFile(dir, f, await readCgroupFile(join(dir, '..'), f));
+      // The hierarchies are independent: made side by side.
+      await Promise.all(
+        [...mounts].map(async ([mount, controller]) => {
+          const made = await this.mkdirTracked(mount, this.path);
+          // cpuset refuses tasks until cpus and mems are set: inherit the parent's, level by level.
+          if (controller === 'cpuset' || this.dirs.get('cpuset') === join(mount, this.path)) {
+            for (const dir of made) {
+              for (const f of ['cpuset.cpus', 'cpuset.mems']) {
+                if ((await readCgroupFile(dir, f)) === '') await writeCgroupFile(dir, f, await readCgroupFile(join(dir, '..'), f));
+              }
             }
           }
-        }
-      }
+        }),
+      );
       await this.apply();
     } catch (e) {
       await this.remove().catch((err: unknown) => log('rollback of %s failed: %s', this.path, (err as Error).message));

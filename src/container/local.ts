@@ -150,17 +150,19 @@ export class LocalContainer {
     this.parts.log?.close();
     await step('the network', () => network?.detach());
     await step('the network membership', () => this.parts.membership?.leave());
-    await step('the /etc files', () => etc?.dispose());
-    // The overlay was mounted in the container's own mount namespace, gone with its last
-    // process: only the directories are left to delete.
-    await step('the writable layer', () => root?.dispose());
     let stats: CgroupStats | undefined;
-    if (cgroup) {
-      await step('the cgroup', async () => {
-        stats = await cgroup.stats();
-        await cgroup.remove();
-      });
-    }
+    // No process is left: the /etc files, the layer and the cgroup are independent now, and
+    // go side by side. (The overlay was mounted in the container's own mount namespace, gone
+    // with its last process: only the directories are left to delete.)
+    await Promise.all([
+      step('the /etc files', () => etc?.dispose()),
+      step('the writable layer', () => root?.dispose()),
+      cgroup &&
+        step('the cgroup', async () => {
+          stats = await cgroup.stats();
+          await cgroup.remove();
+        }),
+    ]);
     // Last: the init is gone (and with it its PID namespace), so no process holds these ids.
     await step('the user namespace range', () => this.parts.userns?.release());
     return { ...status, oomKilled: (stats?.memory?.oomKills ?? 0) > 0, stats, layer: keepLayer ? root?.layer : undefined };

@@ -65,10 +65,24 @@ function applyProfile(): void {
   if (p.seccomp) seccompFilter(Buffer.from(p.seccomp, 'base64'));
 }
 
-function goHome(): void {
+/**
+ * Out of the container's cgroups, into the park: before any reply (see the message loop).
+ * The host's mount and cgroup namespaces first: inside the container's, the park's path
+ * names nothing (the pivot carried this thread's root along into the container's).
+ */
+function leaveCgroups(): void {
+  goHome(['mnt', 'cgroup']);
   try {
-    for (const [type, fd] of home) setnsKeyed(fd, NS_FLAG[type], key);
     for (const tasks of park) writeFileSync(tasks, '0');
+  } catch (e) {
+    port.postMessage({ ok: false, step: 'start', error: toWire(e) } satisfies ThreadReply);
+    process.exit(1);
+  }
+}
+
+function goHome(types: readonly ThreadNamespace[] = ['uts', 'ipc', 'net', 'pid']): void {
+  try {
+    for (const type of types) setnsKeyed(home.get(type)!, NS_FLAG[type], key);
   } catch (e) {
     // Stuck in a container's namespaces or cgroup: this thread must not start another one.
     port.postMessage({ ok: false, step: 'start', error: toWire(e) } satisfies ThreadReply);
@@ -140,9 +154,12 @@ port.on('message', (req: ThreadRequest) => {
   } catch (e) {
     reply = { ok: false, step, error: toWire(e) };
   }
-  // Home before the reply: out of the container's cgroups before the caller may kill or
-  // freeze what is in them (this thread would count as the whole process there).
-  if (req.t !== 'enter' || !reply.ok) goHome();
+  // Out of the container's cgroups before the reply: the caller may kill or freeze what is
+  // in them next, and this thread would count as the whole process there. The namespaces
+  // can wait until after it (the next request waits for them).
+  const done = req.t !== 'enter' || !reply.ok;
+  if (done) leaveCgroups();
   port.postMessage(reply);
+  if (done) goHome();
 });
 port.postMessage({ ok: true, pid: gettid() } satisfies ThreadReply);

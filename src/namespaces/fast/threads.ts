@@ -342,7 +342,7 @@ async function startOne(s: ThreadStarter, req: SpawnRequest, stdio: ThreadStdio,
     return running(pid, start.takePidfd(), parts, req, () => s.started.delete(pid));
   } catch (e) {
     await start.abandon();
-    if (e instanceof InitError && /timed out/.test(e.message)) s.reset();
+    if (e instanceof ThreadsUnavailable || (e instanceof InitError && /timed out/.test(e.message))) s.reset();
     throw e;
   } finally {
     s.current = undefined;
@@ -376,7 +376,11 @@ class ThreadStart {
     const cgroupTasks = c.cgroupTasks ?? [];
     const parkTasks = parkTasksOf(cgroupTasks, this.s.parks);
     const entered = await timeout(this.spawner.request({ t: 'enter', cgroupTasks, parkTasks, cgroupns: c.namespaces.includes('cgroup') }), 'cgroupns');
-    if (!entered.ok) throw fail(entered, this.argv0);
+    if (!entered.ok) {
+      // A thread that ended (it could not get home last time): the stage path takes over.
+      if (entered.step === 'start') throw new ThreadsUnavailable(new Error(entered.error.message));
+      throw fail(entered, this.argv0);
+    }
     this.t.push(performance.now());
     const built = await timeout(this.builder.request({ t: 'build', config: c, spawnerTid: this.spawner.tid }), 'rootfs');
     if (!built.ok) {
@@ -425,17 +429,8 @@ class ThreadStart {
       this.pidfd = -1;
       throw fail(done, this.argv0);
     }
-    const [t1, t2, t3, t4] = this.t.map((x) => x.toFixed(1));
-    log(
-      'thread start of pid %d at ms %s (cgroup, pidns), %s (root), %s (at barrier), %s (hook), %s (exec)',
-      pid,
-      (this.t[0]! - this.t0).toFixed(1),
-      t1,
-      t2,
-      t3,
-      t4,
-      (performance.now() - this.t0).toFixed(1),
-    );
+    const ms = [...this.t, performance.now()].map((x) => (x - this.t0).toFixed(1));
+    log('thread start of pid %d, ms from its start: %s cgroup and pidns, %s root, %s at the barrier, %s hook done, %s exec', pid, ...ms);
   }
 
   /** The pidfd, owned by the caller from here. */
