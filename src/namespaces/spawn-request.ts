@@ -1,7 +1,5 @@
-/**
- * What a spawn is asked to do: the request both start paths take (./spawn.ts, ./fast/).
- * @internal
- */
+// What a spawn is asked to do: the request both start paths take (./spawn.ts, ./fast/), and
+// the public types it is made of.
 import type { IdMapping } from './idmap.js';
 import type { StageConfig } from './init/config.js';
 import type { TtySize } from './pty.js';

@@ -35,7 +35,7 @@ import { threadStartRefusal } from './fast/refusal.js';
 const log = logger('ctrkit:spawn');
 
 import type { SpawnRequest, StdioOption } from './spawn-request.js';
-export type { SpawnHook, SpawnHookContext, SpawnRequest, StdioOption } from './spawn-request.js';
+export type { SpawnHook, SpawnHookContext, StdioOption } from './spawn-request.js';
 
 // The build bundles the stage into one file (rolldown.config.mjs); the unbundled one still
 // works, for a checkout that was only compiled.
