@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AbortError } from 'ctrkit';
-import { DigestMismatchError, ImageStore, type ManifestError, RegistryError } from 'ctrkit/oci';
+import { DigestMismatchError, ImageStore, type ManifestError, RegistryError, UnsafeLayerError } from 'ctrkit/oci';
 import { startFaultServer, type FaultServer } from './oci/fault-server.js';
 
 const dir = mkdtempSync('/tmp/ctk-oci-faults-');
@@ -33,6 +33,7 @@ async function failingPull(repo: string, extra: Record<string, unknown> = {}): P
   expect(await store.list()).toEqual([]);
   expect(existsSync(store.blobPath(server.layerDigest))).toBe(false);
   expect(readdirSync(join(store.dir, '.ctrkit/tmp'))).toEqual([]);
+  expect(readdirSync(join(store.dir, '.ctrkit/layers'))).toEqual([]);
   return err;
 }
 
@@ -135,5 +136,63 @@ describe('a registry that misbehaves', () => {
     const store = await ImageStore.open(join(dir, String(++n)));
     const err = await store.pull('127.0.0.1:1/x:t', fast).catch((e: unknown) => e);
     expect((err as RegistryError).code).toBe('ERR_REGISTRY_UNREACHABLE');
+  });
+});
+
+describe('unpacking while downloading', () => {
+  const unpacking = { ...fast, unpack: true };
+
+  it('wrong bytes are ERR_DIGEST_MISMATCH, not what unpacking them did, and no layer dir is left', async () => {
+    const err = await failingPull('wrongdigest', unpacking);
+    expect(err).toBeInstanceOf(DigestMismatchError);
+    expect((err as DigestMismatchError).expected).toBe(server.layerDigest);
+    const big = await failingPull('bigwrong', unpacking); // the same in a worker thread
+    expect(big).toBeInstanceOf(DigestMismatchError);
+    expect((big as DigestMismatchError).expected).toBe(server.images.bigwrong!.layerDigest);
+  });
+
+  it('a download that breaks off and restarts from byte 0 restarts the unpacking; one that stays short leaves nothing', async () => {
+    const err = await failingPull('truncated', unpacking); // never resumed: every retry starts over
+    expect((err as RegistryError).code).toBe('ERR_REGISTRY_TRUNCATED');
+    const store = await ImageStore.open(join(dir, String(++n)));
+    const image = await store.pull(`${server.host}/resume:t`, unpacking); // resumed with Range, unnoticed by the unpacking
+    const [lower] = await store.lowers(image);
+    expect(readFileSync(join(lower!, 'hello'), 'utf8')).toBe('hello\n'.repeat(20_000));
+  });
+
+  it('an unsafe entry fails the pull with ERR_UNSAFE_LAYER: no name, no blob, no layer dir, nothing outside', async () => {
+    for (const repo of ['unsafe', 'bigunsafe']) {
+      const err = await failingPull(repo, unpacking);
+      expect(err).toBeInstanceOf(UnsafeLayerError);
+      expect((err as UnsafeLayerError).code).toBe('ERR_UNSAFE_LAYER');
+      expect((err as UnsafeLayerError).entry).toBe('../escape');
+      expect(existsSync(join(dir, String(n), '.ctrkit', 'escape'))).toBe(false);
+      expect(existsSync(join(dir, String(n), '.ctrkit', 'tmp', 'escape'))).toBe(false);
+    }
+  });
+
+  it('a large layer (unpacked in a worker thread while it downloads) lands whole under its diffID', async () => {
+    const big = server.images.big!;
+    expect(big.size).toBeGreaterThan(2 * 1024 * 1024);
+    const store = await ImageStore.open(join(dir, String(++n)));
+    const events: string[] = [];
+    const image = await store.pull(`${server.host}/big:t`, { ...unpacking, onProgress: (e) => events.push(e.type) });
+    expect(events.filter((t) => t === 'layer-downloaded' || t === 'layer-unpacked')).toEqual(['layer-downloaded', 'layer-unpacked']);
+    const [lower] = await store.lowers(image);
+    expect(lower).toBe(join(store.dir, '.ctrkit/layers', big.diffID.slice(7)));
+    expect(readFileSync(join(lower!, 'data/small'), 'utf8')).toBe('small\n');
+    expect(readFileSync(join(lower!, 'data/big.txt')).length).toBe(4 * 1024 * 1024);
+    expect(readdirSync(join(store.dir, '.ctrkit/tmp'))).toEqual([]);
+  });
+
+  it('an abort stops a pull mid-layer and leaves no layer dir, whichever thread was unpacking it', async () => {
+    for (const repo of ['slow', 'bigslow']) {
+      const ac = new AbortController();
+      setTimeout(() => ac.abort(), 300);
+      const err = await failingPull(repo, { ...unpacking, signal: ac.signal });
+      expect(err).toBeInstanceOf(AbortError);
+      await new Promise((r) => setTimeout(r, 100)); // and nothing comes back afterwards
+      expect(readdirSync(join(dir, String(n), '.ctrkit/tmp'))).toEqual([]);
+    }
   });
 });

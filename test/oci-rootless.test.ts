@@ -27,7 +27,7 @@ for (const b of [layer, config, manifest]) await store.writeBlob(sha(b), b);
 await store.tag('local/rootless:1', { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: sha(manifest), size: manifest.length });
 const [lower] = await store.lowers(await store.get('local/rootless:1'));
 const wh = lstatSync(lower + '/etc/gone');
-console.log(JSON.stringify({ whiteout: wh.isCharacterDevice() && wh.rdev === 0, opaque: await isOpaque(lower + '/opq', { userxattr: true }), owner: lstatSync(lower + '/f').uid }));
+console.log(JSON.stringify({ whiteout: wh.isCharacterDevice() && wh.rdev === 0, opaque: await isOpaque(lower + '/opq', { userxattr: true }), owner: lstatSync(lower + '/f').uid, big: lstatSync(lower + '/big').size }));
 `;
 
 describe.skipIf(uid === undefined)('rootless image layers', () => {
@@ -40,11 +40,12 @@ describe.skipIf(uid === undefined)('rootless image layers', () => {
         { name: 'opq/', type: 'directory' },
         { name: 'opq/.wh..wh..opq', data: '' },
         { name: 'f', data: 'x', uid: 0, gid: 0 },
+        { name: 'big', data: 'b'.repeat(3 * 1024 * 1024) }, // a layer over 2 MiB: unpacked in a worker thread
       ]),
     );
     writeFileSync(join(dir, 'check.mjs'), script);
     chmodSync(dir, 0o777);
     const out = execFileSync('su', [ROOTLESS_USER, '-s', '/bin/sh', '-c', `cd ${dir} && ${process.execPath} check.mjs`], { encoding: 'utf8' });
-    expect(JSON.parse(out.trim().split('\n').at(-1)!)).toEqual({ whiteout: true, opaque: true, owner: uid });
+    expect(JSON.parse(out.trim().split('\n').at(-1)!)).toEqual({ whiteout: true, opaque: true, owner: uid, big: 3 * 1024 * 1024 });
   });
 });

@@ -1,7 +1,24 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  chownSync,
+  existsSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { DigestMismatchError, UnsafeLayerError, unpackLayer } from 'ctrkit/oci';
 import { isOpaque } from 'ctrkit/overlay';
@@ -372,5 +389,138 @@ describe('unpackLayer: ordinary layers', () => {
     expect(lstatSync(join(target, 'etc/kept')).isFile()).toBe(true);
     expect(await isOpaque(join(target, 'opq'), { userxattr: false })).toBe(true);
     expect(readdirSync(join(target, 'opq'))).toEqual([]);
+  });
+});
+
+/** What a tree holds, as `find` sees it: path, type, mode, owner, whole-second mtime, size, link target. */
+function listing(dir: string): string {
+  return execFileSync('find', ['.', '-mindepth', '1', '-printf', '%p %y %m %U %G %Ts %s %l\\n'], { cwd: dir, encoding: 'utf8' }).split('\n').sort().join('\n');
+}
+const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+
+describe('unpackLayer: archives as tar writes them', () => {
+  it('reads GNU and PAX archives as GNU tar does: long names and link targets, large ids, setuid, hardlinks', async () => {
+    const src = join(base, 'formats-src');
+    const long = 'd'.repeat(120);
+    const deep = join(src, long, 'e'.repeat(90), 'f'.repeat(80));
+    mkdirSync(deep, { recursive: true });
+    writeFileSync(join(deep, `${'n'.repeat(150)}.txt`), 'a file with a long name\n');
+    writeFileSync(join(src, 'suid'), '#!/bin/sh\n', { mode: 0o4755 });
+    writeFileSync(join(src, 'big-ids'), 'owned by 3000000:3000001\n');
+    chownSync(join(src, 'big-ids'), 3_000_000, 3_000_001); // over 2097151: base-256 (GNU) or a PAX record
+    symlinkSync(join(long, 'e'.repeat(90), 'f'.repeat(80), `${'n'.repeat(150)}.txt`), join(src, 'long-link'));
+    linkSync(join(deep, `${'n'.repeat(150)}.txt`), join(src, 'hard'));
+    mkdirSync(join(src, 'private'), { mode: 0o700 });
+    writeFileSync(join(src, 'private', 'empty'), '');
+    utimesSync(join(src, 'suid'), 1_600_000_000.5, 1_600_000_000.5);
+    for (const format of ['gnu', 'posix']) {
+      const file = join(base, `layer-${format}.tar`);
+      execFileSync('tar', ['-C', src, '--numeric-owner', `--format=${format}`, '-cf', file, '.']);
+      const reference = join(base, `ref-${format}`);
+      mkdirSync(reference);
+      execFileSync('tar', ['-C', reference, '--numeric-owner', '-xpf', file]);
+      const r = await unpackLayer(file, target, { diffID: sha256(readFileSync(file)) });
+      expect(r.compression).toBe('none');
+      expect(listing(target)).toBe(listing(reference));
+      expect(statSync(join(target, 'hard')).ino).toBe(statSync(join(target, long, 'e'.repeat(90), 'f'.repeat(80), `${'n'.repeat(150)}.txt`)).ino);
+      rmSync(target, { recursive: true });
+      mkdirSync(target);
+    }
+  });
+
+  it('gives the same tree however the bytes are cut into chunks', async () => {
+    const entries: Entry[] = [
+      { name: 'd/', type: 'directory', mode: 0o711 },
+      { name: `d/${'x'.repeat(140)}`, data: 'long name: a PAX header first\n'.repeat(40) },
+      { name: 'd/empty', data: '' },
+      { name: 'd/l', type: 'symlink', linkname: `${'y'.repeat(120)}/target` },
+      { name: 'd/h', type: 'link', linkname: `d/${'x'.repeat(140)}` },
+      { name: 'e/', type: 'directory' },
+      { name: 'e/f', data: 'z'.repeat(1537), mode: 0o600, pax: { 'SCHILY.xattr.user.ctk': 'v' } },
+    ];
+    const tar = await makeTar(entries);
+    const chunked = (bytes: Buffer, size: number) =>
+      Readable.from(Array.from({ length: Math.ceil(bytes.length / size) }, (_, i) => bytes.subarray(i * size, (i + 1) * size)));
+    await unpackLayer(Readable.from([tar]), target);
+    const whole = listing(target);
+    for (const [size, gzip] of [
+      [1, false],
+      [7, false],
+      [511, false],
+      [513, true],
+      [3, true],
+    ] as const) {
+      const dir = join(target, '..', `chunks-${size}-${gzip}`);
+      mkdirSync(dir);
+      const r = await unpackLayer(chunked(gzip ? gzipSync(tar) : tar, size), dir, { diffID: sha256(tar) });
+      expect(r.entries).toBe(entries.length);
+      expect(listing(dir)).toBe(whole);
+      expect(readFileSync(join(dir, 'e/f'), 'utf8')).toBe('z'.repeat(1537));
+      rmSync(dir, { recursive: true });
+    }
+  });
+
+  it('refuses a header whose checksum is wrong, or an archive cut inside an entry', async () => {
+    const tar = await makeTar([{ name: 'f', data: 'x'.repeat(600) }]);
+    const corrupt = Buffer.from(tar);
+    corrupt[0] = 0x67; // the name changes, the stored checksum does not
+    const bad = await unpackLayer(Readable.from([corrupt]), target).catch((e: unknown) => e);
+    expect(bad).toBeInstanceOf(UnsafeLayerError);
+    expect((bad as Error).message).toContain('checksum');
+    const cut = await unpackLayer(Readable.from([tar.subarray(0, 512 + 100)]), target).catch((e: unknown) => e);
+    expect(cut).toBeInstanceOf(UnsafeLayerError);
+    expect((cut as Error).message).toContain('ends inside an entry');
+    expect(outsideState()).toBe(before);
+  });
+});
+
+describe('unpackLayer: large layers (unpacked in a worker thread)', () => {
+  // Over 2 MiB once gzipped: layers that large are unpacked in a worker thread.
+  const big = randomBytes(3 * 1024 * 1024).toString('base64');
+  const entries: Entry[] = [
+    { name: 'd/', type: 'directory', mode: 0o750, uid: 7, gid: 8 },
+    { name: 'd/big', data: big, mode: 0o640, uid: 1000, gid: 1001 },
+    { name: 'd/link', type: 'symlink', linkname: 'big' },
+    { name: 'd/hard', type: 'link', linkname: 'd/big' },
+  ];
+  const layerFile = async (list: Entry[]) => {
+    const tar = await makeTar(list);
+    const file = join(target, '..', 'layer.tar.gz');
+    writeFileSync(file, gzipSync(tar));
+    expect(statSync(file).size).toBeGreaterThan(2 * 1024 * 1024);
+    return { file, diffID: sha256(tar), bytes: tar.length };
+  };
+
+  it('unpacks the same tree as in the calling thread and reports the diffID', async () => {
+    const { file, diffID, bytes } = await layerFile(entries);
+    expect(await unpackLayer(file, target, { diffID })).toEqual({ diffID, entries: 4, bytes, compression: 'gzip' });
+    const st = statSync(join(target, 'd/big'));
+    expect([st.mode & 0o7777, st.uid, st.gid, st.size, st.nlink]).toEqual([0o640, 1000, 1001, big.length, 2]);
+    expect(readFileSync(join(target, 'd/big'), 'utf8')).toBe(big);
+    expect(readlinkSync(join(target, 'd/link'))).toBe('big');
+    const d = statSync(join(target, 'd'));
+    expect([d.mode & 0o7777, d.uid, d.gid, d.mtimeMs]).toEqual([0o750, 7, 8, 1_700_000_000_000]);
+    const inThread = join(target, '..', 'in-thread');
+    mkdirSync(inThread);
+    await unpackLayer(Readable.from([readFileSync(file)]), inThread, { diffID }); // a stream: this thread
+    expect(listing(inThread)).toBe(listing(target));
+    rmSync(inThread, { recursive: true });
+  });
+
+  it('refusals and digest mismatches cross the thread as themselves', async () => {
+    const { file, diffID } = await layerFile([...entries, { name: 'd/../../escape', data: 'x' }]);
+    const err = await unpackLayer(file, target).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnsafeLayerError);
+    expect((err as UnsafeLayerError).code).toBe('ERR_UNSAFE_LAYER');
+    expect((err as UnsafeLayerError).entry).toBe('d/../../escape');
+    expect(outsideState()).toBe(before);
+    expect(readdirSync(join(target, '..')).sort()).toEqual(['layer.tar.gz', 'outside', 'target']);
+    const good = await layerFile(entries);
+    rmSync(target, { recursive: true });
+    mkdirSync(target);
+    const wrong = await unpackLayer(good.file, target, { diffID: `sha256:${'0'.repeat(64)}` }).catch((e: unknown) => e);
+    expect(wrong).toBeInstanceOf(DigestMismatchError);
+    expect((wrong as DigestMismatchError).actual).toBe(good.diffID);
+    expect(diffID).not.toBe(good.diffID);
   });
 });

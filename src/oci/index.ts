@@ -47,7 +47,7 @@ export {
 } from './manifest.js';
 export { hostPlatform, parsePlatform, formatPlatform, selectPlatform } from './platform.js';
 export type { PullEvent } from './progress.js';
-export { RegistryClient, type RegistryClientOptions, type RequestOptions, type DownloadOptions } from './registry/client.js';
+export { RegistryClient, type RegistryClientOptions, type RequestOptions, type DownloadOptions, type BlobConsumer } from './registry/client.js';
 export { dockerConfigCredentials, type Credentials } from './registry/credentials.js';
 export { ImageStore, type LayerOptions, type GetOptions } from './store/image-store.js';
 export type { PullOptions } from './store/pull.js';

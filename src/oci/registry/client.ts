@@ -4,7 +4,7 @@
  * their sha256 checked on the fly and resumed with Range after a broken connection.
  */
 import { createHash } from 'node:crypto';
-import { open } from 'node:fs/promises';
+import { type FileHandle, open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { AbortError } from '../../errors.js';
 import { logger } from '../../log.js';
@@ -54,6 +54,21 @@ export interface RequestOptions {
 export interface DownloadOptions extends RequestOptions {
   /** Called as bytes arrive, with the total so far. */
   readonly onBytes?: ((received: number) => void) | undefined;
+  /** Also receives the blob's bytes as they arrive, in order (to unpack a layer while it downloads). */
+  readonly consumer?: BlobConsumer | undefined;
+}
+
+/**
+ * Takes a blob's bytes while it downloads ({@link DownloadOptions.consumer}). A download that
+ * breaks off is resumed where it stopped, which the consumer does not notice; one the registry
+ * will not resume starts again from byte 0, after {@link BlobConsumer.restart}. Whether the
+ * bytes were the right ones is known only when `downloadBlob` resolves.
+ */
+export interface BlobConsumer {
+  /** The next bytes. A promise holds the download back until it settles; a rejection fails it. */
+  write(chunk: Buffer): Promise<void> | undefined;
+  /** Forget every byte so far: the blob comes again from its start. */
+  restart(): Promise<void>;
 }
 
 async function sleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -71,8 +86,90 @@ async function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
+/** A consumer's error, told apart from the body's (which is retried). */
+class ConsumerFailure {
+  constructor(readonly error: unknown) {}
+}
+
+function consume(consumer: BlobConsumer | undefined, chunk: Buffer): Promise<void> | undefined {
+  if (!consumer) return undefined;
+  try {
+    return consumer.write(chunk)?.catch((e: unknown) => {
+      throw new ConsumerFailure(e);
+    });
+  } catch (e) {
+    throw new ConsumerFailure(e);
+  }
+}
+
 function retryable(e: unknown): boolean {
   return e instanceof RegistryError && (e.code === 'ERR_REGISTRY_UNREACHABLE' || e.code === 'ERR_REGISTRY_TIMEOUT' || e.code === 'ERR_REGISTRY_TRUNCATED');
+}
+
+/**
+ * A blob being downloaded into a file: hashed in order, handed to the consumer, and written
+ * 1 MiB at a time (one write per 16 KiB socket read was a thread-pool round trip each), with
+ * one writev, no copy into one buffer first.
+ */
+class BlobFile {
+  private hash = createHash('sha256');
+  /** Bytes received (and hashed) so far. */
+  received = 0;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+
+  constructor(
+    private readonly fh: FileHandle,
+    private readonly consumer: BlobConsumer | undefined,
+  ) {}
+
+  /** Takes the next chunk; a promise holds the download back until the file write and the consumer let it go on. */
+  add(b: Buffer): Promise<unknown> | undefined {
+    this.hash.update(b);
+    this.received += b.length;
+    this.pending.push(b);
+    this.pendingBytes += b.length;
+    // The consumer and the file write run side by side; both hold the download back.
+    const consumed = consume(this.consumer, b);
+    const flushed = this.pendingBytes >= WRITE_BATCH ? this.flush() : undefined;
+    return consumed || flushed ? Promise.all([consumed, flushed]) : undefined;
+  }
+
+  async flush(): Promise<void> {
+    if (this.pendingBytes === 0) return;
+    const chunks = this.pending;
+    const bytes = this.pendingBytes;
+    const at = this.received - bytes;
+    this.pending = [];
+    this.pendingBytes = 0;
+    const { bytesWritten } = await this.fh.writev(chunks, at);
+    if (bytesWritten < bytes) {
+      const rest = Buffer.concat(chunks).subarray(bytesWritten);
+      for (let off = 0; off < rest.length; ) off += (await this.fh.write(rest, off, rest.length - off, at + bytesWritten + off)).bytesWritten;
+    }
+  }
+
+  /** The blob starts again from byte 0 (a registry that will not resume). */
+  async restart(): Promise<void> {
+    this.hash = createHash('sha256');
+    this.received = 0;
+    this.pending = [];
+    this.pendingBytes = 0;
+    await this.fh.truncate(0);
+    await this.consumer?.restart();
+  }
+
+  digest(): string {
+    return `sha256:${this.hash.digest('hex')}`;
+  }
+
+  sync(): Promise<void> {
+    return this.fh.sync();
+  }
+
+  close(): Promise<void> {
+    return this.fh.close();
+  }
 }
 
 /**
@@ -218,69 +315,51 @@ export class RegistryClient {
   async downloadBlob(repository: string, descriptor: Descriptor, file: string, options: DownloadOptions = {}): Promise<void> {
     await this.ensurePinged(options.signal);
     const { digest, size } = descriptor;
-    const fh = await open(file, 'w', 0o644);
-    let hash = createHash('sha256');
-    let received = 0;
-    // Chunks are gathered and written 1 MiB at a time: one write per 16 KiB socket read
-    // was a thread-pool round trip each.
-    let pending: Buffer[] = [];
-    let pendingBytes = 0;
-    const flush = async (): Promise<void> => {
-      if (pendingBytes === 0) return;
-      const data = Buffer.concat(pending, pendingBytes);
-      const at = received - pendingBytes;
-      pending = [];
-      pendingBytes = 0;
-      await fh.write(data, 0, data.length, at);
-    };
+    const blob = new BlobFile(await open(file, 'w', 0o644), options.consumer);
     try {
       for (let attempt = 0; ; attempt++) {
-        const headers: Record<string, string> = received > 0 ? { Range: `bytes=${received}-` } : {};
+        const headers: Record<string, string> = blob.received > 0 ? { Range: `bytes=${blob.received}-` } : {};
         const ex = await this.send(`/v2/${repository}/blobs/${digest}`, `repository:${repository}:pull`, headers, options.signal);
         await this.failOnStatus(ex, `blob ${digest}`);
-        if (received > 0 && !this.resumes(ex, received)) {
-          log('blob %s: no resume from %d, starting over', digest, received);
-          hash = createHash('sha256');
-          received = 0;
-          await fh.truncate(0);
+        if (blob.received > 0 && !this.resumes(ex, blob.received)) {
+          log('blob %s: no resume from %d, starting over', digest, blob.received);
+          await blob.restart();
         }
         try {
           for await (const chunk of ex.response.body as Readable) {
             ex.touch();
             const b = chunk as Buffer;
-            if (received + b.length > size)
+            if (blob.received + b.length > size)
               throw new DigestMismatchError(`blob ${repository}@${digest}`, digest, `more than the ${size} bytes its descriptor says`);
-            hash.update(b);
-            received += b.length;
-            pending.push(b);
-            pendingBytes += b.length;
-            if (pendingBytes >= WRITE_BATCH) await flush();
-            options.onBytes?.(received);
+            const taken = blob.add(b);
+            if (taken) await taken;
+            options.onBytes?.(blob.received);
           }
-          await flush();
+          await blob.flush();
         } catch (e) {
           if (options.signal?.aborted) throw new AbortError(options.signal.reason);
           if (e instanceof DigestMismatchError) throw e;
-          await flush(); // what arrived is good (hashed in order): keep it for the resume
+          if (e instanceof ConsumerFailure) throw e.error; // the consumer's own failure: not the body's, not retried
+          await blob.flush(); // what arrived is good (hashed in order): keep it for the resume
           const err = bodyError(ex, e);
           if (attempt >= this.retries) throw err;
-          log('blob %s broke off at %d: %s', digest, received, err.message);
+          log('blob %s broke off at %d: %s', digest, blob.received, err.message);
           await sleep(this.retryDelay * 2 ** attempt, options.signal);
           continue;
         } finally {
           ex.done();
         }
-        if (received === size) break;
+        if (blob.received === size) break;
         if (attempt >= this.retries) {
-          throw new RegistryError('ERR_REGISTRY_TRUNCATED', `blob ${digest} ended after ${received} of ${size} bytes`, { url: ex.url });
+          throw new RegistryError('ERR_REGISTRY_TRUNCATED', `blob ${digest} ended after ${blob.received} of ${size} bytes`, { url: ex.url });
         }
         await sleep(this.retryDelay * 2 ** attempt, options.signal);
       }
-      const actual = `sha256:${hash.digest('hex')}`;
+      const actual = blob.digest();
       if (actual !== digest) throw new DigestMismatchError(`blob ${repository}@${digest}`, digest, actual);
-      await fh.sync();
+      await blob.sync();
     } finally {
-      await fh.close();
+      await blob.close();
     }
   }
 

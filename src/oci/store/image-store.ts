@@ -3,7 +3,7 @@
  * umoci can read and write too, plus unpacked layers in overlay form, cached by diffID and
  * shared by every image that has the layer.
  */
-import { mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HOLD_PREFIX, readLiveHolds, removeHoldFile, withStoreLock, writeHoldFile } from './cross-process.js';
 import { logger } from '../../log.js';
@@ -17,9 +17,14 @@ import { lstatOrNull } from '../unpack/resolve.js';
 import { commitFile, tempPath, writeFileAtomic } from './atomic.js';
 import type { GcResult, Image, ImageSummary } from './image.js';
 import { initLayout, LayoutPaths, readIndex, REF_NAME, writeIndex } from './layout.js';
+import { placeLayer, StreamedLayer } from './layer-stream.js';
+import { mapLimit } from './limit.js';
 import { pullImage, type PullOptions } from './pull.js';
+import type { BlobConsumer } from '../registry/client.js';
 
 const log = logger('ctrkit:oci');
+/** Layers unpacked at once by {@link ImageStore.lowers}: each has its own directory. */
+const LAYERS_AT_ONCE = 4;
 
 /** Options of {@link ImageStore.lowers} and {@link ImageStore.unpack}. */
 export interface LayerOptions {
@@ -305,7 +310,9 @@ export class ImageStore {
       }
       let layersRemoved = 0;
       for (const hex of await readdir(this.paths.layers)) {
-        if (diffIDs.has(`sha256:${hex}`)) continue;
+        const diffID = `sha256:${hex}`;
+        // A pull under way unpacks its layers before it names the image: it holds their diffIDs.
+        if (diffIDs.has(diffID) || this.pulling.has(diffID) || heldElsewhere.has(diffID)) continue;
         await rm(join(this.paths.layers, hex), { recursive: true, force: true });
         layersRemoved++;
       }
@@ -325,14 +332,70 @@ export class ImageStore {
    * xattr), unpacking the ones not yet unpacked — the absolute lowerdirs of an overlay,
    * **topmost first** (the order `lowerdir=` takes). Layers are cached by diffID, so images
    * sharing a layer share its directory. As root, opaque directories carry
-   * `trusted.overlay.opaque`; without root, `user.overlay.opaque` (mount with `userxattr`) and
+   * `trusted.overlay.opaque` and `user.overlay.opaque` (for overlays in a user namespace, which
+   * mount with `userxattr`); without root, `user.overlay.opaque` only and
    * files belong to the caller — keep root's and a user's stores apart.
    * Never modify these directories: every container of every image sharing them sees them.
    */
   async lowers(image: Image, options: LayerOptions = {}): Promise<string[]> {
-    const dirs: string[] = [];
-    for (const layer of image.layers) dirs.push(await this.unpackOnce(layer.digest, layer.diffID, options.signal));
+    // Each layer has a directory of its own: they are unpacked side by side.
+    const dirs = await mapLimit(image.layers, LAYERS_AT_ONCE, (layer) => this.unpackOnce(layer.digest, layer.diffID, options.signal));
     return dirs.reverse();
+  }
+
+  /** @internal The directory of a stored layer blob, unpacked (once) if it is not yet. */
+  layerDir(digest: string, diffID: string, signal?: AbortSignal): Promise<string> {
+    return this.unpackOnce(digest, diffID, signal);
+  }
+
+  /** @internal True when the layer `diffID` is unpacked in the store. */
+  async hasLayer(diffID: string): Promise<boolean> {
+    return lstatOrNull(this.paths.layer(diffID)) !== null;
+  }
+
+  /** @internal Waits for an unpacking of `diffID` under way in this process, if any (whatever its outcome). */
+  async unpacked(diffID: string): Promise<void> {
+    await this.unpacking.get(diffID)?.catch(() => undefined);
+  }
+
+  /**
+   * @internal Unpacks layer `diffID` from its blob's bytes while `download` fetches them: it
+   * gets a consumer to pass the bytes to, and resolves once the blob is whole and verified.
+   * The layer dir takes its name only after that and the diffID check.
+   */
+  async unpackWhileDownloading(
+    blob: { readonly size: number },
+    diffID: string,
+    download: (consumer: BlobConsumer) => Promise<void>,
+    signal?: AbortSignal,
+  ): Promise<string> {
+    const final = this.paths.layer(diffID);
+    const run = async (): Promise<string> => {
+      const temp = tempPath(this.paths.tmp, `layer-${diffID.slice(7, 19)}`);
+      const layer = await StreamedLayer.create(temp, this.layerOptions(diffID, signal), blob.size);
+      try {
+        await download(layer);
+      } catch (e) {
+        await layer.discard();
+        throw e;
+      }
+      await layer.finish(final);
+      return final;
+    };
+    if (this.unpacking.has(diffID)) return run();
+    const p = run().finally(() => this.unpacking.delete(diffID));
+    this.unpacking.set(diffID, p);
+    return p;
+  }
+
+  /** How the store unpacks a layer for overlay use. */
+  private layerOptions(diffID: string, signal?: AbortSignal): UnpackOptions {
+    // Without root, the layer is written for an overlay mounted with userxattr (user.overlay.opaque;
+    // 0:0 whiteout devices anyone may make since Linux 5.8), owned by the caller. Root's opaque
+    // directories carry both xattrs: a container in a user namespace (userns: 'auto') mounts
+    // its overlay with userxattr, one without it does not.
+    const rootless = process.getuid?.() !== 0;
+    return { whiteouts: 'overlay', diffID, signal, userxattr: rootless || 'both', chown: !rootless };
   }
 
   /** Unpacks a layer into the cache once (per process; across processes the rename decides). */
@@ -354,16 +417,12 @@ export class ImageStore {
     const temp = tempPath(this.paths.tmp, `layer-${diffID.slice(7, 19)}`);
     try {
       await mkdir(temp, { mode: 0o755 });
-      // Without root, the layer is written for an overlay mounted with userxattr (user.overlay.opaque;
-      // 0:0 whiteout devices anyone may make since Linux 5.8), owned by the caller.
-      const rootless = process.getuid?.() !== 0;
-      await unpackLayer(this.paths.blob(digest), temp, { whiteouts: 'overlay', diffID, signal, userxattr: rootless, chown: !rootless });
-      await rename(temp, final);
+      await unpackLayer(this.paths.blob(digest), temp, this.layerOptions(diffID, signal));
     } catch (e) {
       await rm(temp, { recursive: true, force: true });
-      if ((e as NodeJS.ErrnoException).code === 'ENOTEMPTY' || (e as NodeJS.ErrnoException).code === 'EEXIST') return final; // another process won
       throw e;
     }
+    await placeLayer(temp, final); // false: another process won, with the same content
     return final;
   }
 

@@ -1,7 +1,9 @@
 /**
  * A pull: resolve the reference to a manifest (choosing the platform from an index),
  * download the config and the missing layers (in parallel, verified while streaming, each
- * renamed into the store only when whole), then store the manifest and name it.
+ * renamed into the store only when whole) — unpacking each layer while it downloads, into a
+ * directory of its own that is renamed into place only once the blob's digest and the tar's
+ * diffID are checked — then store the manifest and name it.
  * @internal
  */
 import { rm } from 'node:fs/promises';
@@ -12,7 +14,7 @@ import { isManifestType, LAYER_COMPRESSION } from '../media-types.js';
 import { formatPlatform, hostPlatform, parsePlatform, selectPlatform } from '../platform.js';
 import type { PullEvent } from '../progress.js';
 import type { ImageReference } from '../reference.js';
-import { RegistryClient, type RegistryClientOptions } from '../registry/client.js';
+import { type BlobConsumer, RegistryClient, type RegistryClientOptions } from '../registry/client.js';
 import type { Image } from './image.js';
 import { mapLimit } from './limit.js';
 
@@ -22,9 +24,9 @@ const log = logger('ctrkit:oci');
 export interface PullOptions extends RegistryClientOptions {
   /** The platform to pick from a multi-platform image: an object or `os/arch[/variant]`. @defaultValue this host's */
   readonly platform?: Platform | string | undefined;
-  /** Layers downloaded at once. @defaultValue 3 */
+  /** Layers downloaded (and unpacked) at once. @defaultValue 4 */
   readonly concurrency?: number | undefined;
-  /** Unpack the layers for overlay use once downloaded (needs root). @defaultValue true */
+  /** Unpack the layers for overlay use, each while it downloads. @defaultValue true */
   readonly unpack?: boolean | undefined;
   /** Receives progress: one event per step and per chunk of each layer. */
   readonly onProgress?: ((event: PullEvent) => void) | undefined;
@@ -56,9 +58,23 @@ export interface PullDestination {
   tag(name: string, descriptor: Descriptor): Promise<void>;
   /** The stored image `ref` names, for `platform`. */
   get(ref: string, options: { readonly platform?: Platform | string | undefined }): Promise<Image>;
-  /** Unpacks an image's layers; returns their directories. */
-  lowers(image: Image, options: { readonly signal?: AbortSignal | undefined }): Promise<string[]>;
+  /** Unpacks a stored layer blob (once); returns its directory. */
+  layerDir(digest: string, diffID: string, signal?: AbortSignal): Promise<string>;
+  /** Whether the layer is unpacked. */
+  hasLayer(diffID: string): Promise<boolean>;
+  /** Waits for an unpacking of the layer under way in this process, if any. */
+  unpacked(diffID: string): Promise<void>;
+  /** Unpacks a layer from the bytes `download` passes to the consumer it gets, as they arrive. */
+  unpackWhileDownloading(
+    blob: { readonly size: number },
+    diffID: string,
+    download: (consumer: BlobConsumer) => Promise<void>,
+    signal?: AbortSignal,
+  ): Promise<string>;
 }
+
+/** The default of {@link PullOptions.concurrency}. */
+const LAYERS_AT_ONCE = 4;
 
 /** The image manifest `ref` names for `platform` (through its index, if it names one), and its descriptor. */
 async function resolveManifest(client: RegistryClient, ref: ImageReference, platform: Platform, signal?: AbortSignal) {
@@ -101,38 +117,50 @@ export async function pullImage(store: PullDestination, ref: ImageReference, opt
     const actual = { os: config.os ?? 'linux', architecture: config.architecture ?? 'unknown', variant: config.variant };
     emit({ type: 'resolved', reference: ref.toString(), digest: doc.digest, platform: formatPlatform(actual), layers: manifest.layers.length });
 
-    await mapLimit(manifest.layers, options.concurrency ?? 3, async (layer) => {
-      if (await store.hasBlob(layer.digest)) {
-        emit({ type: 'layer-cached', digest: layer.digest, total: layer.size });
-        return;
-      }
-      const temp = store.tempBlobPath(layer.digest);
-      try {
-        await client.downloadBlob(repo, layer, temp, {
-          signal,
-          onBytes: (bytes) => emit({ type: 'layer-progress', digest: layer.digest, bytes, total: layer.size }),
-        });
-        await store.commitBlob(temp, layer.digest);
-      } finally {
-        await rm(temp, { force: true });
-      }
-      emit({ type: 'layer-downloaded', digest: layer.digest, total: layer.size });
-    });
-    // The config and manifest go in last, the name after them: whoever sees the name finds every blob.
-    await store.writeBlob(manifest.config.digest, configBytes);
-    await store.writeBlob(doc.digest, doc.bytes);
-    const name = ref.toString();
-    await store.tag(name, descriptor);
-    log('pulled %s as %s', name, doc.digest);
-    const image = await store.get(name, { platform });
-    if (options.unpack !== false) {
-      for (const l of image.layers) {
-        await store.lowers({ ...image, layers: [l] }, { signal });
-        emit({ type: 'layer-unpacked', digest: l.digest, diffID: l.diffID });
-      }
+    const diffIDs = config.rootfs.diff_ids;
+    const unpack = options.unpack !== false;
+    // Layer directories are in place before the image is named: a gc meanwhile must leave them.
+    const releaseLayers = unpack ? store.hold(diffIDs) : () => {};
+    try {
+      /** Downloads a layer's blob into the store, handing its bytes to `consumer` as they arrive. */
+      const download = async (layer: Descriptor, consumer?: BlobConsumer): Promise<void> => {
+        const temp = store.tempBlobPath(layer.digest);
+        try {
+          await client.downloadBlob(repo, layer, temp, {
+            signal,
+            consumer,
+            onBytes: (bytes) => emit({ type: 'layer-progress', digest: layer.digest, bytes, total: layer.size }),
+          });
+          await store.commitBlob(temp, layer.digest);
+        } finally {
+          await rm(temp, { force: true });
+        }
+        emit({ type: 'layer-downloaded', digest: layer.digest, total: layer.size });
+      };
+      await mapLimit(manifest.layers, options.concurrency ?? LAYERS_AT_ONCE, async (layer, i) => {
+        const diffID = diffIDs[i]!;
+        if (unpack) await store.unpacked(diffID); // another pull of this process is unpacking it: wait, then see
+        const haveBlob = await store.hasBlob(layer.digest);
+        const haveLayer = unpack && (await store.hasLayer(diffID));
+        if (haveBlob) emit({ type: 'layer-cached', digest: layer.digest, total: layer.size });
+        else if (unpack && !haveLayer) await store.unpackWhileDownloading(layer, diffID, (consumer) => download(layer, consumer), signal);
+        else await download(layer);
+        if (!unpack) return;
+        if (haveBlob && !haveLayer) await store.layerDir(layer.digest, diffID, signal);
+        emit({ type: 'layer-unpacked', digest: layer.digest, diffID });
+      });
+      // The config and manifest go in last, the name after them: whoever sees the name finds every blob.
+      await store.writeBlob(manifest.config.digest, configBytes);
+      await store.writeBlob(doc.digest, doc.bytes);
+      const name = ref.toString();
+      await store.tag(name, descriptor);
+      log('pulled %s as %s', name, doc.digest);
+      const image = await store.get(name, { platform });
+      emit({ type: 'done', reference: name, digest: doc.digest });
+      return image;
+    } finally {
+      releaseLayers();
     }
-    emit({ type: 'done', reference: name, digest: doc.digest });
-    return image;
   } finally {
     release();
   }

@@ -13,11 +13,20 @@ export const S_IFCHR = 0o020000;
 export const S_IFBLK = 0o060000;
 const AT_FDCWD = -100;
 
-type Libc = typeof import('../../sys/libc.js');
+/** The libc bindings (src/sys/libc.ts). */
+export type Libc = typeof import('../../sys/libc.js');
 let libc: Promise<Libc> | undefined;
-function sys(): Promise<Libc> {
-  libc ??= import('../../sys/libc.js');
+let loaded: Libc | undefined;
+
+/** Loads the libc bindings (once). */
+export function loadLibc(): Promise<Libc> {
+  libc ??= import('../../sys/libc.js').then((m) => (loaded = m));
   return libc;
+}
+
+/** The libc bindings if already loaded, for synchronous callers; else undefined (call {@link loadLibc}). */
+export function libcIfLoaded(): Libc | undefined {
+  return loaded;
 }
 
 /** glibc's makedev: the dev_t of a major and minor number. */
@@ -28,11 +37,16 @@ export function makedev(major: number, minor: number): bigint {
 }
 
 /** mknod(2) at an absolute path whose components hold no symlink. */
+export function mknodWith(c: Libc, path: string, mode: number, dev: bigint): void {
+  c.mknodat(AT_FDCWD, path, mode, dev, path);
+}
+
+/** mknod(2) at an absolute path whose components hold no symlink. */
 export async function mknod(path: string, mode: number, dev: bigint): Promise<void> {
-  (await sys()).mknodat(AT_FDCWD, path, mode, dev, path);
+  mknodWith(await loadLibc(), path, mode, dev);
 }
 
 /** lsetxattr(2): sets an extended attribute without following a final symlink. */
 export async function lsetxattr(path: string, name: string, value: Buffer | string): Promise<void> {
-  (await sys()).lsetxattr(path, name, value);
+  (await loadLibc()).lsetxattr(path, name, value);
 }

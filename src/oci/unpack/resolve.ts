@@ -19,7 +19,8 @@ const MAX_SYMLINK_HOPS = 40;
 /** lstat, or null when nothing is there. */
 export function lstatOrNull(path: string): Stats | null {
   try {
-    return lstatSync(path);
+    // Without throwIfNoEntry, every miss costs an Error with its stack trace: most of an lstat.
+    return lstatSync(path, { throwIfNoEntry: false }) ?? null;
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return null;
@@ -36,6 +37,8 @@ export function lstatOrNull(path: string): Stats | null {
  */
 export class DirCache {
   private readonly known = new Set<string>();
+  /** How many times {@link DirCache.forget} was called: 0 means nothing in the target was ever removed or replaced. */
+  forgotten = 0;
   has(rel: string): boolean {
     return this.known.has(rel);
   }
@@ -45,6 +48,7 @@ export class DirCache {
   /** Called before any removal or replacement in the target. */
   forget(): void {
     this.known.clear();
+    this.forgotten++;
   }
 }
 
@@ -55,6 +59,10 @@ export class DirCache {
  * @param entry - the tar entry this is for, named in any refusal
  */
 export function resolveDirInRoot(root: string, components: readonly string[], entry: string, create: boolean, cache?: DirCache): string[] | null {
+  // The common case, one lookup: the whole path is a directory met before (so is every prefix).
+  if (components.length === 0 || (cache?.has(components.join('/')) && !components.some((c) => c === '' || c === '.' || c === '..'))) {
+    return [...components];
+  }
   const resolved: string[] = [];
   const pending = [...components];
   let hops = 0;
