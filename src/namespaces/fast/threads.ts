@@ -400,11 +400,17 @@ class ThreadStart {
       fifos: this.fifos,
     });
     this.spawned = spawned;
-    // A spawner that fails before its child opened FIFO 1 would leave the builder waiting.
+    // A spawner that fails before its child opened FIFO 1 would leave the builder waiting
+    // there: a writer held open until the builder answered lets it go (whenever it gets there).
+    let arriving = true;
+    let unblock = -1;
     void spawned.then((r) => {
-      if (!r.ok) poke(this.fifos[0]);
+      if (!r.ok && arriving) unblock = openSync(this.fifos[0], fsConstants.O_RDWR | fsConstants.O_NONBLOCK);
     });
-    const arrived = await timeout(this.builder.request({ t: 'arrive', config: c, fifo: this.fifos[0], spawnerTid: this.spawner.tid }), 'sync');
+    const arrived = await timeout(this.builder.request({ t: 'arrive', config: c, fifo: this.fifos[0], spawnerTid: this.spawner.tid }), 'sync').finally(() => {
+      arriving = false;
+      if (unblock >= 0) closeSync(unblock);
+    });
     const pid = arrived.ok ? arrived.pid : arrived.pid;
     if (pid !== undefined) this.pidfd = pidfdOpen(pid);
     if (!arrived.ok || pid === undefined) {
@@ -421,8 +427,12 @@ class ThreadStart {
     if (hook) await hook({ pid, signal: signal ?? new AbortController().signal });
     if (signal?.aborted) throw new AbortError(signal.reason);
     this.t.push(performance.now());
-    poke(this.fifos[1]); // the command's process waits to open FIFO 2: it execs now
-    const done = await timeout(this.spawned!, 'exec');
+    // The command's process opens FIFO 2 for reading: it goes on (and execs) once a writer
+    // is there. O_RDWR never blocks and stays a writer until closed, so a process that has
+    // not reached that open yet finds it too (a non-blocking O_WRONLY open would fail with
+    // ENXIO then, and the wake-up would be lost).
+    const release = openSync(this.fifos[1], fsConstants.O_RDWR | fsConstants.O_NONBLOCK);
+    const done = await timeout(this.spawned!, 'exec').finally(() => closeSync(release));
     if (!done.ok) {
       // posix_spawn reaped the child whose exec failed.
       close(this.pidfd);
