@@ -2,7 +2,7 @@
 // anchors' CVEs and a red-team pass found, and proves the host is untouched. Network drills
 // run in a lab namespace made for this file.
 import { createHash } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -183,6 +183,37 @@ describe('processes and descriptors', () => {
     expect(lines.slice(0, 3)).toEqual(['userns-denied', 'mntns-denied', 'host-invisible']);
     expect(Number(lines[3])).toBeLessThan(5);
   });
+
+  it.runIf(process.arch === 'x64' && spawnSync('gcc', ['--version']).status === 0)(
+    "the kernel keyring and the host's processes are out of reach: no key is added, joined or read, no host process traced",
+    async () => {
+      // A static probe with raw system calls (busybox has no keyctl), bound into the container.
+      const probe = join(dir, 'drill');
+      const c = spawnSync('gcc', ['-static', '-O2', '-o', probe, join(import.meta.dirname, 'fixtures/drill-keys-ptrace.c')], { encoding: 'utf8' });
+      if (c.status !== 0) throw new Error(`gcc -static failed (apt-get install libc6-dev): ${c.stderr}`);
+      const keysBefore = readFileSync('/proc/keys', 'utf8');
+      const r = await Container.run({
+        rootfs,
+        stateRoot: join(dir, 'root'),
+        command: ['/drill', String(process.pid)],
+        binds: [{ source: probe, target: '/drill', readonly: true }],
+      });
+      const seen = Object.fromEntries(
+        r.stdout
+          .trim()
+          .split('\n')
+          .map((l) => l.split(' ') as [string, string]),
+      );
+      // The keyring calls are not on the allow-list: the container gets no key of any user's.
+      expect(seen).toMatchObject({ add_key: 'EPERM', join_session: 'EPERM', read_user_keyring: 'EPERM', request_key: 'EPERM' });
+      // Our PID names nothing (or something else) in its PID namespace: never this process.
+      for (const call of ['ptrace_seize_host', 'ptrace_attach_host', 'process_vm_readv_host', 'pidfd_open_host']) expect(seen[call]).not.toMatch(/^ok/);
+      // The host is untouched: no key named ctk-drill appeared, and nobody traces this process.
+      expect(readFileSync('/proc/keys', 'utf8')).not.toContain('ctk-drill');
+      expect(readFileSync('/proc/keys', 'utf8').split('\n').length).toBe(keysBefore.split('\n').length);
+      expect(readFileSync('/proc/self/status', 'utf8')).toMatch(/^TracerPid:\s+0$/m);
+    },
+  );
 
   it("never shares the caller's controlling terminal: its own session, no /dev/tty", async () => {
     const r = await sh('cut -d" " -f6 /proc/self/stat; ls /dev/tty 2>&1 | grep -c "No such"');
