@@ -3,8 +3,8 @@
  * value written, and writes never follow a symlink out of the hierarchy.
  * @internal
  */
-import { readFile, writeFile } from 'node:fs/promises';
-import { constants } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { closeSync, constants, openSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { CgroupError } from './errors.js';
 
@@ -23,11 +23,30 @@ function describe(e: NodeJS.ErrnoException): string {
   }
 }
 
+/*
+ * cgroupfs files live in kernel memory: reading one, or writing a limit, takes microseconds,
+ * while each step of an fs/promises call (open, read or write, close) is a round trip
+ * through libuv's thread pool. They are read and written synchronously, apart from the
+ * writes that may wait: moving a process (cgroup.procs, tasks: an RCU grace period on v1,
+ * 10-20 ms), killing (cgroup.kill) and freezing.
+ */
+const MAY_WAIT = new Set(['cgroup.procs', 'tasks', 'cgroup.threads', 'cgroup.kill', 'cgroup.freeze', 'freezer.state', 'memory.force_empty']);
+
+/** open, one write(2), close: synchronously. */
+function writeNow(path: string, value: string, flag: number): void {
+  const fd = openSync(path, flag);
+  try {
+    writeSync(fd, value);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Reads a cgroup file as trimmed text. */
 export async function readCgroupFile(dir: string, file: string): Promise<string> {
   const path = join(dir, file);
   try {
-    return (await readFile(path, 'utf8')).trim();
+    return readFileSync(path, 'utf8').trim();
   } catch (e) {
     throw new CgroupError('ERR_CGROUP_READ', `${path}: ${describe(e as NodeJS.ErrnoException)}`, { file: path, cause: e });
   }
@@ -36,7 +55,7 @@ export async function readCgroupFile(dir: string, file: string): Promise<string>
 /** Reads a cgroup file, or undefined when it does not exist. */
 export async function readOptional(dir: string, file: string): Promise<string | undefined> {
   try {
-    return (await readFile(join(dir, file), 'utf8')).trim();
+    return readFileSync(join(dir, file), 'utf8').trim();
   } catch {
     return undefined;
   }
@@ -45,8 +64,10 @@ export async function readOptional(dir: string, file: string): Promise<string | 
 /** Writes one value to a cgroup file (one write(2), as the kernel expects). */
 export async function writeCgroupFile(dir: string, file: string, value: string): Promise<void> {
   const path = join(dir, file);
+  const flag = constants.O_WRONLY | constants.O_NOFOLLOW;
   try {
-    await writeFile(path, value, { flag: constants.O_WRONLY | constants.O_NOFOLLOW });
+    if (MAY_WAIT.has(file)) await writeFile(path, value, { flag });
+    else writeNow(path, value, flag);
   } catch (e) {
     throw new CgroupError('ERR_CGROUP_WRITE', `${path}: writing ${JSON.stringify(value)} failed: ${describe(e as NodeJS.ErrnoException)}`, {
       file: path,
