@@ -129,6 +129,8 @@ port.on('message', (req: ThreadRequest) => {
   try {
     if (req.t === 'build') reply = { ok: true, path: build(req) };
     else if (req.t === 'arrive') reply = { ok: true, pid: arrive(req) };
+    else if (req.t === 'home')
+      reply = { ok: true }; // a start given up after its build
     else throw new Error(`the builder thread has no request "${req.t}"`);
   } catch (e) {
     // A failure after the process arrived names it, for the caller to kill.

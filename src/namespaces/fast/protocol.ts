@@ -49,7 +49,7 @@ export interface SpawnThreadRequest {
   readonly fifos: readonly [string, string];
 }
 
-/** To a spawner: return to the host's namespaces and the park (after a failure before `spawn`). */
+/** To either thread: return to the host's namespaces (and the spawner to its park): a start given up before `spawn`. */
 export interface HomeRequest {
   readonly t: 'home';
 }

@@ -387,6 +387,11 @@ class ThreadStart {
       await this.spawner.request({ t: 'home' });
       throw fail(built, this.argv0);
     }
+    if (this.req.signal?.aborted) {
+      // Nothing exists yet but namespaces the threads hold: both go home, and those end.
+      await Promise.all([this.spawner.request({ t: 'home' }), this.builder.request({ t: 'home' })]);
+      throw new AbortError(this.req.signal.reason);
+    }
     this.t.push(performance.now());
     const spawned = this.spawner.request({
       t: 'spawn',
