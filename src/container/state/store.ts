@@ -6,7 +6,8 @@
  * processes it describes.
  * @internal
  */
-import { mkdir, readdir, readFile, readlink, rename, rm, rmdir, symlink, unlink, writeFile } from 'node:fs/promises';
+import { readlinkSync, renameSync, rmdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdir, readdir, readFile, readlink, symlink, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ContainerError } from '../errors.js';
@@ -90,8 +91,11 @@ export class StateStore {
     const file = join(this.dirOf(record.id), 'state.json');
     const tmp = `${file}.${process.pid}.tmp`;
     try {
-      await writeFile(tmp, JSON.stringify(record), { mode: 0o600 });
-      await rename(tmp, file);
+      // Synchronously: a record is a few hundred bytes on a tmpfs (/run), where each step of
+      // an fs/promises call is a thread-pool round trip for microseconds of work; and two
+      // writes of one record from this process can never interleave their temp files.
+      writeFileSync(tmp, JSON.stringify(record), { mode: 0o600 });
+      renameSync(tmp, file);
       return true;
     } catch (e) {
       if (errno(e) === 'ENOENT') return false;
@@ -137,12 +141,28 @@ export class StateStore {
 
   /** Deletes the record, its log and its name. Idempotent. */
   async remove(id: string, name: string | undefined): Promise<void> {
-    await rm(this.dirOf(id), { recursive: true, force: true });
+    // Synchronously, like write(): a record directory is two small files on a tmpfs. (The
+    // log in it may be larger; unlinking it is still one call.)
+    rmSync(this.dirOf(id), { recursive: true, force: true });
     if (name !== undefined) {
-      const holder = await readlink(this.nameLink(name)).catch(() => undefined);
-      if (holder === id) await unlink(this.nameLink(name)).catch(() => undefined);
+      let holder: string | undefined;
+      try {
+        holder = readlinkSync(this.nameLink(name));
+      } catch {
+        // no such name link
+      }
+      if (holder === id) ignoring(() => unlinkSync(this.nameLink(name)));
     }
     // Leave no empty directories behind (another process may be creating one: ENOTEMPTY/ENOENT are fine).
-    for (const d of ['containers', 'names']) await rmdir(join(this.root, d)).catch(() => undefined);
+    for (const d of ['containers', 'names']) ignoring(() => rmdirSync(join(this.root, d)));
+  }
+}
+
+/** Runs a best-effort file operation whose failure changes nothing. */
+function ignoring(f: () => void): void {
+  try {
+    f();
+  } catch {
+    // ENOENT, ENOTEMPTY: someone else's, or gone already
   }
 }
