@@ -65,6 +65,14 @@ const FILE_ACTIONS_SIZE = 512;
 const ATTR_SIZE = 1024;
 const SIGSET_SIZE = 128;
 
+/**
+ * Binds every function now: a C library without one of them (addclosefrom_np needs glibc
+ * 2.34, addchdir_np 2.29) throws here, where the caller can still choose another way.
+ */
+export function loadSpawnFunctions(): void {
+  lib();
+}
+
 /** posix_spawn's functions return the error number instead of setting errno. */
 function checkRet(r: unknown, call: string, path?: string): void {
   const n = Number(r);

@@ -25,7 +25,7 @@ import {
   PR_SET_NO_NEW_PRIVS,
 } from '../../sys/constants.js';
 import { capsetSets, close, openat, prctl, seccompFilter, unshare } from '../../sys/libc.js';
-import { gettid, posixSpawn, setgroupsThread, setnsKeyed, unshareKeyed, type FileAction } from '../../sys/spawn.js';
+import { gettid, loadSpawnFunctions, posixSpawn, setgroupsThread, setnsKeyed, unshareKeyed, type FileAction } from '../../sys/spawn.js';
 import { toWire } from '../init/wire.js';
 import type { InitStep } from '../protocol.js';
 import type { EnterRequest, SpawnerData, SpawnThreadRequest, ThreadReply, ThreadRequest } from './protocol.js';
@@ -136,6 +136,7 @@ function spawnCommand(req: SpawnThreadRequest): number {
 }
 
 try {
+  loadSpawnFunctions();
   applyProfile();
 } catch (e) {
   port.postMessage({ ok: false, step: 'capabilities', error: toWire(e) } satisfies ThreadReply);

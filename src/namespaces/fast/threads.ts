@@ -223,6 +223,8 @@ class ThreadStarter {
 }
 
 let starter: ThreadStarter | undefined;
+/** Why this process's thread path cannot work, once a start found out. */
+let threadPathBroken: string | undefined;
 
 /**
  * Ends this process's start-path threads now and removes their parks (what an idle process
@@ -316,6 +318,10 @@ export interface ThreadStdio {
  * @internal
  */
 export function startOnThreads(req: SpawnRequest, stdio: ThreadStdio, parts: ProcessParts): Promise<NamespacedProcess> {
+  if (threadPathBroken) {
+    for (const fd of stdio.toClose) closeSync(fd);
+    return Promise.reject(new ThreadsUnavailable(new Error(threadPathBroken)));
+  }
   starter ??= new ThreadStarter();
   const s = starter;
   return s.serialize(() => startOne(s, req, stdio, parts));
@@ -418,6 +424,12 @@ class ThreadStart {
     });
     const pid = arrived.ok ? arrived.pid : arrived.pid;
     if (pid !== undefined) this.pidfd = pidfdOpen(pid);
+    if (!arrived.ok && arrived.step === 'proc' && arrived.error.code === 'EINVAL') {
+      // A kernel whose procfs has no pidns= option (older than 2025's): this process takes
+      // the stage path from now on.
+      threadPathBroken = 'procfs has no pidns= mount option';
+      throw new ThreadsUnavailable(new Error(threadPathBroken));
+    }
     if (!arrived.ok || pid === undefined) {
       const r = await spawned;
       throw fail(r.ok ? (arrived as Extract<ThreadReply, { ok: false }>) : r, this.argv0);
