@@ -8,6 +8,10 @@
 # come back through a second, writable 9p share.
 #
 #   usage: scripts/cgroup2-vm.sh TEST_FILE...       (as root; needs qemu-system-x86 and linux-image-amd64)
+#
+# When the host has the rootless tests' user (ctkuser, with /etc/subuid; scripts/install-test-deps.sh),
+# the guest delegates /sys/fs/cgroup/ctk-user-UID to it, as systemd would, and names it to the
+# tests in CTRKIT_DELEGATED_CGROUP.
 set -euo pipefail
 [ $# -gt 0 ] || { echo "usage: $0 TEST_FILE..." >&2; exit 2; }
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -32,7 +36,7 @@ for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_p
   echo "$m" >> "$work/initrd/lib/modules/order"
 done
 
-# The guest's first process: load the drivers, assemble the root, run the tests, power off.
+# The guest's first process: load the drivers, assemble the root, switch to it, run the tests, power off.
 cat > "$work/initrd/init" <<GUEST
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -51,13 +55,25 @@ mkdir -p /new/dev/pts /new/dev/shm; mount -t devpts devpts /new/dev/pts; mount -
 echo "+cpu +cpuset +io +memory +pids +hugetlb" > /new/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null
 # The test runner cannot live in the root cgroup once controllers are enabled below it.
 mkdir -p /new/sys/fs/cgroup/runner && echo \$\$ > /new/sys/fs/cgroup/runner/cgroup.procs
+# A subtree delegated to the rootless tests' user, made by hand the way systemd makes
+# user@UID.service's (no systemd here): a cgroup owned by the user, with the controllers
+# enabled for it above (the root's subtree_control, just above), and its cgroup.procs,
+# cgroup.subtree_control and cgroup.threads the user's too. The tests start the user's
+# processes in leaves below it (test/rootless-cgroup2.test.ts).
+uid=\$(chroot /new id -u ctkuser 2>/dev/null)
+if [ -n "\$uid" ]; then
+  d=/new/sys/fs/cgroup/ctk-user-\$uid
+  mkdir -p \$d && chown \$uid:\$uid \$d \$d/cgroup.procs \$d/cgroup.subtree_control \$d/cgroup.threads &&
+    export CTRKIT_DELEGATED_CGROUP=ctk-user-\$uid
+fi
 ip link set lo up 2>/dev/null
-chroot /new /bin/sh -c 'cd "$repo" && export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root CTRKIT_TEST_REPORT=/ctk-vm-results/report.json &&
+# switch_root, not chroot: the kernel refuses a user namespace to a chrooted process (EPERM),
+# and the rootless tests need one. It makes /new the root of the mount namespace and runs
+# the tests as this same PID 1, which then powers the guest off with the host's busybox.
+exec switch_root /new /bin/sh -c 'cd "$repo" && export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root CTRKIT_TEST_REPORT=/ctk-vm-results/report.json &&
   cat /sys/fs/cgroup/cgroup.controllers > /ctk-vm-results/controllers &&
   node node_modules/vitest/vitest.mjs run $* > /ctk-vm-results/log 2>&1;
-  echo \$? > /ctk-vm-results/status'
-sync
-poweroff -f
+  echo \$? > /ctk-vm-results/status; sync; $busybox poweroff -f'
 GUEST
 chmod +x "$work/initrd/init"
 (cd "$work/initrd" && find . | cpio -o -H newc 2>/dev/null | gzip -1 > "$work/initrd.gz")

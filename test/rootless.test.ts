@@ -74,6 +74,25 @@ describe('rootless: an unprivileged user runs containers', () => {
     expect(String(r.json.message)).toMatch(/may not be mapped by ctkuser/);
   });
 
+  it('limits without a delegated cgroup: a typed error naming what to configure, before anything exists', () => {
+    // The caller sits in root's cgroup here. On cgroup v1 (and this project's hybrid hosts)
+    // there is no delegation at all; the cgroup v2 VM lane covers delegation itself
+    // (rootless-cgroup2.test.ts).
+    const r = asUser(`
+      import { Container } from 'ctrkit';
+      import { detectCgroupLayout } from 'ctrkit/cgroups';
+      const mode = (await detectCgroupLayout()).mode;
+      try {
+        await Container.run({ command: ['true'], memory: '32m', pids: 16 });
+        console.log(JSON.stringify({ mode, ok: true }));
+      } catch (e) { console.log(JSON.stringify({ mode, name: e.name, code: e.code, version: e.version, message: e.message })); }
+    `);
+    expect(r.stderr).toBe('');
+    expect(r.json).toMatchObject({ name: 'CgroupDelegationError', code: 'ERR_CGROUP_NOT_DELEGATED', version: r.json.mode === 'v2' ? 2 : 1 });
+    expect(String(r.json.message)).toMatch(/delegation: .*(systemd\.unified_cgroup_hierarchy=1|chown)/);
+    expect(String(r.json.message)).toContain('systemd-run --user --scope -p Delegate=yes');
+  });
+
   it("nsenter works into the user's own container", () => {
     const r = asUser(`
       import { Container } from 'ctrkit';

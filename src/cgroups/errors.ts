@@ -11,6 +11,7 @@ export type CgroupErrorCode =
   | 'ERR_CGROUP_EXISTS'
   | 'ERR_CGROUP_NOT_FOUND'
   | 'ERR_CGROUP_NOT_OWNED'
+  | 'ERR_CGROUP_NOT_DELEGATED'
   | 'ERR_CGROUP_READ'
   | 'ERR_CGROUP_REMOVE'
   | 'ERR_CGROUP_TIMEOUT'
@@ -60,6 +61,28 @@ export class ControllerUnavailableError extends CgroupError {
   constructor(controller: string, why: string) {
     super('ERR_CGROUP_CONTROLLER', `cgroup controller "${controller}" is not available: ${why}`);
     this.controller = controller;
+  }
+}
+
+/**
+ * An unprivileged caller asked for resource limits, and no cgroup it may manage is there to
+ * hold the container's: cgroup v2 without a subtree delegated to the caller (its own cgroup,
+ * from /proc/self/cgroup, or that cgroup's parent, is not writable by it), or cgroup v1,
+ * which has no delegation at all. The message names what to configure. `code` is
+ * `ERR_CGROUP_NOT_DELEGATED`.
+ */
+export class CgroupDelegationError extends CgroupError {
+  /** Always `ERR_CGROUP_NOT_DELEGATED`. */
+  declare readonly code: 'ERR_CGROUP_NOT_DELEGATED';
+  /** The hierarchy that would hold the container's cgroup. */
+  readonly version: 1 | 2;
+  /** v2: the caller's own cgroup, as /proc/self/cgroup names it (`/user.slice/...`). */
+  readonly cgroup: string | undefined;
+  /** @internal */
+  constructor(version: 1 | 2, message: string, details: { cgroup?: string; file?: string; cause?: unknown } = {}) {
+    super('ERR_CGROUP_NOT_DELEGATED', message, { file: details.file, cause: details.cause });
+    this.version = version;
+    this.cgroup = details.cgroup;
   }
 }
 

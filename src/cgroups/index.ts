@@ -8,7 +8,14 @@ export { CgroupBase, type CgroupOptions, type RemoveOptions, type StatsSample } 
 export { CgroupV1 } from './v1.js';
 export { CgroupV2 } from './v2.js';
 export { detectCgroupLayout, type CgroupLayout, type CgroupMount } from './detect.js';
-export { CgroupError, CgroupValueError, ControllerUnavailableError, DeviceProgramError, type CgroupErrorCode } from './errors.js';
+export {
+  CgroupDelegationError,
+  CgroupError,
+  CgroupValueError,
+  ControllerUnavailableError,
+  DeviceProgramError,
+  type CgroupErrorCode,
+} from './errors.js';
 export type { CgroupResources, DeviceThrottle, DeviceRule, DeviceCgroupRule } from './resources.js';
 export { DEFAULT_DEVICE_RULES } from './device-rules.js';
 export type {

@@ -1,5 +1,5 @@
-import { watch } from 'node:fs';
-import { join } from 'node:path';
+import { accessSync, constants, existsSync, watch } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { logger } from '../log.js';
 import { AbortError } from '../errors.js';
 import { CgroupBase, descendants, sleep, type CgroupOptions } from './base.js';
@@ -66,6 +66,21 @@ export class CgroupV2 extends CgroupBase {
           `the cgroup2 hierarchy at ${this.root} offers only [${available.join(' ')}]` +
             (available.length <= 1 ? ' (on a hybrid host the other controllers are bound to v1: use Cgroup.v1 or Cgroup.forHost)' : ''),
         );
+      }
+    }
+    // Below a subtree delegated to this (unprivileged) process: what its top was given is all
+    // there is, since only root may enable more above it.
+    const from = nearestExisting(this.root, dirname(this.path));
+    if (from !== this.root && !writable(join(dirname(from), 'cgroup.subtree_control'))) {
+      const given = (await readCgroupFile(from, 'cgroup.controllers')).split(/\s+/).filter(Boolean);
+      for (const c of need) {
+        if (!given.includes(c)) {
+          throw new ControllerUnavailableError(
+            c,
+            `${from} offers only [${given.join(' ')}]: "${c}" is not delegated to it ` +
+              `(root: echo +${c} > ${dirname(from)}/cgroup.subtree_control; systemd: Delegate=${[...new Set([...given, c])].join(' ')})`,
+          );
+        }
       }
     }
     const made = await this.mkdirTracked(this.root, this.path);
@@ -280,6 +295,21 @@ export class CgroupV2 extends CgroupBase {
     }
     await this.waitFor('populated', 0, 10_000, options.signal);
   }
+}
+
+function writable(path: string): boolean {
+  try {
+    accessSync(path, constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The deepest existing directory of `root`/`rel` (`rel` `.` is `root`). */
+function nearestExisting(root: string, rel: string): string {
+  for (let p = rel; p !== '.' && p !== '' && p !== '/'; p = dirname(p)) if (existsSync(join(root, p))) return join(root, p);
+  return root;
 }
 
 /** SIGKILL every process listed in the cgroup.procs of `dirs` (the pre-5.14 way). @internal */

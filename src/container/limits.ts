@@ -1,5 +1,7 @@
 import { statSync } from 'node:fs';
+import { join } from 'node:path';
 import { Cgroup, type CgroupV1, type CgroupV2, parseBytes, type ByteSize, type DeviceRule, type Rate } from '../cgroups/index.js';
+import { delegatedParent, noV1Delegation } from '../cgroups/delegation.js';
 import { DEFAULT_PIDS_LIMIT } from './security.js';
 import { InvalidOptionError } from '../errors.js';
 
@@ -112,6 +114,11 @@ function hostDeviceRule(path: string): DeviceRule {
  * be frozen, counted and killed as a whole, and its cgroup namespace shows nothing else), a
  * task limit ({@link DEFAULT_PIDS_LIMIT} unless `pids` says otherwise; 0 or less: none), and,
  * unless privileged, the default device allow-list plus the devices it was given.
+ *
+ * Root's containers get `path` at the top of the hierarchy. An unprivileged caller's (which
+ * get a cgroup only with limits) go below the cgroup v2 subtree delegated to the caller
+ * ({@link delegatedParent}); without one, or on cgroup v1, a `CgroupDelegationError` names
+ * what to configure, before anything exists.
  * @internal
  */
 export function containerCgroup(
@@ -119,7 +126,11 @@ export function containerCgroup(
   options: ResourceLimits & { readonly privileged?: boolean; readonly devices?: readonly string[] },
 ): CgroupV1 | CgroupV2 {
   const pids = options.pids === undefined ? DEFAULT_PIDS_LIMIT : options.pids > 0 ? options.pids : undefined;
-  const cg = cgroupFor(path, { ...options, pids });
+  let cg = cgroupFor(path, { ...options, pids });
+  if (process.getuid?.() !== 0 && hasLimits(options)) {
+    if (cg.version === 1) throw noV1Delegation();
+    cg = cgroupFor(join(delegatedParent(cg.root), path), { ...options, pids });
+  }
   // runc's allow-list (DEFAULT_DEVICE_RULES of ctrkit/cgroups): the v1 devices controller, or
   // on v2 a BPF device program, which only root may load (runc skips it rootless too).
   if (!options.privileged && process.getuid?.() === 0) {

@@ -1,6 +1,7 @@
 import { readdir, readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { Cgroup, detectCgroupLayout } from '../cgroups/index.js';
+import { delegatedParent } from '../cgroups/delegation.js';
 import { logger } from '../log.js';
 import { isAlive, type ProcessIdentity } from '../sys/liveness.js';
 import { defaultStateDir } from './writable-root.js';
@@ -76,6 +77,18 @@ export async function prune(options: PruneOptions = {}): Promise<PruneResult> {
     if (m.version === 1 && m.controllers.every((c) => c.startsWith('name='))) continue;
     for (const e of await readdir(m.path).catch(() => [] as string[])) if (/^ctk-(\d+-\d+|[0-9a-f]{64})$/.test(e)) names.add(e);
   }
+  // A rootless caller's containers have their cgroups in the v2 subtree delegated to it.
+  if (process.getuid?.() !== 0 && layout.mode === 'v2' && layout.unified) {
+    const root = layout.unified.path;
+    const base = (() => {
+      try {
+        return delegatedParent(root, undefined, { move: false });
+      } catch {
+        return undefined; // nothing delegated: nothing of ours there
+      }
+    })();
+    if (base) for (const e of await readdir(join(root, base)).catch(() => [] as string[])) if (/^ctk-[0-9a-f]{64}$/.test(e)) names.add(`${base}/${e}`);
+  }
   for (const name of names) {
     if (/^ctk-\d+-\d+$/.test(name)) {
       // Named by an earlier version after its creator's PID.
@@ -87,7 +100,7 @@ export async function prune(options: PruneOptions = {}): Promise<PruneResult> {
         )
       )
         continue; // its creator lives
-    } else if (known.has(name.slice(4))) continue; // a container that still runs
+    } else if (known.has(basename(name).slice(4))) continue; // a container that still runs
     for (const cg of layout.mode === 'v2' ? [Cgroup.v2(name)] : [Cgroup.v1(name), ...(layout.unified ? [Cgroup.v2(name)] : [])]) {
       try {
         if (!(await cg.exists())) continue;

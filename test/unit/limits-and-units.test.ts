@@ -2,7 +2,8 @@
 // them. Nothing is created (cgroupFor only records the limits), so no root and no cgroupfs.
 import { describe, expect, it } from 'vitest';
 import { cgroupFor } from '../../src/container/limits.js';
-import { CgroupValueError } from '../../src/cgroups/errors.js';
+import { ownCgroupV2, noV1Delegation } from '../../src/cgroups/delegation.js';
+import { CgroupDelegationError, CgroupValueError } from '../../src/cgroups/errors.js';
 import { cpusToQuota, parseBytes, sharesToWeight, weightToShares } from '../../src/cgroups/units.js';
 import { InvalidOptionError } from '../../src/errors.js';
 
@@ -43,5 +44,24 @@ describe('limits mapping (cgroupFor)', () => {
 
   it('refuses a device rate that is not DEVICE:RATE', () => {
     expect(() => cgroupFor('ctk-unit/c', { cgroupVersion: 2, deviceReadBps: ['10mb'] })).toThrow(/DEVICE:RATE/);
+  });
+});
+
+describe('cgroup v2 delegation (the pure parts)', () => {
+  it("reads the caller's cgroup from /proc/self/cgroup's 0:: line", () => {
+    expect(ownCgroupV2('0::/user.slice/user-1000.slice/user@1000.service/app.slice/run-r1.scope\n')).toBe(
+      '/user.slice/user-1000.slice/user@1000.service/app.slice/run-r1.scope',
+    );
+    expect(ownCgroupV2('12:memory:/x\n1:name=systemd:/y\n0::/ctk-user-1001/tests\n')).toBe('/ctk-user-1001/tests');
+    expect(ownCgroupV2('0::\n')).toBe('/');
+    expect(ownCgroupV2('12:memory:/x\n')).toBeUndefined();
+  });
+
+  it('refuses cgroup v1 with a typed error naming what to configure', () => {
+    const e = noV1Delegation();
+    expect(e).toBeInstanceOf(CgroupDelegationError);
+    expect(e).toMatchObject({ name: 'CgroupDelegationError', code: 'ERR_CGROUP_NOT_DELEGATED', version: 1 });
+    expect(e.message).toMatch(/systemd\.unified_cgroup_hierarchy=1/);
+    expect(e.message).toContain('systemd-run --user --scope -p Delegate=yes');
   });
 });
