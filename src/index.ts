@@ -8,6 +8,9 @@
  */
 export {
   Container,
+  ContainerPool,
+  type PrewarmOptions,
+  type PoolRunOptions,
   DEFAULT_MASKED_PATHS,
   DEFAULT_READONLY_PATHS,
   DEFAULT_PIDS_LIMIT,

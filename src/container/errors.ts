@@ -9,7 +9,9 @@ export type ContainerErrorCode =
   | 'ERR_CONTAINER_RUNNING'
   | 'ERR_NO_CGROUP'
   /** `userns: 'auto'`: no subordinate id range is delegated to `ctrkit`, or every one is in use. */
-  | 'ERR_USERNS_RANGE';
+  | 'ERR_USERNS_RANGE'
+  /** `Container.prewarm`: the options or the host need the stage start path (no user namespace, terminal, cgroup v2 ...), or the pool is closed. */
+  | 'ERR_PREWARM_UNAVAILABLE';
 
 /**
  * A lifecycle operation that cannot be done on this container: it does not exist, its name

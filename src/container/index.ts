@@ -1,4 +1,5 @@
 export { Container, type LookupOptions } from './container.js';
+export { ContainerPool, type PrewarmOptions, type PoolRunOptions } from './prewarm.js';
 export type { RunOptions, RunResult, HealthcheckOptions } from './options.js';
 export { Wait, StartupError, type WaitStrategy, type HttpWaitOptions, type PollOptions, type StartupErrorCode } from './wait/index.js';
 export type { HealthState, HealthLogEntry } from './health.js';

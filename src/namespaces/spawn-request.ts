@@ -4,6 +4,18 @@ import type { IdMapping } from './idmap.js';
 import type { StageConfig } from './init/config.js';
 import type { TtySize } from './pty.js';
 import type { NamespaceType } from './types.js';
+import type { PreparedFds } from './fast/protocol.js';
+
+/**
+ * A container's namespaces and root built ahead of time on the thread start path (see
+ * prebuildOnThreads in ./fast/threads.ts): fds of this process until closed.
+ * @internal
+ */
+export interface PreparedNamespaces {
+  readonly fds: PreparedFds;
+  /** Closes the fds (a started container's processes keep the namespaces); idempotent. */
+  close(): void;
+}
 
 /** Where one of the command's standard streams goes. */
 export type StdioOption = 'pipe' | 'inherit' | 'ignore' | number;
@@ -38,4 +50,6 @@ export interface SpawnRequest {
   readonly join?: { readonly target: number; readonly namespaces: readonly NamespaceType[] } | undefined;
   /** `stage`: never the thread start path (see ./fast/threads.ts). @defaultValue `'auto'` */
   readonly startPath?: 'auto' | 'stage' | undefined;
+  /** Start in these prepared namespaces (thread path only; closed once the start is over). */
+  readonly prepared?: PreparedNamespaces | undefined;
 }

@@ -374,7 +374,8 @@ async function spawnOnThreads(req: SpawnRequest): Promise<NamespacedProcess | un
     plan.stdin?.destroy();
     plan.stdout?.destroy();
     plan.stderr?.destroy();
-    if (!(e instanceof ThreadsUnavailable)) throw e;
+    // Prepared namespaces are the thread path's alone: no stage path to fall back on.
+    if (!(e instanceof ThreadsUnavailable) || req.prepared) throw e;
     log('start path: stage (%s)', e.message);
     return undefined;
   }
@@ -388,6 +389,10 @@ async function spawnOnThreads(req: SpawnRequest): Promise<NamespacedProcess | un
 export async function spawnInNamespaces(req: SpawnRequest): Promise<NamespacedProcess> {
   if (req.signal?.aborted) throw new AbortError(req.signal.reason);
   const refusal = threadStartRefusal(req);
+  if (req.prepared && refusal !== undefined) {
+    const { ThreadsUnavailable } = await import('./fast/threads.js');
+    throw new ThreadsUnavailable(new Error(`prepared namespaces need the thread start path (${refusal})`));
+  }
   if (refusal === undefined) {
     const proc = await spawnOnThreads(req);
     if (proc) return proc;

@@ -11,6 +11,7 @@ import { checkTtyOptions } from './pty.js';
 import type { SeccompProfile } from './seccomp.js';
 import { normalizeStdio, securityConfig } from './process-config.js';
 import { spawnInNamespaces, type SpawnHook, type StdioOption } from './spawn.js';
+import type { SpawnRequest } from './spawn-request.js';
 import type { IdmappedPath, MountOperation, RootMount } from './mount-plan.js';
 import { normalizeNamespaces, type NamespaceType } from './types.js';
 
@@ -179,6 +180,14 @@ function checkIdmapped(dirs: readonly IdmappedPath[] | undefined, userns: boolea
  * ```
  */
 export async function unshare(options: UnshareOptions): Promise<NamespacedProcess> {
+  return spawnInNamespaces(await unshareRequest(options));
+}
+
+/**
+ * The checked spawn request of {@link unshare}'s options, without starting anything.
+ * @internal
+ */
+export async function unshareRequest(options: UnshareOptions): Promise<SpawnRequest> {
   checkCommand(options.command);
   const caller = currentCaller();
   const wanted = new Set<string>(options.namespaces ?? DEFAULT_NAMESPACES);
@@ -234,7 +243,7 @@ export async function unshare(options: UnshareOptions): Promise<NamespacedProces
     userns,
     tty: options.tty ?? false,
   };
-  return spawnInNamespaces({
+  return {
     config,
     uidMap,
     gidMap,
@@ -244,5 +253,5 @@ export async function unshare(options: UnshareOptions): Promise<NamespacedProces
     hook: options.onNamespaces,
     signal: options.signal,
     startPath: options.startPath,
-  });
+  };
 }

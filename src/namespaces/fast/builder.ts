@@ -8,7 +8,7 @@
  * Nothing of the container's runs on this thread; it keeps every privilege.
  * @internal
  */
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 import {
   CLONE_FS,
@@ -21,6 +21,7 @@ import {
   O_CLOEXEC,
   O_DIRECTORY,
   O_PATH,
+  O_RDONLY,
 } from '../../sys/constants.js';
 import { close, openat, sethostname, setdomainname, setns, unshare } from '../../sys/libc.js';
 import { SysError } from '../../sys/sys-error.js';
@@ -32,7 +33,7 @@ import { bringLoopbackUp } from '../init/loopback.js';
 import { finishRoot, makeRootPrivate, prepareRoot } from '../init/rootfs.js';
 import { toWire } from '../init/wire.js';
 import type { InitStep } from '../protocol.js';
-import type { ArriveRequest, BuildRequest, ThreadReply, ThreadRequest } from './protocol.js';
+import type { ArriveRequest, BuildRequest, PrebuildRequest, PreparedFds, ResolveRequest, ThreadReply, ThreadRequest } from './protocol.js';
 import { NS_FLAG, openHome, threadNsPath, withFd, type ThreadNamespace } from './thread-home.js';
 
 const port = parentPort!;
@@ -79,6 +80,12 @@ function build({ config, spawnerTid }: BuildRequest): string {
   setStep('propagation');
   makeRootPrivate();
   prepareRoot(config, rootfs, setStep, true);
+  names(config);
+  return lookup(config);
+}
+
+/** Hostname, domain name, loopback. */
+function names(config: StageConfig): void {
   if (config.hostname !== undefined) {
     setStep('hostname');
     sethostname(config.hostname);
@@ -91,6 +98,11 @@ function build({ config, spawnerTid }: BuildRequest): string {
     setStep('loopback');
     bringLoopbackUp();
   }
+}
+
+/** The command's path inside the root (cwd checked first), from this thread's mount namespace. */
+function lookup(config: StageConfig): string {
+  const rootfs = config.rootfs!;
   const rootFd = openat(AT_FDCWD, rootfs.path, O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
   try {
     setStep('cwd');
@@ -104,14 +116,69 @@ function build({ config, spawnerTid }: BuildRequest): string {
   }
 }
 
+/**
+ * A build ahead of time: the container's cgroup namespace (made here, rooted at its cgroup:
+ * this thread joins the cgroup, unshares, and moves on to the park at once), then the other
+ * namespaces and the root as {@link build} makes them, all kept as fds of this process.
+ */
+function prebuild({ config, parkTasks }: PrebuildRequest): PreparedFds {
+  const fds: Record<string, number> = {};
+  // Opened past Node's fd tracking: the main thread closes them (a worker's openSync would
+  // warn when the number comes back to it).
+  const keep = (type: ThreadNamespace) => {
+    fds[type] = openat(AT_FDCWD, threadNsPath(gettid(), type), O_RDONLY | O_CLOEXEC, 0);
+  };
+  try {
+    if (config.namespaces.includes('cgroup')) {
+      setStep('cgroup');
+      try {
+        for (const tasks of config.cgroupTasks ?? []) writeFileSync(tasks, '0');
+        setStep('cgroupns');
+        unshare(CLONE_NEWCGROUP);
+        keep('cgroup');
+      } finally {
+        // Never to stay in a container's cgroup (its processes' count, its freezer, its kill).
+        try {
+          for (const tasks of parkTasks) writeFileSync(tasks, '0');
+        } catch (e) {
+          port.postMessage({ ok: false, step: 'cgroup', error: toWire(e) } satisfies ThreadReply);
+          process.exit(1);
+        }
+      }
+    }
+    setStep('propagation');
+    unshare(newNamespaces(config));
+    makeRootPrivate();
+    prepareRoot(config, config.rootfs!, setStep, true);
+    names(config);
+    for (const type of ['mnt', 'uts', 'ipc', 'net'] as const) if (type === 'mnt' || config.namespaces.includes(type)) keep(type);
+    return fds;
+  } catch (e) {
+    for (const fd of Object.values(fds)) close(fd);
+    throw e;
+  }
+}
+
+/** The command's path in a prepared container's root (its mount namespace entered for it). */
+function resolve({ config, mntFd }: ResolveRequest): string {
+  setStep('lookup');
+  setns(mntFd, CLONE_NEWNS);
+  return lookup(config);
+}
+
 /** Waits at the barrier's first FIFO for the command's process, then /proc and the pivot. */
-function arrive({ config, fifo, spawnerTid }: ArriveRequest): number {
+function arrive({ config, fifo, spawnerTid, mntFd, earlier: before }: ArriveRequest): number {
+  if (before) earlier = new Set(before);
   setStep('sync');
   closeSync(openSync(fifo, 'r')); // returns once the command's process opened the other end
   // The spawner's earlier commands may still run: ours is the child it did not have before.
   const [pid] = threadChildren(spawnerTid).filter((p) => !earlier.has(p));
   if (pid === undefined) throw new Error('the command did not start');
   try {
+    if (mntFd !== undefined) {
+      setStep('join');
+      setns(mntFd, CLONE_NEWNS);
+    }
     finishRoot(config, config.rootfs!, setStep, `/proc/${pid}/ns/pid`);
   } catch (e) {
     throw Object.assign(e as Error, { pid });
@@ -128,6 +195,8 @@ port.on('message', (req: ThreadRequest) => {
   let reply: ThreadReply;
   try {
     if (req.t === 'build') reply = { ok: true, path: build(req) };
+    else if (req.t === 'prebuild') reply = { ok: true, fds: prebuild(req) };
+    else if (req.t === 'resolve') reply = { ok: true, path: resolve(req) };
     else if (req.t === 'arrive') reply = { ok: true, pid: arrive(req) };
     else if (req.t === 'home')
       reply = { ok: true }; // a start given up after its build

@@ -22,6 +22,31 @@ export interface ArriveRequest {
   readonly config: StageConfig;
   readonly fifo: string;
   readonly spawnerTid: number;
+  /** A prepared container: its mount namespace (an fd of this process), entered after the barrier. */
+  readonly mntFd?: number | undefined;
+  /** A prepared container: the spawner's children before its spawn (a build records them itself). */
+  readonly earlier?: readonly number[] | undefined;
+}
+
+/** The namespace fds of a prepared container (fds of this process, close-on-exec). */
+export type PreparedFds = Partial<Record<'mnt' | 'uts' | 'ipc' | 'net' | 'cgroup', number>>;
+
+/**
+ * To the builder: a build ahead of time (see Container.prewarm). The cgroup namespace is made
+ * by the builder itself, rooted at the container's cgroup (it joins it, unshares, then moves to
+ * the park); the namespaces are kept as fds and the builder goes home.
+ */
+export interface PrebuildRequest {
+  readonly t: 'prebuild';
+  readonly config: StageConfig;
+  readonly parkTasks: readonly string[];
+}
+
+/** To the builder: the command's path and cwd checked inside a prepared container's root. */
+export interface ResolveRequest {
+  readonly t: 'resolve';
+  readonly config: StageConfig;
+  readonly mntFd: number;
 }
 
 /** To a spawner: join the cgroups and make the PID (and cgroup) namespace for children. */
@@ -31,6 +56,8 @@ export interface EnterRequest {
   /** The park's tasks files: where the thread waits between containers. */
   readonly parkTasks: readonly string[];
   readonly cgroupns: boolean;
+  /** A prepared container: its cgroup namespace (an fd), entered instead of a new one. */
+  readonly cgroupnsFd?: number | undefined;
 }
 
 /** To a spawner: enter the builder's namespaces and start the command (blocks until it execs). */
@@ -39,6 +66,8 @@ export interface SpawnThreadRequest {
   readonly builderTid: number;
   /** The namespaces the builder made (entered from it), e.g. mnt, uts, ipc, net. */
   readonly namespaces: readonly ('mnt' | 'uts' | 'ipc' | 'net')[];
+  /** A prepared container: the namespaces as fds of this process, entered instead of the builder's. */
+  readonly nsFds?: PreparedFds | undefined;
   readonly path: string;
   readonly argv: readonly string[];
   readonly env: readonly string[];
@@ -54,11 +83,11 @@ export interface HomeRequest {
   readonly t: 'home';
 }
 
-export type ThreadRequest = BuildRequest | ArriveRequest | EnterRequest | SpawnThreadRequest | HomeRequest;
+export type ThreadRequest = BuildRequest | PrebuildRequest | ResolveRequest | ArriveRequest | EnterRequest | SpawnThreadRequest | HomeRequest;
 
 /** A thread's answer to one request. */
 export type ThreadReply =
-  | { readonly ok: true; readonly path?: string; readonly pid?: number }
+  | { readonly ok: true; readonly path?: string; readonly pid?: number; readonly fds?: PreparedFds }
   | { readonly ok: false; readonly step: InitStep; readonly error: WireError; readonly pid?: number | undefined };
 
 /** What a spawner thread is made with: the container profile it serves, once and for all. */

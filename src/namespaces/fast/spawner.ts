@@ -95,12 +95,21 @@ function enter(req: EnterRequest): void {
   step = 'cgroup';
   for (const tasks of req.cgroupTasks) writeFileSync(tasks, '0');
   step = 'cgroupns';
-  unshareKeyed(CLONE_NEWPID | (req.cgroupns ? CLONE_NEWCGROUP : 0), key);
+  if (req.cgroupnsFd !== undefined) {
+    // A prepared container's cgroup namespace, rooted at its cgroup when it was made.
+    setnsKeyed(req.cgroupnsFd, CLONE_NEWCGROUP, key);
+    unshareKeyed(CLONE_NEWPID, key);
+  } else unshareKeyed(CLONE_NEWPID | (req.cgroupns ? CLONE_NEWCGROUP : 0), key);
 }
 
 function spawnCommand(req: SpawnThreadRequest): number {
   step = 'join';
   for (const type of req.namespaces) {
+    const fd = req.nsFds?.[type];
+    if (fd !== undefined) {
+      setnsKeyed(fd, NS_FLAG[type], key);
+      continue;
+    }
     const path = threadNsPath(req.builderTid, type);
     withFd(path, (fd) => setnsKeyed(fd, NS_FLAG[type as ThreadNamespace], key, path));
   }

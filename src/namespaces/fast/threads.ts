@@ -50,9 +50,9 @@ import type { StageConfig } from '../init/config.js';
 import { NamespacedProcess, type ExitStatus } from '../process.js';
 import type { InitStep } from '../protocol.js';
 import { withNamespaceKey } from '../seccomp.js';
-import type { SpawnRequest } from '../spawn-request.js';
+import type { PreparedNamespaces, SpawnRequest } from '../spawn-request.js';
 import { NAMESPACES, type NamespaceType } from '../types.js';
-import type { SpawnerData, SpawnerProfile, ThreadReply, ThreadRequest } from './protocol.js';
+import type { PreparedFds, SpawnerData, SpawnerProfile, ThreadReply, ThreadRequest } from './protocol.js';
 
 const log = logger('ctrkit:spawn');
 
@@ -237,6 +237,8 @@ export async function stopStartThreads(): Promise<void> {
 
 /** The threads could not be started: the caller takes the stage path instead. @internal */
 export class ThreadsUnavailable extends Error {
+  /** Recognized without loading this module (see launchContainer in ../../container/start.ts). */
+  readonly threadsUnavailable = true;
   constructor(cause: unknown) {
     super(`the start-path threads are unavailable: ${(cause as Error)?.message ?? String(cause)}`, { cause });
   }
@@ -327,6 +329,51 @@ export function startOnThreads(req: SpawnRequest, stdio: ThreadStdio, parts: Pro
   return s.serialize(() => startOne(s, req, stdio, parts));
 }
 
+/**
+ * Builds a container's namespaces and root ahead of time on the builder thread (all but /proc:
+ * the PID namespace needs its process), kept as fds of this process until a start given them
+ * as `prepared` uses them or {@link PreparedNamespaces.close} drops them. `config` is the
+ * request of the later start (its command may still change). Rejects with ThreadsUnavailable
+ * where the threads cannot run, else with the typed error of the failed step.
+ * @internal
+ */
+export function prebuildOnThreads(config: StageConfig): Promise<PreparedNamespaces> {
+  if (threadPathBroken) return Promise.reject(new ThreadsUnavailable(new Error(threadPathBroken)));
+  starter ??= new ThreadStarter();
+  const s = starter;
+  return s.serialize(async () => {
+    let builder: ThreadHandle;
+    try {
+      builder = await s.builderThread();
+    } catch (e) {
+      s.reset();
+      throw new ThreadsUnavailable(e);
+    }
+    const parkTasks = parkTasksOf(config.cgroupTasks ?? [], s.parks);
+    const r = await timeout(builder.request({ t: 'prebuild', config, parkTasks }), 'rootfs').catch((e: unknown) => {
+      s.reset(); // a builder that did not answer in time: in an unknown state
+      throw e;
+    });
+    if (!r.ok) {
+      if (r.step === 'start') throw new ThreadsUnavailable(new Error(r.error.message));
+      throw fail(r, config.argv[0] ?? '');
+    }
+    return preparedFrom(r.fds ?? {});
+  });
+}
+
+function preparedFrom(fds: PreparedFds): PreparedNamespaces {
+  let open = true;
+  return {
+    fds,
+    close() {
+      if (!open) return;
+      open = false;
+      for (const fd of Object.values(fds)) close(fd);
+    },
+  };
+}
+
 type ProcessParts = Omit<ConstructorParameters<typeof NamespacedProcess>[0], 'pid' | 'pidfd' | 'namespaces' | 'exited'>;
 
 async function startOne(s: ThreadStarter, req: SpawnRequest, stdio: ThreadStdio, parts: ProcessParts): Promise<NamespacedProcess> {
@@ -353,7 +400,14 @@ async function startOne(s: ThreadStarter, req: SpawnRequest, stdio: ThreadStdio,
   } finally {
     s.current = undefined;
     start.close();
+    // The container's processes hold its namespaces now (or nothing does, and they end).
+    req.prepared?.close();
   }
+}
+
+/** The children of a thread of this process. */
+function children(tid: number): number[] {
+  return readFileSync(`/proc/${process.pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
 }
 
 /** One start on the threads, step by step, with what it holds until the end. */
@@ -381,14 +435,21 @@ class ThreadStart {
     const c = this.req.config;
     const cgroupTasks = c.cgroupTasks ?? [];
     const parkTasks = parkTasksOf(cgroupTasks, this.s.parks);
-    const entered = await timeout(this.spawner.request({ t: 'enter', cgroupTasks, parkTasks, cgroupns: c.namespaces.includes('cgroup') }), 'cgroupns');
+    const prepared = this.req.prepared?.fds;
+    // A prepared container: its command is looked up in its root meanwhile (the builder is free).
+    const resolved = prepared && this.builder.request({ t: 'resolve', config: c, mntFd: prepared.mnt! });
+    const entered = await timeout(
+      this.spawner.request({ t: 'enter', cgroupTasks, parkTasks, cgroupns: c.namespaces.includes('cgroup'), cgroupnsFd: prepared?.cgroup }),
+      'cgroupns',
+    );
+    if (resolved && !entered.ok) await resolved;
     if (!entered.ok) {
       // A thread that ended (it could not get home last time): the stage path takes over.
       if (entered.step === 'start') throw new ThreadsUnavailable(new Error(entered.error.message));
       throw fail(entered, this.argv0);
     }
     this.t.push(performance.now());
-    const built = await timeout(this.builder.request({ t: 'build', config: c, spawnerTid: this.spawner.tid }), 'rootfs');
+    const built = await timeout(resolved ?? this.builder.request({ t: 'build', config: c, spawnerTid: this.spawner.tid }), 'rootfs');
     if (!built.ok) {
       await this.spawner.request({ t: 'home' });
       throw fail(built, this.argv0);
@@ -399,10 +460,13 @@ class ThreadStart {
       throw new AbortError(this.req.signal.reason);
     }
     this.t.push(performance.now());
+    // The spawner's children now: ours is the one that is new at the barrier (a build records them itself).
+    const earlier = prepared ? children(this.spawner.tid) : undefined;
     const spawned = this.spawner.request({
       t: 'spawn',
       builderTid: this.builder.tid,
       namespaces: (['mnt', 'uts', 'ipc', 'net'] as const).filter((t) => c.namespaces.includes(t)),
+      nsFds: prepared,
       path: built.path!,
       argv: c.argv,
       env: c.env,
@@ -418,7 +482,10 @@ class ThreadStart {
     void spawned.then((r) => {
       if (!r.ok && arriving) unblock = openSync(this.fifos[0], fsConstants.O_RDWR | fsConstants.O_NONBLOCK);
     });
-    const arrived = await timeout(this.builder.request({ t: 'arrive', config: c, fifo: this.fifos[0], spawnerTid: this.spawner.tid }), 'sync').finally(() => {
+    const arrived = await timeout(
+      this.builder.request({ t: 'arrive', config: c, fifo: this.fifos[0], spawnerTid: this.spawner.tid, mntFd: prepared?.mnt, earlier: prepared && earlier }),
+      'sync',
+    ).finally(() => {
       arriving = false;
       if (unblock >= 0) closeSync(unblock);
     });
