@@ -208,7 +208,10 @@ describe("userns: 'auto'", () => {
     const again = await allocateUserns('e'.repeat(64), undefined, sources);
     expect(again.uid).toBe(300000);
     await again.release();
+    // The last release took the lock file and its directory along: nothing is left.
+    expect(existsSync(sources.stateDir)).toBe(false);
     // A claim whose owner and init died (a crash) holds nothing: taken again, and pruned.
+    mkdirSync(sources.stateDir, { recursive: true });
     const stale = { id: 'f'.repeat(64), uid: 300000, gid: 400000, size: 65536, owner: { pid: 2 ** 22 + 1, start: 1 } };
     writeFileSync(join(sources.stateDir, '300000.json'), JSON.stringify(stale));
     expect(takenUsernsRanges(sources.stateDir)).toEqual([]);

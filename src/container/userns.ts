@@ -15,12 +15,10 @@
  * released) or both processes it names are gone (a crash). /run is a tmpfs: reboots forget all.
  * @internal
  */
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { AbortError } from '../errors.js';
 import type { IdMapping, SubIdRange } from '../namespaces/index.js';
-import { tryLockExclusive, unlock } from '../sys/flock.js';
+import { removeLockFile, withFileLock } from '../sys/file-lock.js';
 import { identify, isAlive, type ProcessIdentity } from '../sys/liveness.js';
 import { ContainerError } from './errors.js';
 
@@ -124,27 +122,14 @@ function inUse(c: Claim | undefined): boolean {
 }
 
 /** Runs `fn` holding the allocation lock (a flock: a crashed holder never wedges the others). */
-async function locked<T>(dir: string, fn: () => T, signal?: AbortSignal): Promise<T> {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+function locked<T>(dir: string, fn: () => T, signal?: AbortSignal): Promise<T> {
   const lock = join(dir, '.lock');
-  const deadline = Date.now() + 30_000;
-  for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
-    if (signal?.aborted) throw new AbortError(signal.reason);
-    const fd = openSync(lock, 'a', 0o600);
-    try {
-      if (tryLockExclusive(fd, lock)) {
-        try {
-          return fn();
-        } finally {
-          unlock(fd);
-        }
-      }
-    } finally {
-      closeSync(fd);
-    }
-    if (Date.now() > deadline) throw new ContainerError('ERR_USERNS_RANGE', `timed out waiting for the lock ${lock}`);
-    await sleep(wait);
-  }
+  return withFileLock(lock, fn, { signal, timedOut: () => new ContainerError('ERR_USERNS_RANGE', `timed out waiting for the lock ${lock}`) });
+}
+
+/** Under the lock: once no range is taken, the lock file and its directory go too. */
+function removeIfUnused(dir: string): void {
+  if (!readdirSync(dir).some((n) => /^\d+\.json$/.test(n))) removeLockFile(join(dir, '.lock'));
 }
 
 /** The range a container holds with `userns: 'auto'`, until {@link release}. @internal */
@@ -232,6 +217,7 @@ export async function releaseUsernsRange(id: string, uid: number, dir: string = 
     const file = claimFile(dir, uid);
     if (readClaim(file)?.id !== id) return;
     unlinkSync(file);
+    removeIfUnused(dir);
   });
 }
 
@@ -256,6 +242,7 @@ export async function pruneUsernsClaims(dir: string = USERNS_STATE_DIR): Promise
         // gone meanwhile
       }
     }
+    removeIfUnused(dir);
     return n;
   });
 }

@@ -1,8 +1,4 @@
-import { closeSync, mkdirSync, openSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { AbortError } from '../errors.js';
-import { tryLockExclusive, unlock } from '../sys/flock.js';
+import { withFileLock as lockFile } from '../sys/file-lock.js';
 import { NetworkError } from './errors.js';
 
 /** Where ctrkit keeps network state (IPAM leases, locks) unless told otherwise. */
@@ -21,25 +17,10 @@ export function networkStateDir(): string {
  * which also serializes callers inside this process.
  * @internal
  */
-export async function withFileLock<T>(lockPath: string, fn: () => T, signal?: AbortSignal, timeoutMs = 30_000): Promise<T> {
-  mkdirSync(dirname(lockPath), { recursive: true, mode: 0o700 });
-  const deadline = Date.now() + timeoutMs;
-  for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
-    if (signal?.aborted) throw new AbortError(signal.reason);
-    const fd = openSync(lockPath, 'a', 0o600);
-    try {
-      if (tryLockExclusive(fd, lockPath)) {
-        try {
-          // Awaited inside: an async fn keeps the lock until it settles (the fd holds the flock).
-          return await fn();
-        } finally {
-          unlock(fd);
-        }
-      }
-    } finally {
-      closeSync(fd);
-    }
-    if (Date.now() > deadline) throw new NetworkError('ERR_NETWORK_STATE', `timed out after ${timeoutMs} ms waiting for the lock ${lockPath}`);
-    await sleep(wait);
-  }
+export function withFileLock<T>(lockPath: string, fn: () => T, signal?: AbortSignal, timeoutMs = 30_000): Promise<T> {
+  return lockFile(lockPath, fn, {
+    signal,
+    timeoutMs,
+    timedOut: (ms) => new NetworkError('ERR_NETWORK_STATE', `timed out after ${ms} ms waiting for the lock ${lockPath}`),
+  });
 }
