@@ -23,13 +23,13 @@ import {
   O_PATH,
   O_RDONLY,
 } from '../../sys/constants.js';
-import { close, openat, sethostname, setdomainname, setns, unshare } from '../../sys/libc.js';
+import { close, openat, setns, unshare } from '../../sys/libc.js';
 import { SysError } from '../../sys/sys-error.js';
 import { gettid } from '../../sys/spawn.js';
 import type { StageConfig } from '../init/config.js';
 import { lookupCommandIn } from '../init/exec.js';
 import { openInRoot } from '../init/inroot.js';
-import { bringLoopbackUp } from '../init/loopback.js';
+import { setUpNamesAndLoopback } from '../init/names.js';
 import { finishRoot, makeRootPrivate, prepareRoot } from '../init/rootfs.js';
 import { toWire } from '../init/wire.js';
 import type { InitStep } from '../protocol.js';
@@ -80,24 +80,8 @@ function build({ config, spawnerTid }: BuildRequest): string {
   setStep('propagation');
   makeRootPrivate();
   prepareRoot(config, rootfs, setStep, true);
-  names(config);
+  setUpNamesAndLoopback(config, setStep);
   return lookup(config);
-}
-
-/** Hostname, domain name, loopback. */
-function names(config: StageConfig): void {
-  if (config.hostname !== undefined) {
-    setStep('hostname');
-    sethostname(config.hostname);
-  }
-  if (config.domainname !== undefined) {
-    setStep('domainname');
-    setdomainname(config.domainname);
-  }
-  if (config.namespaces.includes('net')) {
-    setStep('loopback');
-    bringLoopbackUp();
-  }
 }
 
 /** The command's path inside the root (cwd checked first), from this thread's mount namespace. */
@@ -150,7 +134,7 @@ function prebuild({ config, parkTasks }: PrebuildRequest): PreparedFds {
     unshare(newNamespaces(config));
     makeRootPrivate();
     prepareRoot(config, config.rootfs!, setStep, true);
-    names(config);
+    setUpNamesAndLoopback(config, setStep);
     for (const type of ['mnt', 'uts', 'ipc', 'net'] as const) if (type === 'mnt' || config.namespaces.includes(type)) keep(type);
     return fds;
   } catch (e) {

@@ -16,24 +16,10 @@ import type { InitStep } from '../protocol.js';
 import { toWire } from './wire.js';
 import { NAMESPACES, type NamespaceType } from '../types.js';
 import { CLONE_FS, CLONE_NEWCGROUP, CLONE_NEWNET, CLONE_NEWNS, PR_SET_DUMPABLE } from '../../sys/constants.js';
-import {
-  chdir,
-  close,
-  execve,
-  pipe,
-  seccompFilter,
-  prctl,
-  setgroups,
-  sethostname,
-  setdomainname,
-  setns,
-  setresgid,
-  setresuid,
-  unshare,
-} from '../../sys/libc.js';
+import { chdir, close, execve, pipe, seccompFilter, prctl, setgroups, setns, setresgid, setresuid, unshare } from '../../sys/libc.js';
 import { enterRootfs, makeRootPrivate, remountProc } from './rootfs.js';
 import { clearAmbientCapabilities, lastCapability, lookupCommand, prepareFds, resetSignals, restrictCapabilities, setNoNewPrivileges } from './exec.js';
-import { bringLoopbackUp } from './loopback.js';
+import { setUpNamesAndLoopback } from './names.js';
 import { newSession, openTerminal } from './terminal.js';
 
 const channel = new StageChannel();
@@ -66,18 +52,7 @@ function setUpNewNamespaces(config: StageConfig): void {
       remountProc();
     }
   }
-  if (config.hostname !== undefined) {
-    setStep('hostname');
-    sethostname(config.hostname);
-  }
-  if (config.domainname !== undefined) {
-    setStep('domainname');
-    setdomainname(config.domainname);
-  }
-  if (config.namespaces.includes('net')) {
-    setStep('loopback');
-    bringLoopbackUp();
-  }
+  setUpNamesAndLoopback(config, setStep);
 }
 
 /**
