@@ -23,7 +23,8 @@ export function ownCgroupV2(text: string = readFileSync('/proc/self/cgroup', 'ut
   return undefined;
 }
 
-function writable(path: string): boolean {
+/** Whether this process may write `path` (a cgroup file or directory). @internal */
+export function writable(path: string): boolean {
   try {
     accessSync(path, constants.W_OK);
     return true;

@@ -1,8 +1,9 @@
-import { accessSync, constants, existsSync, watch } from 'node:fs';
+import { existsSync, watch } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { logger } from '../log.js';
 import { AbortError } from '../errors.js';
 import { CgroupBase, descendants, sleep, type CgroupOptions } from './base.js';
+import { writable } from './delegation.js';
 import { detectCgroupLayoutSync } from './detect.js';
 import { attachDeviceFilter, deviceFilterIds } from './device-filter.js';
 import { CgroupError, ControllerUnavailableError } from './errors.js';
@@ -294,15 +295,6 @@ export class CgroupV2 extends CgroupBase {
       await killEach([this.dir, ...(await descendants(this.dir))]);
     }
     await this.waitFor('populated', 0, 10_000, options.signal);
-  }
-}
-
-function writable(path: string): boolean {
-  try {
-    accessSync(path, constants.W_OK);
-    return true;
-  } catch {
-    return false;
   }
 }
 
