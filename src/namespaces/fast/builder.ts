@@ -8,7 +8,7 @@
  * Nothing of the container's runs on this thread; it keeps every privilege.
  * @internal
  */
-import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, writeFileSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 import {
   CLONE_FS,
@@ -34,7 +34,7 @@ import { finishRoot, makeRootPrivate, prepareRoot } from '../init/rootfs.js';
 import { toWire } from '../init/wire.js';
 import type { InitStep } from '../protocol.js';
 import type { ArriveRequest, BuildRequest, PrebuildRequest, PreparedFds, ResolveRequest, ThreadReply, ThreadRequest } from './protocol.js';
-import { NS_FLAG, openHome, threadNsPath, withFd, type ThreadNamespace } from './thread-home.js';
+import { NS_FLAG, openHome, threadChildren, threadNsPath, withFd, type ThreadNamespace } from './thread-home.js';
 
 const port = parentPort!;
 unshare(CLONE_FS); // our own root, cwd and umask: setns(CLONE_NEWNS) needs them unshared
@@ -168,11 +168,6 @@ function arrive({ config, fifo, spawnerTid, mntFd, earlier: before }: ArriveRequ
     throw Object.assign(e as Error, { pid });
   }
   return pid;
-}
-
-/** The children of a thread of this process (/proc/PID/task/TID/children). */
-function threadChildren(tid: number): number[] {
-  return readFileSync(`/proc/${process.pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
 }
 
 port.on('message', (req: ThreadRequest) => {

@@ -3,7 +3,7 @@
  * container. A thread that cannot get back must not serve another container: it exits.
  * @internal
  */
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { CLONE_NEWCGROUP, CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUTS } from '../../sys/constants.js';
 import { gettid } from '../../sys/spawn.js';
 
@@ -40,4 +40,9 @@ export function withFd<T>(path: string, use: (fd: number) => T): T {
   } finally {
     closeSync(fd);
   }
+}
+
+/** The children of a thread of this process (/proc/PID/task/TID/children). */
+export function threadChildren(tid: number): number[] {
+  return readFileSync(`/proc/${process.pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
 }

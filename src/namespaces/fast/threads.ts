@@ -53,6 +53,7 @@ import { withNamespaceKey } from '../seccomp.js';
 import type { PreparedNamespaces, SpawnRequest } from '../spawn-request.js';
 import { NAMESPACES, type NamespaceType } from '../types.js';
 import type { PreparedFds, SpawnerData, SpawnerProfile, ThreadReply, ThreadRequest } from './protocol.js';
+import { threadChildren } from './thread-home.js';
 
 const log = logger('ctrkit:spawn');
 
@@ -405,11 +406,6 @@ async function startOne(s: ThreadStarter, req: SpawnRequest, stdio: ThreadStdio,
   }
 }
 
-/** The children of a thread of this process. */
-function children(tid: number): number[] {
-  return readFileSync(`/proc/${process.pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-}
-
 /** One start on the threads, step by step, with what it holds until the end. */
 class ThreadStart {
   private readonly fifos: [string, string];
@@ -461,7 +457,7 @@ class ThreadStart {
     }
     this.t.push(performance.now());
     // The spawner's children now: ours is the one that is new at the barrier (a build records them itself).
-    const earlier = prepared ? children(this.spawner.tid) : undefined;
+    const earlier = prepared ? threadChildren(this.spawner.tid) : undefined;
     const spawned = this.spawner.request({
       t: 'spawn',
       builderTid: this.builder.tid,
@@ -554,7 +550,7 @@ class ThreadStart {
   /** At exit, synchronously: the command's process killed (by PID: it has none of ours yet), the FIFOs opened. */
   emergency(started: ReadonlySet<number>): void {
     try {
-      for (const pid of readFileSync(`/proc/${process.pid}/task/${this.spawner.tid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number)) {
+      for (const pid of threadChildren(this.spawner.tid)) {
         if (!started.has(pid)) process.kill(pid, 'SIGKILL');
       }
     } catch {
