@@ -33,6 +33,7 @@ fi
 here=$(dirname "$0")
 bash "$here/install-network-deps.sh"
 [ -f "$here/install-oci-deps.sh" ] && bash "$here/install-oci-deps.sh"
+bash "$here/install-runtime-clients.sh"
 # The unprivileged user of the rootless tests; useradd delegates it subordinate id ranges.
 id -u ctkuser >/dev/null 2>&1 || useradd --create-home --shell /bin/sh ctkuser
 grep -q '^ctkuser:' /etc/subuid || usermod --add-subuids 100000-165535 --add-subgids 100000-165535 ctkuser

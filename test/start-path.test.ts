@@ -6,6 +6,9 @@ import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Container } from 'ctrkit';
+import { Cgroup } from 'ctrkit/cgroups';
+import { unshare } from 'ctrkit/namespaces';
+import { text } from 'node:stream/consumers';
 import { alive, eventually, helperGone, rootfs, tempDir } from './helpers.js';
 
 const dist = new URL('../dist', import.meta.url).pathname;
@@ -27,8 +30,8 @@ const PROBE = [
   'for n in pid mnt net uts ipc cgroup; do readlink /proc/1/ns/$n; done | sort -u | wc -l',
 ].join('; ');
 
-async function probe(startPath: 'auto' | 'stage'): Promise<string> {
-  const r = await Container.run({ rootfs, command: ['sh', '-c', PROBE], startPath });
+async function probe(startPath: 'auto' | 'stage', user?: string): Promise<string> {
+  const r = await Container.run({ rootfs, command: ['sh', '-c', `id; ${PROBE}`], startPath, user });
   expect(r.stderr).toBe('');
   expect(r.exitCode).toBe(0);
   return r.stdout;
@@ -51,6 +54,38 @@ describe.skipIf(!threadPathPossible)('the thread start path', () => {
     // One filter on both paths: the thread path's key sits in front of the same program.
     expect(threads).toContain('Seccomp_filters:\t1');
     expect(threads).toBe(stage);
+  });
+
+  it('gives a user other than root the same on both paths: its ids, no capabilities', async () => {
+    const [threads, stage] = [await probe('auto', '1000:1000'), await probe('stage', '1000:1000')];
+    expect(threads).toContain('uid=1000 gid=1000');
+    expect(threads).toContain('CapEff:\t0000000000000000');
+    expect(threads).toBe(stage);
+  });
+
+  it('keeps the ambient capabilities of a user other than root on both paths', async () => {
+    const cgroup = await Cgroup.v1(`ctk-ambient-${process.pid}`).create();
+    try {
+      const outputs: string[] = [];
+      for (const startPath of ['auto', 'stage'] as const) {
+        const p = await unshare({
+          rootfs,
+          command: ['sh', '-c', 'id -u; grep -E "^Cap(Eff|Amb)" /proc/self/status'],
+          user: { uid: 1000, gid: 1000 },
+          capabilities: ['NET_BIND_SERVICE', 'KILL'],
+          ambientCapabilities: ['NET_BIND_SERVICE'],
+          cgroupTasks: cgroup.taskFiles(),
+          startPath,
+        });
+        const [out, status] = await Promise.all([text(p.stdout!), p.exited]);
+        expect(status.exitCode).toBe(0);
+        outputs.push(out);
+      }
+      expect(outputs[0]).toBe('1000\nCapEff:\t0000000000000400\nCapAmb:\t0000000000000400\n');
+      expect(outputs[1]).toBe(outputs[0]);
+    } finally {
+      await cgroup.remove();
+    }
   });
 
   it('starts the command as a direct child of the caller, in namespaces of its own', async () => {

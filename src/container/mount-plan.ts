@@ -10,7 +10,8 @@ import type { BindMount, CgroupHierarchy, IdmappedPath, MountOperation, RootMoun
 import { overlayMountParams } from '../overlay/mount-params.js';
 
 /** The host's cgroup hierarchies as the stage re-creates them under /sys/fs/cgroup. */
-function cgroupHierarchies(): CgroupHierarchy[] {
+/** @internal */
+export function cgroupHierarchies(): CgroupHierarchy[] {
   return detectCgroupLayoutSync()
     .mounts.filter((m) => m.path.startsWith('/sys/fs/cgroup'))
     .map((m) => ({

@@ -1,4 +1,4 @@
-import type { BindMount, Capability, IdMapping, NamespaceType, SeccompProfile, SpawnHook, StdioOption } from '../namespaces/index.js';
+import type { BindMount, Capability, IdMapping, NamespaceType, SeccompOption, SpawnHook, StdioOption } from '../namespaces/index.js';
 import type { Bridge, BridgeOptions, CniNetwork, Network, PastaOptions, PortSpec } from '../network/index.js';
 import type { WaitStrategy } from './wait/strategy.js';
 import type { RunningContainer } from './running.js';
@@ -120,8 +120,12 @@ export interface RunOptions extends ResourceLimits {
   readonly capabilities?: readonly Capability[] | 'all';
   /** All capabilities, no seccomp filter, no masked or read-only paths, no no_new_privs. @defaultValue false */
   readonly privileged?: boolean;
-  /** The seccomp filter. @defaultValue `'default'` (an allow-list at least as strict as Docker's default profile) unless `privileged` */
-  readonly seccomp?: SeccompProfile;
+  /**
+   * The seccomp filter: `'default'` (an allow-list at least as strict as Docker's default
+   * profile), `'unconfined'`, or an OCI runtime-spec `linux.seccomp` object (Docker's profile
+   * JSON is one). @defaultValue `'default'` unless `privileged`
+   */
+  readonly seccomp?: SeccompOption;
   /** Set no_new_privs. @defaultValue true unless `privileged` */
   readonly noNewPrivileges?: boolean;
   /** Paths hidden from the container. @defaultValue {@link DEFAULT_MASKED_PATHS} */

@@ -31,7 +31,36 @@ export type MountOperation =
   /** Made read-only, recursively; a missing path is skipped. */
   | { readonly op: 'readonly'; readonly target: string }
   /** The cgroup hierarchies under /sys/fs/cgroup, read-only (seen from the new cgroup namespace). */
-  | { readonly op: 'cgroupfs'; readonly hierarchies: readonly CgroupHierarchy[] };
+  | { readonly op: 'cgroupfs'; readonly hierarchies: readonly CgroupHierarchy[] }
+  /**
+   * Any mount(2), as an OCI runtime's config.json lists them: a file system (`fstype`,
+   * `source`, `data`) or, with MS_BIND in `flags`, a host path bound in (its mount point made
+   * like the source, a file or a directory); the other flags of a bind (MS_RDONLY, MS_NOSUID
+   * ...) are applied by a remount after it. `propagation` (MS_PRIVATE, MS_SLAVE, MS_SHARED,
+   * MS_UNBINDABLE, with MS_REC) is set last.
+   */
+  | {
+      readonly op: 'mount';
+      readonly source: string;
+      readonly target: string;
+      readonly fstype: string;
+      readonly flags: number;
+      readonly data?: string | undefined;
+      readonly propagation?: number | undefined;
+    };
+
+/** A device node made in the container's /dev (an OCI config's `linux.devices`). */
+export interface DeviceNode {
+  /** Absolute path inside the container, below /dev. */
+  readonly path: string;
+  readonly type: 'c' | 'b' | 'p' | 'u';
+  readonly major: number;
+  readonly minor: number;
+  /** Permission bits. @defaultValue 0o666 */
+  readonly mode?: number | undefined;
+  readonly uid?: number | undefined;
+  readonly gid?: number | undefined;
+}
 
 /**
  * A file system mounted onto the root directory before anything else, in the new mount

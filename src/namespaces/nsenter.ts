@@ -6,7 +6,7 @@ import type { NamespacedProcess } from './process.js';
 import { spawnInNamespaces, type SpawnHook, type StdioOption } from './spawn.js';
 import { checkCommand, envList } from './validate.js';
 import { checkTtyOptions } from './pty.js';
-import type { SeccompProfile } from './seccomp.js';
+import type { SeccompOption } from './seccomp-oci.js';
 import { normalizeStdio, securityConfig } from './process-config.js';
 import { NAMESPACES, normalizeNamespaces, type NamespaceType } from './types.js';
 import { DEFAULT_PATH } from './init/config.js';
@@ -48,8 +48,8 @@ export interface NsenterOptions {
   readonly capabilities?: readonly Capability[] | 'all';
   /** Set no_new_privs. @defaultValue false */
   readonly noNewPrivileges?: boolean;
-  /** The seccomp filter. @defaultValue `'unconfined'` */
-  readonly seccomp?: SeccompProfile;
+  /** The seccomp filter: a profile name or an OCI `linux.seccomp` object. @defaultValue `'unconfined'` */
+  readonly seccomp?: SeccompOption;
   /** Runs with the new process's host PID before its command starts (e.g. to join a cgroup). */
   readonly onNamespaces?: SpawnHook;
   /** Cancels setup, or kills the command once it runs. */

@@ -5,7 +5,8 @@
  */
 import { capabilityNumbers, type Capability } from './capabilities.js';
 import type { StageConfig } from './init/config.js';
-import { buildSeccompFilter, type SeccompProfile } from './seccomp.js';
+import { buildSeccompFilter } from './seccomp.js';
+import { compileOciSeccomp, type SeccompOption } from './seccomp-oci.js';
 import type { StdioOption } from './spawn.js';
 import { checkUser } from './validate.js';
 
@@ -13,20 +14,30 @@ import { checkUser } from './validate.js';
 export interface SecurityOptions {
   readonly capabilities?: readonly Capability[] | 'all' | undefined;
   readonly noNewPrivileges?: boolean | undefined;
-  readonly seccomp?: SeccompProfile | undefined;
+  readonly seccomp?: SeccompOption | undefined;
   readonly user?: { readonly uid: number; readonly gid: number; readonly groups?: readonly number[] } | undefined;
 }
 
 /** The stage's security fields: kept capabilities as numbers (null: untouched), the filter, the user. */
-export function securityConfig(options: SecurityOptions): Pick<StageConfig, 'capabilities' | 'noNewPrivileges' | 'seccomp' | 'user'> {
+export function securityConfig(options: SecurityOptions): Pick<StageConfig, 'capabilities' | 'noNewPrivileges' | 'seccomp' | 'seccompFlags' | 'user'> {
   const caps = options.capabilities ?? 'all';
   return {
     capabilities: caps === 'all' ? null : capabilityNumbers(caps),
     noNewPrivileges: options.noNewPrivileges ?? false,
-    // The filter depends on the capabilities kept: each capability opens its group of calls.
-    seccomp: buildSeccompFilter(options.seccomp ?? 'unconfined', caps)?.toString('base64'),
+    ...seccompConfig(options.seccomp ?? 'unconfined', caps),
     user: checkUser(options.user),
   };
+}
+
+/** The filter (base64), and for an OCI profile its seccomp(2) flags (0 included: it marks the profile as one). */
+function seccompConfig(profile: SeccompOption, caps: readonly Capability[] | 'all'): Pick<StageConfig, 'seccomp' | 'seccompFlags'> {
+  if (typeof profile === 'object') {
+    // An OCI profile says what it allows by itself (Docker resolves its capability groups before).
+    const { program, flags } = compileOciSeccomp(profile);
+    return { seccomp: program.toString('base64'), seccompFlags: flags };
+  }
+  // ctrkit's filter depends on the capabilities kept: each capability opens its group of calls.
+  return { seccomp: buildSeccompFilter(profile, caps)?.toString('base64') };
 }
 
 /** One value for all three streams, or one each, as the spawn core takes them. */

@@ -47,6 +47,8 @@ export type InitStep =
   | 'hostname'
   | 'domainname'
   | 'loopback'
+  | 'sysctl'
+  | 'devices'
   | 'pivot-root'
   | 'session'
   | 'tty'

@@ -19,32 +19,50 @@ export { SECCOMP_ALLOWED, SECCOMP_BY_CAPABILITY, SECCOMP_ARGUMENT_RULES } from '
 /** `default`: ctrkit's allow-list (Docker's default profile, or stricter); `unconfined`: no filter. */
 export type SeccompProfile = 'default' | 'unconfined';
 
-const ARCH: Record<string, { audit: number; table: Readonly<Record<string, number>>; x32: boolean }> = {
+/**
+ * What the compilers know of each architecture (Node's names): its AUDIT_ARCH value, its
+ * syscall table, and whether x32 (the same AUDIT_ARCH with bit 30 in the number) exists.
+ * @internal
+ */
+export const ARCH: Readonly<Record<string, { audit: number; table: Readonly<Record<string, number>>; x32: boolean }>> = {
   x64: { audit: 0xc000003e, table: SYSCALLS_X64, x32: true },
   arm64: { audit: 0xc00000b7, table: SYSCALLS_ARM64, x32: false },
 };
 
 // Classic BPF as the kernel's seccomp reads it: struct sock_filter { u16 code; u8 jt, jf; u32 k }.
-const LD_W_ABS = 0x20;
+// Exported (@internal) for the OCI profile compiler, ./seccomp-oci.ts.
+/** @internal */
+export const LD_W_ABS = 0x20;
 const JA = 0x05;
-const JEQ_K = 0x15;
-const JGT_K = 0x25;
-const JGE_K = 0x35;
-const JSET_K = 0x45;
+/** @internal */
+export const JEQ_K = 0x15;
+/** @internal */
+export const JGT_K = 0x25;
+/** @internal */
+export const JGE_K = 0x35;
+/** @internal */
+export const JSET_K = 0x45;
 const RET_K = 0x06;
 const RET_ALLOW = 0x7fff0000;
 const RET_EPERM = 0x00050000 | 1;
 const RET_ENOSYS = 0x00050000 | 38;
-const X32_SYSCALL_BIT = 0x40000000;
+/** @internal */
+export const X32_SYSCALL_BIT = 0x40000000;
 // struct seccomp_data { int nr; u32 arch; u64 ip; u64 args[6] }, little-endian: arg0's low word.
-const OFF_NR = 0;
-const OFF_ARCH = 4;
-const OFF_ARG0_LO = 16;
+/** @internal */
+export const OFF_NR = 0;
+/** @internal */
+export const OFF_ARCH = 4;
+/** @internal */
+export const OFF_ARG0_LO = 16;
 const MAX_JUMP = 255; // jt/jf are 8 bits; farther targets go through JA (32 bits)
 
-type Insn = { code: number; k: number; jt: number; jf: number };
-const op = (code: number, k: number, jt = 0, jf = 0): Insn => ({ code, k, jt, jf });
-const ret = (k: number): Insn => op(RET_K, k);
+/** One classic-BPF instruction. @internal */
+export type Insn = { code: number; k: number; jt: number; jf: number };
+/** @internal */
+export const op = (code: number, k: number, jt = 0, jf = 0): Insn => ({ code, k, jt, jf });
+/** @internal */
+export const ret = (k: number): Insn => op(RET_K, k);
 
 /** Each leaf ends in a return, so no leaf ever jumps out of itself. */
 function leaf(v: Verdict): Insn[] {
@@ -67,18 +85,23 @@ function leaf(v: Verdict): Insn[] {
   }
 }
 
-/** Binary search over runs [start, verdict] (sorted, the first starting at 0); the accumulator holds nr. */
-function tree(runs: readonly (readonly [number, Verdict])[]): Insn[] {
-  if (runs.length === 1) return leaf(runs[0]![1]);
+/**
+ * Binary search over runs [start, verdict] (sorted, the first starting at 0); the accumulator
+ * holds nr. `leafOf` gives each verdict's code, which must end in returns (no leaf jumps out).
+ * @internal
+ */
+export function tree<V>(runs: readonly (readonly [number, V])[], leafOf: (v: V) => Insn[]): Insn[] {
+  if (runs.length === 1) return leafOf(runs[0]![1]);
   const mid = runs.length >> 1;
-  const below = tree(runs.slice(0, mid));
-  const above = tree(runs.slice(mid));
+  const below = tree(runs.slice(0, mid), leafOf);
+  const above = tree(runs.slice(mid), leafOf);
   const k = runs[mid]![0];
   if (below.length <= MAX_JUMP) return [op(JGE_K, k, below.length, 0), ...below, ...above];
   return [op(JGE_K, k, 0, 1), op(JA, below.length), ...below, ...above];
 }
 
-function encode(prog: readonly Insn[]): Buffer {
+/** The program as the kernel takes it: 8 bytes an instruction, little-endian. @internal */
+export function encode(prog: readonly Insn[]): Buffer {
   const buf = Buffer.alloc(prog.length * 8);
   prog.forEach((p, i) => {
     buf.writeUInt16LE(p.code, i * 8);
@@ -117,9 +140,12 @@ export function buildSeccompFilter(profile: SeccompProfile, capabilities: readon
     op(LD_W_ABS, OFF_NR),
   ];
   if (a.x32) prog.push(op(JSET_K, X32_SYSCALL_BIT, 0, 1), ret(RET_EPERM));
-  prog.push(op(JGT_K, byNr.length - 1, 0, 1), ret(RET_ENOSYS), ...tree(runs));
+  prog.push(op(JGT_K, byNr.length - 1, 0, 1), ret(RET_ENOSYS), ...tree(runs, leaf));
   return encode(prog);
 }
+
+/** How many instructions withNamespaceKey() puts in front of a program. @internal */
+export const KEY_PREFIX_LENGTH = 14;
 
 /**
  * Puts a door in front of `program`: setns and unshare pass when their (otherwise unused)
@@ -139,7 +165,7 @@ export function withNamespaceKey(
   const a = ARCH[arch];
   if (!a) throw new InvalidOptionError('seccomp', `no seccomp profile for ${arch}`);
   const words = [key[0] & 0xffffffffn, key[0] >> 32n, key[1] & 0xffffffffn, key[1] >> 32n].map(Number);
-  const REST = 14; // index of the first instruction of `program`
+  const REST = KEY_PREFIX_LENGTH; // index of the first instruction of `program`
   const jf = (i: number) => REST - (i + 1);
   const prefix: Insn[] = [
     op(LD_W_ABS, OFF_ARCH),

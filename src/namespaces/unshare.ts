@@ -2,17 +2,17 @@ import { stat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { InvalidOptionError } from '../errors.js';
-import type { Capability } from './capabilities.js';
+import { capabilityNumbers, type Capability } from './capabilities.js';
 import { currentCaller, defaultIdMaps, validateIdMap, type IdMapping } from './idmap.js';
 import { DEFAULT_PATH, type StageConfig } from './init/config.js';
 import type { NamespacedProcess } from './process.js';
 import { checkCommand, envList } from './validate.js';
 import { checkTtyOptions } from './pty.js';
-import type { SeccompProfile } from './seccomp.js';
+import type { SeccompOption } from './seccomp-oci.js';
 import { normalizeStdio, securityConfig } from './process-config.js';
 import { spawnInNamespaces, type SpawnHook, type StdioOption } from './spawn.js';
 import type { SpawnRequest } from './spawn-request.js';
-import type { IdmappedPath, MountOperation, RootMount } from './mount-plan.js';
+import type { DeviceNode, IdmappedPath, MountOperation, RootMount } from './mount-plan.js';
 import { normalizeNamespaces, type NamespaceType } from './types.js';
 
 /** Options of {@link unshare}. Only `command` is required. */
@@ -70,12 +70,22 @@ export interface UnshareOptions {
   readonly ttySize?: { readonly cols: number; readonly rows: number };
   /** Capabilities the command keeps, or `'all'` to leave them alone. @defaultValue `'all'` */
   readonly capabilities?: readonly Capability[] | 'all';
+  /**
+   * With a `user` other than root: capabilities the command keeps all the same (its ambient
+   * set; each must be among `capabilities`). A command that is not root has none otherwise.
+   */
+  readonly ambientCapabilities?: readonly Capability[];
   /** Set no_new_privs, so setuid binaries grant nothing. @defaultValue false */
   readonly noNewPrivileges?: boolean;
   /** The user the command runs as (`--user 1000:1000`). @defaultValue root (of the user namespace, if any) */
   readonly user?: { readonly uid: number; readonly gid: number; readonly groups?: readonly number[] };
-  /** The seccomp filter: ctrkit's `default` allow-list (Docker's profile), or none. @defaultValue `'unconfined'` */
-  readonly seccomp?: SeccompProfile;
+  /**
+   * The seccomp filter: ctrkit's `default` allow-list (Docker's profile), or none. An OCI
+   * runtime-spec `linux.seccomp` object ({@link SeccompOption}, see docs/security.md) is
+   * accepted as well and compiled as runc applies it.
+   * @defaultValue `'unconfined'`
+   */
+  readonly seccomp?: SeccompOption;
   /**
    * With a rootfs: a file system to mount onto it first, inside the new mount namespace only
    * (`Container`'s copy-on-write overlay). `rootfs` is then just the (empty) mount point.
@@ -92,6 +102,16 @@ export interface UnshareOptions {
   readonly idmapped?: readonly IdmappedPath[];
   /** With a rootfs: mounts inside it, in order, after /proc, /dev and /sys (binds, masks, read-only paths, cgroupfs). */
   readonly mounts?: readonly MountOperation[];
+  /** With a rootfs: device nodes made in its /dev (mounted without nodev then, as runc's is). */
+  readonly devices?: readonly DeviceNode[];
+  /** With a rootfs: its root mount read-only (the mounts on it keep their own flags). @defaultValue false */
+  readonly readonlyRoot?: boolean;
+  /**
+   * Kernel parameters set inside the new namespaces, e.g. `{ 'net.ipv4.ip_forward': '1' }`:
+   * only those that belong to a namespace created here (net.* with `net`; kernel.msg*,
+   * kernel.sem, kernel.shm*, fs.mqueue.* with `ipc`; kernel.hostname and kernel.domainname with `uts`).
+   */
+  readonly sysctl?: Readonly<Record<string, string>>;
   /**
    * cgroup v1 `tasks` files the init joins itself before its command starts (the thread
    * that execs the command writes `0`): cheaper than moving it from outside, which waits for
@@ -151,6 +171,55 @@ function checkMounts(mounts: readonly MountOperation[]): readonly MountOperation
     if (m.op === 'bind' && !isAbsolute(m.source)) throw new InvalidOptionError(`mounts[${i}].source`, `must be an absolute path, got "${m.source}"`);
   });
   return mounts;
+}
+
+/** The ambient capabilities as numbers, checked against the user and the kept capabilities. */
+function ambientOf(options: UnshareOptions): number[] | undefined {
+  const ambient = options.ambientCapabilities;
+  if (!ambient?.length) return undefined;
+  if (!options.user || options.user.uid === 0) throw new InvalidOptionError('ambientCapabilities', 'only matter to a user other than root (set user)');
+  const kept = options.capabilities === undefined || options.capabilities === 'all' ? undefined : new Set(capabilityNumbers(options.capabilities));
+  const nums = capabilityNumbers(ambient, 'ambientCapabilities');
+  nums.forEach((n, i) => {
+    if (kept && !kept.has(n)) throw new InvalidOptionError(`ambientCapabilities[${i}]`, `${ambient[i]} is not among capabilities`);
+  });
+  return nums;
+}
+
+/** Refuses device nodes outside /dev or of an unknown type. */
+function checkDevices(devices: readonly DeviceNode[] | undefined): readonly DeviceNode[] | undefined {
+  if (!devices?.length) return undefined;
+  devices.forEach((d, i) => {
+    if (!d.path.startsWith('/dev/') || d.path.split('/').includes('..'))
+      throw new InvalidOptionError(`devices[${i}].path`, `must be below /dev, got "${d.path}"`);
+    if (!['c', 'b', 'p', 'u'].includes(d.type)) throw new InvalidOptionError(`devices[${i}].type`, `must be c, b, u or p, got "${d.type}"`);
+    for (const k of ['major', 'minor'] as const) {
+      if (d.type !== 'p' && (!Number.isInteger(d[k]) || d[k] < 0))
+        throw new InvalidOptionError(`devices[${i}].${k}`, `must be a non-negative integer, got ${d[k]}`);
+    }
+  });
+  return devices;
+}
+
+/** Which namespace each namespaced sysctl belongs to (as runc checks them). */
+function sysctlNamespace(key: string): NamespaceType | undefined {
+  if (key.startsWith('net.')) return 'net';
+  if (/^(kernel\.(msgmax|msgmnb|msgmni|sem|shmall|shmmax|shmmni|shm_rmid_forced)|fs\.mqueue\.)/.test(key)) return 'ipc';
+  if (key === 'kernel.hostname' || key === 'kernel.domainname') return 'uts';
+  return undefined;
+}
+
+/** Refuses a sysctl that would change the host: not namespaced, or its namespace is the host's. */
+function checkSysctl(sysctl: Readonly<Record<string, string>> | undefined, namespaces: readonly NamespaceType[]): Readonly<Record<string, string>> | undefined {
+  if (!sysctl || Object.keys(sysctl).length === 0) return undefined;
+  for (const [key, value] of Object.entries(sysctl)) {
+    if (!/^[a-z0-9_]+(\.[a-zA-Z0-9_*-]+)+$/.test(key) || key.includes('..')) throw new InvalidOptionError(`sysctl.${key}`, 'is not a sysctl name');
+    const ns = sysctlNamespace(key);
+    if (!ns) throw new InvalidOptionError(`sysctl.${key}`, 'is not namespaced: setting it would change the host');
+    if (!namespaces.includes(ns)) throw new InvalidOptionError(`sysctl.${key}`, `needs a new ${ns} namespace (it would change the host's)`);
+    if (typeof value !== 'string') throw new InvalidOptionError(`sysctl.${key}`, 'must be a string');
+  }
+  return sysctl;
 }
 
 /** Refuses idmapped directories that cannot be: no user namespace, not root, not absolute. */
@@ -220,6 +289,8 @@ export async function unshareRequest(options: UnshareOptions): Promise<SpawnRequ
       idmapped: checkIdmapped(options.idmapped, userns, caller.uid),
       rootMount: options.rootMount,
       mounts: checkMounts(options.mounts ?? []),
+      devices: checkDevices(options.devices),
+      readonly: options.readonlyRoot ?? false,
     };
   } else if (options.idmapped?.length) throw new InvalidOptionError('idmapped', 'needs a rootfs');
   const cwd = options.cwd ?? (rootfs ? '/' : process.cwd());
@@ -237,9 +308,11 @@ export async function unshareRequest(options: UnshareOptions): Promise<SpawnRequ
     namespaces,
     hostname: options.hostname,
     domainname: options.domainname,
+    sysctl: checkSysctl(options.sysctl, namespaces),
     mountProc: options.mountProc ?? (namespaces.includes('pid') && namespaces.includes('mnt')),
     rootfs,
     ...securityConfig(options),
+    ambient: ambientOf(options),
     userns,
     tty: options.tty ?? false,
   };

@@ -27,8 +27,10 @@ export const UMOUNT_NOFOLLOW = 8;
 export const PR_CAPBSET_DROP = 24;
 export const PR_SET_DUMPABLE = 4;
 export const PR_SET_NO_NEW_PRIVS = 38;
+export const PR_SET_KEEPCAPS = 8;
 export const PR_CAP_AMBIENT = 47;
 export const PR_CAP_AMBIENT_CLEAR_ALL = 4;
+export const PR_CAP_AMBIENT_RAISE = 2;
 
 export const F_SETFD = 2;
 export const F_GETFL = 3;

@@ -403,16 +403,31 @@ export function lutimensNs(path: string, atimeNs: bigint, mtimeNs: bigint): void
 
 let prctlFprog: Fn | undefined;
 
+/** seccomp(2)'s number: glibc has no wrapper. */
+const SYS_SECCOMP: Readonly<Record<string, number>> = { x64: 317, arm64: 277 };
+
 /**
  * Installs a seccomp filter (classic BPF, 8 bytes per instruction) on the calling thread:
- * prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &sock_fprog). It stays across execve.
+ * prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &sock_fprog), or with `flags`
+ * (SECCOMP_FILTER_FLAG_*), seccomp(SECCOMP_SET_MODE_FILTER, flags, &sock_fprog), which
+ * prctl cannot carry. It stays across execve.
  * @internal
  */
-export function seccompFilter(program: Buffer): void {
+export function seccompFilter(program: Buffer, flags = 0): void {
   const k = koffi();
   if (!prctlFprog) {
     k.struct('ctk_sock_fprog', { len: 'uint16', filter: 'uint8_t *' }); // registers the type by name
     prctlFprog = k.load('libc.so.6').func('int prctl(int option, unsigned long mode, ctk_sock_fprog *prog, unsigned long a4, unsigned long a5)') as Fn;
   }
-  check(prctlFprog(22 /* PR_SET_SECCOMP */, 2 /* SECCOMP_MODE_FILTER */, { len: program.length / 8, filter: program }, 0, 0), 'prctl(PR_SET_SECCOMP)');
+  const fprog = { len: program.length / 8, filter: program };
+  if (flags === 0) {
+    check(prctlFprog(22 /* PR_SET_SECCOMP */, 2 /* SECCOMP_MODE_FILTER */, fprog, 0, 0), 'prctl(PR_SET_SECCOMP)');
+    return;
+  }
+  const nr = SYS_SECCOMP[process.arch];
+  if (nr === undefined) throw new Error(`ctrkit: unsupported architecture ${process.arch} (x64 and arm64 are supported)`);
+  const r = Number(lib().syscall(nr, 'unsigned int', 1 /* SECCOMP_SET_MODE_FILTER */, 'unsigned int', flags, 'ctk_sock_fprog *', fprog));
+  check(r, 'seccomp(SECCOMP_SET_MODE_FILTER)');
+  // With SECCOMP_FILTER_FLAG_TSYNC, a positive result is a thread that could not be synchronized.
+  if (r > 0) throw new SysError('seccomp(SECCOMP_SET_MODE_FILTER)', 16 /* EBUSY */, undefined, `thread ${r} could not take the filter (TSYNC)`);
 }

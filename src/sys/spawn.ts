@@ -29,6 +29,8 @@ interface Bound {
   mkfifo: Fn;
   syscall: Fn;
   waitid: Fn;
+  exit: Fn;
+  prlimit: Fn;
 }
 
 let bound: Bound | undefined;
@@ -52,6 +54,8 @@ function lib(): Bound {
     mkfifo: c.func('int mkfifo(const char *path, uint32_t mode)'),
     syscall: c.func('long syscall(long nr, ...)'),
     waitid: c.func('int waitid(int idtype, int id, _Out_ uint8_t *info, int options)'),
+    exit: c.func('void _exit(int status)'),
+    prlimit: c.func('int prlimit(int pid, int resource, const uint64_t *limit, _Out_ uint64_t *old)'),
   };
   return bound;
 }
@@ -212,6 +216,17 @@ export function setgroupsThread(groups: readonly number[]): void {
 }
 
 /**
+ * setresuid(2) and setresgid(2) for the calling thread alone (raw system calls: glibc's
+ * wrappers change every thread of the process). A spawner thread of the thread start path
+ * takes its containers' user this way, keeping its capabilities with PR_SET_KEEPCAPS.
+ */
+export function setUserThread(uid: number, gid: number): void {
+  const [setresuid, setresgid] = process.arch === 'arm64' ? [147, 149] : [117, 119];
+  if (Number(lib().syscall(setresgid, 'uint32_t', gid, 'uint32_t', gid, 'uint32_t', gid)) < 0) throw new SysError('setresgid', koffi().errno(), `gid ${gid}`);
+  if (Number(lib().syscall(setresuid, 'uint32_t', uid, 'uint32_t', uid, 'uint32_t', uid)) < 0) throw new SysError('setresuid', koffi().errno(), `uid ${uid}`);
+}
+
+/**
  * Calls `onExit` once the child behind `pidfd` has exited, reaped, from Node's event loop
  * (a pidfd turns readable when its process exits; no thread waits on it).
  */
@@ -237,4 +252,21 @@ export function watchPidfd(pidfd: number, onExit: (exit: ChildExit) => void): { 
       handle.close();
     },
   };
+}
+
+/**
+ * Ends this process at once with `code` (_exit(2)): no exit handlers, and no waiting for
+ * worker threads, one of which may sit in posix_spawn for good after a start was handed over
+ * (see holdOnThreads). Whatever must reach a file or a pipe has to be written synchronously
+ * before.
+ */
+export function exitNow(code: number): never {
+  lib().exit(code);
+  throw new Error('_exit returned');
+}
+
+/** prlimit(2): sets resource `resource` of process `pid` to [soft, hard]. */
+export function setProcessLimit(pid: number, resource: number, soft: bigint, hard: bigint): void {
+  const limit = new BigUint64Array([soft, hard]);
+  if (Number(lib().prlimit(pid, resource, limit, null)) < 0) throw new SysError('prlimit', koffi().errno(), `pid ${pid}`);
 }

@@ -1,3 +1,4 @@
+import type { SeccompOption } from '../../namespaces/index.js';
 import type { ProcessIdentity } from '../../sys/liveness.js';
 import type { HealthState } from '../health.js';
 
@@ -80,7 +81,7 @@ export interface ContainerRecord {
     readonly user: { readonly uid: number; readonly gid: number; readonly groups?: readonly number[] | undefined } | undefined;
     readonly capabilities: readonly string[] | 'all';
     readonly noNewPrivileges: boolean;
-    readonly seccomp: string;
+    readonly seccomp: SeccompOption;
     readonly tty: boolean;
   };
   /** The resources it holds, released in reverse order; each may be missing if creation stopped early. */

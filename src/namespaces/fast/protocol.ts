@@ -58,6 +58,8 @@ export interface EnterRequest {
   readonly cgroupns: boolean;
   /** A prepared container: its cgroup namespace (an fd), entered instead of a new one. */
   readonly cgroupnsFd?: number | undefined;
+  /** An exec into a running container: this PID's cgroup and PID namespaces are entered instead of new ones. */
+  readonly joinOf?: number | undefined;
 }
 
 /** To a spawner: enter the builder's namespaces and start the command (blocks until it execs). */
@@ -74,8 +76,11 @@ export interface SpawnThreadRequest {
   readonly cwd: string;
   /** The fds (in this process) that become the command's 0, 1 and 2. */
   readonly stdio: readonly [number, number, number];
-  /** The barrier: the command opens the first FIFO (it exists), then blocks opening the second. */
-  readonly fifos: readonly [string, string];
+  /**
+   * The barrier: the command opens the first FIFO (it exists), then blocks opening the second.
+   * None for an exec into a running container, which has nothing to wait for.
+   */
+  readonly fifos?: readonly [string, string] | undefined;
 }
 
 /** To either thread: return to the host's namespaces (and the spawner to its park): a start given up before `spawn`. */
@@ -97,8 +102,15 @@ export interface SpawnerProfile {
   readonly noNewPrivileges: boolean;
   /** The filter (base64 classic BPF) with the thread's key in front, or undefined. */
   readonly seccomp?: string | undefined;
-  /** Supplementary groups of the commands (root's), set on the thread alone. */
+  /** An OCI profile's SECCOMP_FILTER_FLAG_* bits (TSYNC is never used on a thread). */
+  readonly seccompFlags?: number | undefined;
+  /** Supplementary groups of the commands, set on the thread alone. */
   readonly groups?: readonly number[] | undefined;
+  /** The commands' user and group (0 or absent: root), set on the thread alone. */
+  readonly uid?: number | undefined;
+  /** With a uid that is not root: the capabilities (numbers) its commands keep, as their ambient set. */
+  readonly ambient?: readonly number[] | undefined;
+  readonly gid?: number | undefined;
 }
 
 /** `workerData` of a spawner thread. */

@@ -4,6 +4,7 @@
  * @internal
  */
 import type { SpawnRequest } from '../spawn-request.js';
+import { failsOnlyWithErrno } from '../seccomp-actions.js';
 
 /**
  * Why `req` must take the stage path, or undefined when the thread path can start it.
@@ -24,8 +25,8 @@ export function threadStartRefusal(req: SpawnRequest): string | undefined {
   if (!c.namespaces.includes('mnt') || !c.namespaces.includes('pid')) return 'needs new mount and PID namespaces';
   if (c.tty) return 'a terminal';
   if (c.joinNetOf !== undefined) return "another container's network";
-  if (c.user && (c.user.uid !== 0 || c.user.gid !== 0)) return 'a non-root user';
   if (req.startPath === 'stage') return 'the stage path was asked for';
+  if (c.seccomp && !failsOnlyWithErrno(Buffer.from(c.seccomp, 'base64'))) return 'a seccomp profile that kills, traps or traces';
   if (!['x64', 'arm64'].includes(process.arch)) return `architecture ${process.arch}`;
   return undefined;
 }

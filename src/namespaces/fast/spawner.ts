@@ -22,12 +22,17 @@ import {
   PR_CAPBSET_DROP,
   PR_CAP_AMBIENT,
   PR_CAP_AMBIENT_CLEAR_ALL,
+  PR_CAP_AMBIENT_RAISE,
+  PR_SET_KEEPCAPS,
   PR_SET_NO_NEW_PRIVS,
 } from '../../sys/constants.js';
 import { capsetSets, close, openat, prctl, seccompFilter, unshare } from '../../sys/libc.js';
-import { gettid, loadSpawnFunctions, posixSpawn, setgroupsThread, setnsKeyed, unshareKeyed, type FileAction } from '../../sys/spawn.js';
+import { gettid, loadSpawnFunctions, posixSpawn, setgroupsThread, setnsKeyed, setUserThread, unshareKeyed, type FileAction } from '../../sys/spawn.js';
 import { toWire } from '../init/wire.js';
 import type { InitStep } from '../protocol.js';
+import { failsOnlyWithErrno } from '../seccomp-actions.js';
+
+const SECCOMP_FILTER_FLAG_TSYNC = 1;
 import type { EnterRequest, SpawnerData, SpawnThreadRequest, ThreadReply, ThreadRequest } from './protocol.js';
 import { NS_FLAG, openHome, threadNsPath, withFd, type ThreadNamespace } from './thread-home.js';
 
@@ -57,12 +62,28 @@ function applyProfile(): void {
     if (keep.has(cap)) mask |= 1n << BigInt(cap);
     else prctl(PR_CAPBSET_DROP, cap);
   }
+  if (p.uid || p.gid) {
+    // The containers' user, on this thread alone: what it spawns inherits it, and execs as a
+    // process that is not root, whose capabilities the exec clears (as on the stage path).
+    // The thread keeps its permitted set through the change (KEEPCAPS) and makes it effective
+    // again below: it still joins cgroups and enters namespaces.
+    prctl(PR_SET_KEEPCAPS, 1);
+    setUserThread(p.uid ?? 0, p.gid ?? 0);
+  }
   const status = readFileSync('/proc/thread-self/status', 'utf8');
   const set = (name: string) => BigInt(`0x${status.match(new RegExp(`^${name}:\\s*([0-9a-f]+)$`, 'm'))?.[1] ?? '0'}`);
   // Only what the thread holds can be inheritable (and what it lacks, the stage path could not give either).
-  capsetSets(set('CapEff'), set('CapPrm'), mask & set('CapPrm'));
+  capsetSets(set('CapPrm'), set('CapPrm'), mask & set('CapPrm'));
+  // A non-root user's capabilities: the ambient set, which its exec keeps (in both other sets above).
+  if (p.uid) for (const cap of p.ambient ?? []) if (keep.has(cap)) prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap);
   if (p.noNewPrivileges) prctl(PR_SET_NO_NEW_PRIVS, 1);
-  if (p.seccomp) seccompFilter(Buffer.from(p.seccomp, 'base64'));
+  if (p.seccomp) {
+    const program = Buffer.from(p.seccomp, 'base64');
+    // Thrown before the thread is ready: the start falls back to the stage path.
+    if (!failsOnlyWithErrno(program)) throw new Error('a seccomp profile that kills, traps or traces is installed by the stage path only');
+    // Never TSYNC here: it would put the container's filter on every thread of this process.
+    seccompFilter(program, (p.seccompFlags ?? 0) & ~SECCOMP_FILTER_FLAG_TSYNC);
+  }
 }
 
 /**
@@ -95,7 +116,13 @@ function enter(req: EnterRequest): void {
   step = 'cgroup';
   for (const tasks of req.cgroupTasks) writeFileSync(tasks, '0');
   step = 'cgroupns';
-  if (req.cgroupnsFd !== undefined) {
+  if (req.joinOf !== undefined) {
+    // An exec: the running container's cgroup namespace, and its PID namespace for children.
+    for (const type of ['cgroup', 'pid'] as const) {
+      const path = `/proc/${req.joinOf}/ns/${type}`;
+      withFd(path, (fd) => setnsKeyed(fd, NS_FLAG[type], key, path));
+    }
+  } else if (req.cgroupnsFd !== undefined) {
     // A prepared container's cgroup namespace, rooted at its cgroup when it was made.
     setnsKeyed(req.cgroupnsFd, CLONE_NEWCGROUP, key);
     unshareKeyed(CLONE_NEWPID, key);
@@ -114,6 +141,15 @@ function spawnCommand(req: SpawnThreadRequest): number {
     withFd(path, (fd) => setnsKeyed(fd, NS_FLAG[type as ThreadNamespace], key, path));
   }
   step = 'exec';
+  if (!req.fifos) {
+    // An exec into a running container: nothing to wait for, and nothing of ours to keep.
+    const actions: FileAction[] = [
+      ...req.stdio.map((fd, i) => ({ op: 'dup2' as const, fd, to: i })),
+      { op: 'chdir', path: req.cwd },
+      { op: 'closefrom', fd: 3 },
+    ];
+    return posixSpawn({ path: req.path, argv: req.argv, env: req.env, actions, setsid: true });
+  }
   // The barrier's FIFOs, held as O_PATH fds the child inherits and reopens through its own
   // /proc/self/fd: opening the first for writing tells the builder the process exists,
   // opening the second for reading blocks it until the caller's hook has run. (Were the

@@ -161,14 +161,7 @@ class ThreadStarter {
     this.builder = undefined;
     this.spawners.clear();
     await Promise.all(threads.map((t) => t.worker.terminate()));
-    for (const dir of this.parks) {
-      try {
-        rmdirSync(dir);
-        this.parks.delete(dir);
-      } catch {
-        // the owner helper or prune removes it
-      }
-    }
+    this.removeParks();
   }
 
   async builderThread(): Promise<ThreadHandle> {
@@ -199,6 +192,29 @@ class ThreadStarter {
     }
     await s.ready;
     return s;
+  }
+
+  /** The builder and the spawner of `req`'s profile, or ThreadsUnavailable (the fds of `stdio` closed). */
+  async threadsFor(req: SpawnRequest, stdio: ThreadStdio): Promise<[ThreadHandle, ThreadHandle]> {
+    try {
+      return await Promise.all([this.builderThread(), this.spawnerThread(profileOf(req.config))]);
+    } catch (e) {
+      this.reset();
+      for (const fd of stdio.toClose) closeSync(fd);
+      throw new ThreadsUnavailable(e);
+    }
+  }
+
+  /** Removes this process's parks now (no thread of ours may be in them). */
+  removeParks(): void {
+    for (const dir of this.parks) {
+      try {
+        rmdirSync(dir);
+        this.parks.delete(dir);
+      } catch {
+        // the owner helper or prune removes it
+      }
+    }
   }
 
   /** Two fresh FIFO paths in this process's private directory. */
@@ -272,7 +288,11 @@ function profileOf(config: StageConfig): SpawnerProfile {
     capabilities: config.capabilities ?? all,
     noNewPrivileges: config.noNewPrivileges,
     seccomp: config.seccomp,
+    seccompFlags: config.seccompFlags,
     groups: config.user?.groups,
+    uid: config.user?.uid,
+    ambient: config.ambient,
+    gid: config.user?.gid,
   };
 }
 
@@ -379,14 +399,7 @@ type ProcessParts = Omit<ConstructorParameters<typeof NamespacedProcess>[0], 'pi
 
 async function startOne(s: ThreadStarter, req: SpawnRequest, stdio: ThreadStdio, parts: ProcessParts): Promise<NamespacedProcess> {
   if (req.signal?.aborted) throw new AbortError(req.signal.reason);
-  let threads: [ThreadHandle, ThreadHandle];
-  try {
-    threads = await Promise.all([s.builderThread(), s.spawnerThread(profileOf(req.config))]);
-  } catch (e) {
-    s.reset();
-    for (const fd of stdio.toClose) closeSync(fd);
-    throw new ThreadsUnavailable(e);
-  }
+  const threads = await s.threadsFor(req, stdio);
   const start = new ThreadStart(s, req, threads[0], threads[1], stdio);
   s.current = start;
   try {
@@ -406,6 +419,103 @@ async function startOne(s: ThreadStarter, req: SpawnRequest, stdio: ThreadStdio,
   }
 }
 
+/**
+ * Starts `req` up to the barrier and leaves it there, waiting on `fifo` (a FIFO the caller
+ * made) until some process opens that for writing (see releaseHeld in ../held.ts): an OCI
+ * runtime's `create`, whose process ends while the container's init waits for `start`.
+ * Resolves with the init's PID once the hook ran. The spawner thread stays blocked in
+ * posix_spawn for good, so this process can start nothing more and must end with `_exit`
+ * (a normal exit would wait for that thread); the init, its child, then passes to the
+ * nearest subreaper. The parks are removed before that: nothing of this process stays in
+ * them (the spawner sits in the container's cgroups).
+ * @internal
+ */
+export function holdOnThreads(req: SpawnRequest, stdio: ThreadStdio, fifo: string): Promise<number> {
+  if (threadPathBroken) return Promise.reject(new ThreadsUnavailable(new Error(threadPathBroken)));
+  starter ??= new ThreadStarter();
+  const s = starter;
+  return s.serialize(async () => {
+    const [builder, spawner] = await s.threadsFor(req, stdio);
+    const start = new ThreadStart(s, req, builder, spawner, stdio, fifo);
+    s.current = start;
+    try {
+      const pid = await start.toBarrier();
+      const { hook, signal } = req;
+      if (hook) await hook({ pid, signal: signal ?? new AbortController().signal });
+      if (signal?.aborted) throw new AbortError(signal.reason);
+      threadPathBroken = 'this process handed a start over (its spawner waits in posix_spawn)';
+      s.removeParks();
+      return pid;
+    } catch (e) {
+      await start.abandon();
+      throw e;
+    } finally {
+      s.current = undefined;
+      start.close();
+    }
+  });
+}
+
+/** An exec into a running container on a spawner thread (see {@link execOnThreads}). @internal */
+export interface JoinSpawn {
+  /** The container's init (host PID): its namespaces and cgroup namespace are entered. */
+  readonly target: number;
+  /** The container's v1 `tasks` files, joined first. */
+  readonly cgroupTasks: readonly string[];
+  /** Capabilities, no_new_privs, seccomp and user of the process (the profile its spawner carries). */
+  readonly config: StageConfig;
+  /** The command's resolved path inside the container. */
+  readonly path: string;
+}
+
+/**
+ * Starts a process inside a running container's namespaces and cgroups, as a direct child of
+ * this process with nothing in between: a spawner thread joins the cgroups, enters the target's
+ * cgroup and PID namespaces (for its children) and its mount, UTS, IPC and network namespaces,
+ * and posix_spawns. Resolves with the PID and a pidfd once the exec succeeded.
+ * @internal
+ */
+export function execOnThreads(req: JoinSpawn, stdio: ThreadStdio): Promise<{ pid: number; pidfd: number }> {
+  if (threadPathBroken) return Promise.reject(new ThreadsUnavailable(new Error(threadPathBroken)));
+  starter ??= new ThreadStarter();
+  const s = starter;
+  return s.serialize(async () => {
+    try {
+      return await execOne(s, req, stdio);
+    } finally {
+      for (const fd of stdio.toClose) closeSync(fd);
+    }
+  });
+}
+
+async function execOne(s: ThreadStarter, req: JoinSpawn, stdio: ThreadStdio): Promise<{ pid: number; pidfd: number }> {
+  const c = req.config;
+  let spawner: ThreadHandle;
+  try {
+    spawner = await s.spawnerThread(profileOf(c));
+  } catch (e) {
+    s.reset();
+    throw new ThreadsUnavailable(e);
+  }
+  const nsFds: Record<string, number> = {};
+  const types = (['mnt', 'uts', 'ipc', 'net'] as const).filter((t) => c.namespaces.includes(t));
+  try {
+    // Opened before the spawner leaves home: a container gone meanwhile fails here, cleanly.
+    for (const t of types) nsFds[t] = openSync(`/proc/${req.target}/ns/${t}`, 'r');
+    const parkTasks = parkTasksOf(req.cgroupTasks, s.parks);
+    const entered = await timeout(spawner.request({ t: 'enter', cgroupTasks: req.cgroupTasks, parkTasks, cgroupns: false, joinOf: req.target }), 'cgroupns');
+    if (!entered.ok) throw fail(entered, c.argv[0] ?? '');
+    const r = await timeout(
+      spawner.request({ t: 'spawn', builderTid: 0, namespaces: types, nsFds, path: req.path, argv: c.argv, env: c.env, cwd: c.cwd, stdio: stdio.child }),
+      'exec',
+    );
+    if (!r.ok || r.pid === undefined) throw fail(r as Extract<ThreadReply, { ok: false }>, c.argv[0] ?? '');
+    return { pid: r.pid, pidfd: pidfdOpen(r.pid) };
+  } finally {
+    for (const fd of Object.values(nsFds)) closeSync(fd);
+  }
+}
+
 /** One start on the threads, step by step, with what it holds until the end. */
 class ThreadStart {
   private readonly fifos: [string, string];
@@ -421,8 +531,14 @@ class ThreadStart {
     private readonly builder: ThreadHandle,
     private readonly spawner: ThreadHandle,
     private readonly stdio: ThreadStdio,
+    /** A FIFO of the caller's in place of the second: the process waits there for whoever opens it, in any process. */
+    private readonly holdAt?: string,
   ) {
     this.fifos = s.fifos();
+    if (holdAt) {
+      unlinkSync(this.fifos[1]);
+      this.fifos[1] = holdAt;
+    }
     this.argv0 = req.config.argv[0]!;
   }
 
@@ -561,7 +677,7 @@ class ThreadStart {
   }
 
   close(): void {
-    for (const f of this.fifos) unlinkSync(f);
+    for (const f of this.fifos) if (f !== this.holdAt) unlinkSync(f);
     for (const fd of this.stdio.toClose) closeSync(fd);
   }
 }

@@ -1,4 +1,4 @@
-import type { IdmappedPath, MountOperation, RootMount } from '../mount-plan.js';
+import type { DeviceNode, IdmappedPath, MountOperation, RootMount } from '../mount-plan.js';
 import type { NamespaceType } from '../types.js';
 
 /**
@@ -31,6 +31,11 @@ export interface StageConfig {
   readonly joinNetOf?: number | undefined;
   /** join: the PID whose mount namespace (and so root directory) to enter. */
   readonly joinMountOf?: number | undefined;
+  /**
+   * Kernel parameters written under /proc/sys from inside the container's namespaces (the
+   * network and IPC ones are per namespace), e.g. `net.ipv4.ip_forward`.
+   */
+  readonly sysctl?: Readonly<Record<string, string>> | undefined;
   /** Hostname and NIS domain name (needs a new uts namespace). */
   readonly hostname?: string | undefined;
   readonly domainname?: string | undefined;
@@ -40,10 +45,20 @@ export interface StageConfig {
   readonly rootfs?: RootfsConfig | undefined;
   /** Capabilities the command keeps (numbers), or null to leave them as they are. */
   readonly capabilities: readonly number[] | null;
+  /**
+   * Capabilities (numbers, all among `capabilities`) a command run as a `user` other than root
+   * keeps through exec: its ambient set. Without, such a command has none.
+   */
+  readonly ambient?: readonly number[] | undefined;
   /** Run the command as this user (ids inside the container's user namespace, if any). */
   readonly user?: { readonly uid: number; readonly gid: number; readonly groups: readonly number[] } | undefined;
   /** A seccomp filter program (base64 of classic BPF) to install before exec. */
   readonly seccomp?: string | undefined;
+  /**
+   * With an OCI seccomp profile (and only then, 0 included): the SECCOMP_FILTER_FLAG_* bits
+   * to install `seccomp` with, through seccomp(2).
+   */
+  readonly seccompFlags?: number | undefined;
   /** Set PR_SET_NO_NEW_PRIVS before exec. */
   readonly noNewPrivileges: boolean;
   /** Whether the stage runs inside a new user namespace (devices are then bind-mounted). */
@@ -68,6 +83,10 @@ export interface RootfsConfig {
   readonly rootMount?: RootMount | undefined;
   /** The caller's mounts inside the root, in order, after /proc, /dev and /sys. */
   readonly mounts: readonly MountOperation[];
+  /** Device nodes made in /dev (which is then mounted without nodev, as runc's is). */
+  readonly devices?: readonly DeviceNode[] | undefined;
+  /** The root mount made read-only (alone, not the mounts on it) just before the pivot. */
+  readonly readonly?: boolean | undefined;
 }
 
 /** The fd numbers of the stage's extra descriptors. @internal */

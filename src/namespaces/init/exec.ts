@@ -14,9 +14,10 @@ import {
   PR_CAPBSET_DROP,
   PR_CAP_AMBIENT,
   PR_CAP_AMBIENT_CLEAR_ALL,
+  PR_CAP_AMBIENT_RAISE,
   PR_SET_NO_NEW_PRIVS,
 } from '../../sys/constants.js';
-import { capset, close, closeRange, dup3, fcntl, prctl, resetSignal, umask, unblockAllSignals } from '../../sys/libc.js';
+import { capset, capsetSets, close, closeRange, dup3, fcntl, prctl, resetSignal, umask, unblockAllSignals } from '../../sys/libc.js';
 import { SysError } from '../../sys/sys-error.js';
 import { DEFAULT_PATH, STDERR_FD } from './config.js';
 import { fdPath, openInRoot } from './inroot.js';
@@ -95,6 +96,18 @@ export function restrictCapabilities(keep: readonly number[], lastCap: number): 
   let mask = 0n;
   for (const cap of wanted) if (cap <= lastCap) mask |= 1n << BigInt(cap);
   capset(mask);
+}
+
+/** After a change to a uid that is not root (with KEEPCAPS): the permitted set made effective again. */
+export function effectiveFromPermitted(): void {
+  const status = readFileSync('/proc/thread-self/status', 'utf8');
+  const set = (name: string) => BigInt(`0x${new RegExp(`^${name}:\\s*([0-9a-f]+)$`, 'm').exec(status)?.[1] ?? '0'}`);
+  capsetSets(set('CapPrm'), set('CapPrm'), set('CapInh'));
+}
+
+/** Raises `caps` (each permitted and inheritable) into the ambient set, which the exec of a non-root user keeps. */
+export function raiseAmbient(caps: readonly number[], lastCap: number): void {
+  for (const cap of caps) if (cap <= lastCap) prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap);
 }
 
 /** Empties the ambient set, so capabilities follow the usual rules for the command's uid. */

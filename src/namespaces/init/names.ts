@@ -3,12 +3,13 @@
  * whichever start path made them (the init stage, or the thread path's builder).
  * @internal
  */
+import { writeFileSync } from 'node:fs';
 import { sethostname, setdomainname } from '../../sys/libc.js';
 import type { StageConfig } from './config.js';
 import { bringLoopbackUp } from './loopback.js';
 import type { StepTracker } from './rootfs.js';
 
-/** Names the new UTS namespace and brings up `lo` in the new network namespace. */
+/** Names the new UTS namespace, brings up `lo` in the new network namespace and writes the sysctls. */
 export function setUpNamesAndLoopback(config: StageConfig, step: StepTracker): void {
   if (config.hostname !== undefined) {
     step('hostname');
@@ -21,5 +22,11 @@ export function setUpNamesAndLoopback(config: StageConfig, step: StepTracker): v
   if (config.namespaces.includes('net')) {
     step('loopback');
     bringLoopbackUp();
+  }
+  if (config.sysctl) {
+    // Network and IPC parameters belong to the namespaces of the thread that writes them:
+    // this one stands in the container's. The caller checked that each is namespaced.
+    step('sysctl');
+    for (const [key, value] of Object.entries(config.sysctl)) writeFileSync(`/proc/sys/${key.replaceAll('.', '/')}`, value);
   }
 }

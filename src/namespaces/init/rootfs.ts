@@ -21,11 +21,11 @@ import {
   O_DIRECTORY,
   O_PATH,
 } from '../../sys/constants.js';
-import { statSync } from 'node:fs';
-import { chdir, close, mount, openat, pivotRoot, symlinkat, umount2 } from '../../sys/libc.js';
+import { chownSync, statSync, unlinkSync } from 'node:fs';
+import { chdir, close, mknodat, mount, openat, pivotRoot, symlinkat, umount2 } from '../../sys/libc.js';
 import { SysError } from '../../sys/sys-error.js';
 import type { RootfsConfig, StageConfig } from './config.js';
-import type { CgroupHierarchy, MountOperation } from '../mount-plan.js';
+import type { CgroupHierarchy, DeviceNode, MountOperation } from '../mount-plan.js';
 import { mountRootFs } from './root-mount.js';
 import { attachIdmappedMounts } from './idmapped.js';
 import type { InitStep } from '../protocol.js';
@@ -80,12 +80,15 @@ function mountProc(rootFd: number, cfg: StageConfig, pidns?: string): void {
   }
 }
 
-function mountDev(rootFd: number, cfg: StageConfig): void {
+function mountDev(rootFd: number, cfg: StageConfig, devices: readonly DeviceNode[]): void {
   const fd = mkdirInRoot(rootFd, '/dev', '/dev');
   // nodev: a device node a container creates here (CAP_MKNOD is in Docker's default set)
   // cannot be opened. The standard nodes are binds of the host's own, which are their own
-  // mounts and keep working.
-  mountAt(fd, 'tmpfs', 'tmpfs', MS_NOSUID | MS_NODEV | MS_STRICTATIME, 'mode=755,size=65536k', '/dev');
+  // mounts and keep working. Where the caller asks for device nodes (an OCI config's
+  // linux.devices), /dev is mounted as runc mounts it, without nodev: the devices cgroup is
+  // then what decides which nodes open.
+  const nodev = devices.length ? 0 : MS_NODEV;
+  mountAt(fd, 'tmpfs', 'tmpfs', MS_NOSUID | nodev | MS_STRICTATIME, 'mode=755,size=65536k', '/dev');
   // Re-open: the fd above names the directory under the new tmpfs, not the tmpfs itself.
   const dev = openInRoot(rootFd, '/dev', '/dev', true);
   try {
@@ -116,6 +119,41 @@ function mountDev(rootFd: number, cfg: StageConfig): void {
     for (const [name, target] of DEV_LINKS) symlinkat(target, dev, name, `/dev/${name}`);
   } finally {
     close(dev);
+  }
+  for (const d of devices) makeDevice(rootFd, d);
+}
+
+const NODE_TYPE: Readonly<Record<DeviceNode['type'], number>> = { c: 0o020000, u: 0o020000, b: 0o060000, p: 0o010000 };
+
+/** mknod of one device node in /dev (an existing standard node of the same name is replaced by it). */
+function makeDevice(rootFd: number, d: DeviceNode): void {
+  const slash = d.path.lastIndexOf('/');
+  const dir = mkdirInRoot(rootFd, d.path.slice(0, slash) || '/', d.path);
+  const name = d.path.slice(slash + 1);
+  // /dev is our fresh tmpfs: what is there already is one of our standard nodes (a bind over
+  // an empty file), replaced by the caller's.
+  const inDir = `${fdPath(dir)}/${name}`;
+  try {
+    umount2(inDir, MNT_DETACH);
+  } catch {
+    // not a mount point
+  }
+  try {
+    unlinkSync(inDir);
+  } catch {
+    // nothing there
+  }
+  const dev = (BigInt(d.major & 0xfff) << 8n) | BigInt(d.minor & 0xff) | (BigInt(d.minor & ~0xff) << 12n) | (BigInt(d.major & ~0xfff) << 32n);
+  try {
+    mknodat(dir, name, NODE_TYPE[d.type] | ((d.mode ?? 0o666) & 0o7777), d.type === 'p' ? 0n : dev, d.path);
+    const node = openInRoot(rootFd, d.path, d.path);
+    try {
+      chownSync(fdPath(node), d.uid ?? 0, d.gid ?? 0); // an O_PATH fd: through its /proc link
+    } finally {
+      close(node);
+    }
+  } finally {
+    close(dir);
   }
 }
 
@@ -212,6 +250,17 @@ function bindPath(rootFd: number, b: Extract<MountOperation, { op: 'bind' }>): v
   }
 }
 
+/** One mount of any kind (see MountOperation `mount`). */
+function mountAny(rootFd: number, m: Extract<MountOperation, { op: 'mount' }>): void {
+  const bind = (m.flags & MS_BIND) !== 0;
+  const fd = bind ? bindTarget(rootFd, m.source, m.target) : mkdirInRoot(rootFd, m.target, m.target);
+  // A bind takes only MS_BIND and MS_REC; its other flags need a remount of the new mount.
+  mountAt(fd, m.source, bind ? null : m.fstype, bind ? m.flags & (MS_BIND | MS_REC) : m.flags & ~MS_REMOUNT, bind ? null : (m.data ?? null), m.target);
+  const rest = m.flags & ~(MS_BIND | MS_REC | MS_REMOUNT);
+  if (bind && rest) mountAt(openInRoot(rootFd, m.target, m.target), null, null, MS_BIND | MS_REMOUNT | rest, null, m.target);
+  if (m.propagation) mountAt(openInRoot(rootFd, m.target, m.target), null, null, m.propagation, null, m.target);
+}
+
 /** Executes the caller's mount plan, in order. */
 function executePlan(rootFd: number, mounts: readonly MountOperation[], step: StepTracker): void {
   for (const m of mounts) {
@@ -231,6 +280,10 @@ function executePlan(rootFd: number, mounts: readonly MountOperation[], step: St
       case 'cgroupfs':
         step('sys');
         mountCgroups(rootFd, m.hierarchies);
+        break;
+      case 'mount':
+        step('binds');
+        mountAny(rootFd, m);
         break;
     }
   }
@@ -283,7 +336,7 @@ export function prepareRoot(cfg: StageConfig, rootfs: RootfsConfig, step: StepTr
       mountProc(rootFd, cfg);
     }
     step('dev');
-    mountDev(rootFd, cfg);
+    mountDev(rootFd, cfg, rootfs.devices ?? []);
     step('sys');
     mountSys(rootFd, cfg);
     executePlan(rootFd, deferProc ? rootfs.mounts.filter((m) => !underProc(m)) : rootfs.mounts, step);
@@ -305,7 +358,19 @@ export function finishRoot(cfg: StageConfig, rootfs: RootfsConfig, step: StepTra
   } finally {
     close(rootFd);
   }
+  readOnlyRoot(rootfs);
   pivotInto(rootfs.path, step);
+}
+
+/** With `rootfs.readonly`: the root mount alone made read-only (its submounts keep their flags). */
+function readOnlyRoot(rootfs: RootfsConfig): void {
+  if (!rootfs.readonly) return;
+  const fd = openat(AT_FDCWD, rootfs.path, O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
+  try {
+    mountSetattr(fd, MOUNT_ATTR_RDONLY, 0, false, '/');
+  } finally {
+    close(fd);
+  }
 }
 
 /** pivot_root into `path` and detach the old root: nothing of the host stays reachable. */
@@ -327,6 +392,7 @@ function pivotInto(path: string, step: StepTracker): void {
  */
 export function enterRootfs(cfg: StageConfig, rootfs: RootfsConfig, step: StepTracker): void {
   prepareRoot(cfg, rootfs, step);
+  readOnlyRoot(rootfs);
   pivotInto(rootfs.path, step);
 }
 

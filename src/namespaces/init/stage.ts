@@ -15,10 +15,20 @@ import { StageChannel } from './channel.js';
 import type { InitStep } from '../protocol.js';
 import { toWire } from './wire.js';
 import { NAMESPACES, type NamespaceType } from '../types.js';
-import { CLONE_FS, CLONE_NEWCGROUP, CLONE_NEWNET, CLONE_NEWNS, PR_SET_DUMPABLE } from '../../sys/constants.js';
+import { CLONE_FS, CLONE_NEWCGROUP, CLONE_NEWNET, CLONE_NEWNS, PR_SET_DUMPABLE, PR_SET_KEEPCAPS } from '../../sys/constants.js';
 import { chdir, close, execve, pipe, seccompFilter, prctl, setgroups, setns, setresgid, setresuid, unshare } from '../../sys/libc.js';
 import { enterRootfs, makeRootPrivate, remountProc } from './rootfs.js';
-import { clearAmbientCapabilities, lastCapability, lookupCommand, prepareFds, resetSignals, restrictCapabilities, setNoNewPrivileges } from './exec.js';
+import {
+  clearAmbientCapabilities,
+  effectiveFromPermitted,
+  lastCapability,
+  lookupCommand,
+  prepareFds,
+  raiseAmbient,
+  resetSignals,
+  restrictCapabilities,
+  setNoNewPrivileges,
+} from './exec.js';
 import { setUpNamesAndLoopback } from './names.js';
 import { newSession, openTerminal } from './terminal.js';
 
@@ -147,19 +157,25 @@ function main(): never {
     // no_new_privs; everything the stage does after this (capset, prctl, setres[ug]id,
     // setgroups, fcntl, close_range, rt_sig*, write, execve, exit_group) is on the allow-list.
     setStep('seccomp');
-    seccompFilter(Buffer.from(config.seccomp, 'base64'));
+    seccompFilter(Buffer.from(config.seccomp, 'base64'), config.seccompFlags ?? 0);
+  }
+  if (config.user) {
+    // The ids first: changing them takes CAP_SETUID and CAP_SETGID, which the container need
+    // not keep (glibc changes every thread's, and a thread refused aborts the process).
+    // Becoming a uid that is not root clears the effective and permitted sets; with a
+    // capability list, KEEPCAPS keeps the permitted set for the narrowing below, and the
+    // exec then leaves such a user only its ambient set.
+    setStep('user');
+    if (config.capabilities) prctl(PR_SET_KEEPCAPS, 1);
+    setgroups(config.user.groups);
+    setresgid(config.user.gid);
+    setresuid(config.user.uid);
+    if (config.capabilities) effectiveFromPermitted();
   }
   setStep('capabilities');
   if (config.capabilities) restrictCapabilities(config.capabilities, lastCap);
   else if (config.userns) clearAmbientCapabilities(); // what --keep-caps left for the barrier
-  if (config.user) {
-    // Becoming a non-root uid clears the effective and permitted sets, as for any process
-    // that is not root; the bounding set was narrowed above all the same.
-    setStep('user');
-    setgroups(config.user.groups);
-    setresgid(config.user.gid);
-    setresuid(config.user.uid);
-  }
+  if (config.user && config.user.uid !== 0 && config.ambient?.length) raiseAmbient(config.ambient, lastCap);
   if (config.noNewPrivileges) setNoNewPrivileges();
   setStep('fds');
   prepareFds(terminal);

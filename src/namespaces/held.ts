@@ -1,0 +1,127 @@
+/**
+ * Starts that outlive the process that made them: a container's init left waiting at the
+ * barrier for another process to release it (an OCI runtime's `create`, then `start`), and
+ * processes started inside a running container's namespaces (`exec`). Both run on the thread
+ * start path (./fast/threads.ts), so the process started is a direct child of the caller and
+ * passes to the caller's subreaper when the caller ends: nothing of ctrkit's stays between
+ * them, which is what a containerd shim, waiting on its children, relies on.
+ * @internal
+ */
+import { closeSync, constants as fsConstants, openSync, readFileSync } from 'node:fs';
+import { AT_FDCWD, O_CLOEXEC, O_DIRECTORY, O_PATH } from '../sys/constants.js';
+import { close, openat } from '../sys/libc.js';
+import { InvalidOptionError } from '../errors.js';
+import { threadStartRefusal } from './fast/refusal.js';
+import type { StageConfig } from './init/config.js';
+import { lookupCommandIn } from './init/exec.js';
+import type { SpawnRequest } from './spawn-request.js';
+import { unshareRequest, type UnshareOptions } from './unshare.js';
+
+/** The standard streams a held start gives its command: the caller's own 0, 1 and 2. */
+const OWN_STDIO = { child: [0, 1, 2] as [number, number, number], toClose: [] };
+
+/**
+ * Builds the container `options` describe and leaves its init waiting on `fifo` (a FIFO that
+ * exists) before its command runs: it goes on once any process opens `fifo` for writing
+ * ({@link releaseHeld}). The hook runs first, with the init's PID. Resolves with that PID.
+ * Afterwards this process can start nothing else and must end with `exitNow`.
+ * Throws InvalidOptionError for what only the init stage could do (the thread start path's refusals).
+ */
+export async function createHeld(options: UnshareOptions, fifo: string): Promise<number> {
+  const req: SpawnRequest = await unshareRequest({ ...options, stdio: 'inherit' });
+  const refusal = threadStartRefusal({ ...req, startPath: 'auto' });
+  if (refusal) throw new InvalidOptionError('process', `cannot be started and left waiting here: ${refusal}`);
+  const { holdOnThreads } = await import('./fast/threads.js');
+  return holdOnThreads(req, OWN_STDIO, fifo);
+}
+
+/**
+ * Lets a held init go on to exec its command: opens `fifo` for writing, which succeeds only
+ * while the init is opening it for reading (a non-blocking open fails with ENXIO before), and
+ * wakes it. Retries until `timeoutMs`; throws once the process `pid` is gone or the time is up.
+ */
+export function releaseHeld(fifo: string, pid: number, timeoutMs = 10_000): void {
+  const deadline = Date.now() + timeoutMs;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) {
+    try {
+      closeSync(openSync(fifo, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK));
+      return;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENXIO') throw e;
+    }
+    if (!alive(pid)) throw new Error(`the container's init (pid ${pid}) is gone`);
+    if (Date.now() > deadline) throw new Error(`the container's init (pid ${pid}) did not reach its barrier within ${timeoutMs} ms`);
+    Atomics.wait(pause, 0, 0, 1);
+  }
+}
+
+/** Whether `pid` runs (not a zombie). */
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^\d+ \(.*\) [ZX] /s.test(stat);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Ends this process's start-path threads and removes their park cgroups: for a short-lived
+ * process that started something with {@link execJoined} and is about to exit (an idle
+ * process does it by itself after a while).
+ */
+export async function endStartThreads(): Promise<void> {
+  // A start that just failed is counted as pending until its queue settles, a turn later.
+  await new Promise((resolve) => setImmediate(resolve));
+  const { stopStartThreads } = await import('./fast/threads.js');
+  await stopStartThreads();
+}
+
+/** What {@link execJoined} starts inside a running container. */
+export interface JoinedProcess {
+  /** The container's init, host PID. */
+  readonly target: number;
+  /** Its v1 `tasks` files (the process joins its cgroups). */
+  readonly cgroupTasks: readonly string[];
+  /** The command, environment, cwd and privileges; `namespaces` lists those to enter. */
+  readonly config: Pick<
+    StageConfig,
+    'argv' | 'env' | 'cwd' | 'capabilities' | 'ambient' | 'noNewPrivileges' | 'seccomp' | 'seccompFlags' | 'user' | 'namespaces'
+  >;
+  /** The fds that become its 0, 1 and 2. @defaultValue this process's own */
+  readonly stdio?: readonly [number, number, number];
+}
+
+/**
+ * Starts a process in a running container (its namespaces, cgroups, root), as a direct child
+ * of this process. The command is looked up in the container's root. Resolves with its PID
+ * and a pidfd once it exec'd; a command that does not exist rejects with SysError(execve, ENOENT).
+ */
+export async function execJoined(p: JoinedProcess): Promise<{ pid: number; pidfd: number }> {
+  const c = p.config;
+  const config: StageConfig = {
+    ...c,
+    mode: 'create',
+    mountProc: false,
+    userns: false,
+    tty: false,
+  };
+  const refusal = threadStartRefusal({
+    config: { ...config, rootfs: { path: '/', mounts: [] }, cgroupTasks: p.cgroupTasks, namespaces: ['mnt', 'pid'] },
+    stdio: ['inherit', 'inherit', 'inherit'],
+  });
+  if (refusal) throw new InvalidOptionError('process', `cannot be started in the container here: ${refusal}`);
+  const root = openat(AT_FDCWD, `/proc/${p.target}/root`, O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
+  let path: string;
+  try {
+    path = lookupCommandIn(root, c.argv[0]!, c.env, c.cwd);
+  } finally {
+    close(root);
+  }
+  const { execOnThreads } = await import('./fast/threads.js');
+  return execOnThreads(
+    { target: p.target, cgroupTasks: p.cgroupTasks, config, path },
+    { child: [...(p.stdio ?? [0, 1, 2])] as [number, number, number], toClose: [] },
+  );
+}
