@@ -219,7 +219,7 @@ describe('ctrkit-runtime', () => {
     });
     expect(runToEnd(b).status).toBe(0);
     const seen = (name: string) => JSON.parse(readFileSync(join(out, name), 'utf8')) as { status: string; id: string; pid: number; bundle: string };
-    expect(seen('prestart')).toMatchObject({ id: b.id, status: 'creating', bundle: b.dir });
+    expect(seen('prestart')).toMatchObject({ id: b.id, status: 'created', bundle: b.dir });
     expect(seen('createRuntime').status).toBe('creating');
     expect(seen('createContainer').status).toBe('created');
     expect(seen('poststart').status).toBe('running');

@@ -15,20 +15,37 @@ import { threadStartRefusal } from './fast/refusal.js';
 import type { StageConfig } from './init/config.js';
 import { lookupCommandIn } from './init/exec.js';
 import type { SpawnRequest } from './spawn-request.js';
+import type { NamespaceType } from './types.js';
 import { unshareRequest, type UnshareOptions } from './unshare.js';
 
 /** The standard streams a held start gives its command: the caller's own 0, 1 and 2. */
 const OWN_STDIO = { child: [0, 1, 2] as [number, number, number], toClose: [] };
 
+/** What an OCI runtime's container has beyond unshare()'s options. */
+export interface HeldExtras {
+  /** Namespaces (among the container's) entered from these paths instead of made new. */
+  readonly joinPaths?: StageConfig['joinPaths'];
+  /** The propagation of the container's mounts once pivoted (MS_* flags). */
+  readonly propagation?: number | undefined;
+}
+
 /**
- * Builds the container `options` describe and leaves its init waiting on `fifo` (a FIFO that
- * exists) before its command runs: it goes on once any process opens `fifo` for writing
+ * Builds the container `options` describe (its namespaces of `joinPaths`' types entered from
+ * those paths instead of made new) and leaves its init waiting on `fifo` (a FIFO that exists)
+ * before its command runs: it goes on once any process opens `fifo` for writing
  * ({@link releaseHeld}). The hook runs first, with the init's PID. Resolves with that PID.
  * Afterwards this process can start nothing else and must end with `exitNow`.
  * Throws InvalidOptionError for what only the init stage could do (the thread start path's refusals).
  */
-export async function createHeld(options: UnshareOptions, fifo: string): Promise<number> {
-  const req: SpawnRequest = await unshareRequest({ ...options, stdio: 'inherit' });
+export async function createHeld(options: UnshareOptions, fifo: string, extra: HeldExtras = {}): Promise<number> {
+  const asked = await unshareRequest({ ...options, stdio: 'inherit' });
+  const { joinPaths, propagation } = extra;
+  // An OCI runtime's mounts, in config.json's order (/proc first), as runc makes them.
+  const rootfs = asked.config.rootfs && { ...asked.config.rootfs, inOrder: true, propagation };
+  for (const type of Object.keys(joinPaths ?? {}) as NamespaceType[]) {
+    if (!asked.config.namespaces.includes(type)) throw new InvalidOptionError(`joinPaths.${type}`, `names a namespace the container does not have (${type})`);
+  }
+  const req: SpawnRequest = { ...asked, config: { ...asked.config, rootfs, joinPaths } };
   const refusal = threadStartRefusal({ ...req, startPath: 'auto' });
   if (refusal) throw new InvalidOptionError('process', `cannot be started and left waiting here: ${refusal}`);
   const { holdOnThreads } = await import('./fast/threads.js');
@@ -87,7 +104,7 @@ export interface JoinedProcess {
   /** The command, environment, cwd and privileges; `namespaces` lists those to enter. */
   readonly config: Pick<
     StageConfig,
-    'argv' | 'env' | 'cwd' | 'capabilities' | 'ambient' | 'noNewPrivileges' | 'seccomp' | 'seccompFlags' | 'user' | 'namespaces'
+    'argv' | 'env' | 'cwd' | 'capabilities' | 'ambient' | 'umask' | 'noNewPrivileges' | 'seccomp' | 'seccompFlags' | 'user' | 'namespaces'
   >;
   /** The fds that become its 0, 1 and 2. @defaultValue this process's own */
   readonly stdio?: readonly [number, number, number];

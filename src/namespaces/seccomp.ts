@@ -145,7 +145,10 @@ export function buildSeccompFilter(profile: SeccompProfile, capabilities: readon
 }
 
 /** How many instructions withNamespaceKey() puts in front of a program. @internal */
-export const KEY_PREFIX_LENGTH = 14;
+export const KEY_PREFIX_LENGTH = 16;
+
+/** clone3's number on x86_64 and arm64 alike. */
+const NR_CLONE3 = 435;
 
 /**
  * Puts a door in front of `program`: setns and unshare pass when their (otherwise unused)
@@ -154,6 +157,11 @@ export const KEY_PREFIX_LENGTH = 14;
  * still enter the next container's namespaces and return from them; everything the
  * container runs inherits the filter, but not the key (it never leaves this process's
  * memory, and reading a filter back needs CAP_SYS_ADMIN, which such a container lacks).
+ *
+ * clone3 fails with ENOSYS in front of any program, as Docker's profile has it: glibc's
+ * posix_spawn, which the thread calls, then falls back to clone, which profiles allow and can
+ * check (clone3 passes its flags in memory, out of a filter's reach). A profile that refuses
+ * clone3 with EPERM would otherwise refuse the spawn itself.
  * @internal
  */
 export function withNamespaceKey(
@@ -171,8 +179,10 @@ export function withNamespaceKey(
     op(LD_W_ABS, OFF_ARCH),
     op(JEQ_K, a.audit, 0, jf(1)),
     op(LD_W_ABS, OFF_NR),
+    op(JEQ_K, NR_CLONE3, 0, 1),
+    ret(RET_ENOSYS),
     op(JEQ_K, nrs.setns, 1, 0),
-    op(JEQ_K, nrs.unshare, 0, jf(4)),
+    op(JEQ_K, nrs.unshare, 0, jf(6)),
   ];
   words.forEach((w, n) => {
     prefix.push(op(LD_W_ABS, OFF_ARG0_LO + 16 + 4 * n), op(JEQ_K, w, 0, jf(prefix.length + 1)));

@@ -71,10 +71,13 @@ export interface UnshareOptions {
   /** Capabilities the command keeps, or `'all'` to leave them alone. @defaultValue `'all'` */
   readonly capabilities?: readonly Capability[] | 'all';
   /**
-   * With a `user` other than root: capabilities the command keeps all the same (its ambient
-   * set; each must be among `capabilities`). A command that is not root has none otherwise.
+   * The command's ambient capabilities (each must be among `capabilities`): what a `user`
+   * other than root keeps through exec (it has none otherwise). Root's exec grants the
+   * bounding set whatever this says; it only shows in CapAmb then.
    */
   readonly ambientCapabilities?: readonly Capability[];
+  /** The command's umask. @defaultValue 0o022 */
+  readonly umask?: number;
   /** Set no_new_privs, so setuid binaries grant nothing. @defaultValue false */
   readonly noNewPrivileges?: boolean;
   /** The user the command runs as (`--user 1000:1000`). @defaultValue root (of the user namespace, if any) */
@@ -173,11 +176,16 @@ function checkMounts(mounts: readonly MountOperation[]): readonly MountOperation
   return mounts;
 }
 
+function checkUmask(mask: number | undefined): number | undefined {
+  if (mask !== undefined && (!Number.isInteger(mask) || mask < 0 || mask > 0o777))
+    throw new InvalidOptionError('umask', `must be an integer from 0 to 0o777, got ${mask}`);
+  return mask;
+}
+
 /** The ambient capabilities as numbers, checked against the user and the kept capabilities. */
 function ambientOf(options: UnshareOptions): number[] | undefined {
   const ambient = options.ambientCapabilities;
   if (!ambient?.length) return undefined;
-  if (!options.user || options.user.uid === 0) throw new InvalidOptionError('ambientCapabilities', 'only matter to a user other than root (set user)');
   const kept = options.capabilities === undefined || options.capabilities === 'all' ? undefined : new Set(capabilityNumbers(options.capabilities));
   const nums = capabilityNumbers(ambient, 'ambientCapabilities');
   nums.forEach((n, i) => {
@@ -313,6 +321,7 @@ export async function unshareRequest(options: UnshareOptions): Promise<SpawnRequ
     rootfs,
     ...securityConfig(options),
     ambient: ambientOf(options),
+    umask: checkUmask(options.umask),
     userns,
     tty: options.tty ?? false,
   };

@@ -4,13 +4,13 @@
  * runtime cannot honour is refused by name (ERR_RUNTIME_UNSUPPORTED), never silently dropped.
  * @internal
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { cgroupHierarchies } from '../container/mount-plan.js';
 import type { Capability, DeviceNode, NamespaceType, UnshareOptions } from '../namespaces/index.js';
 import { cgroupPathOf } from './cgroup.js';
 import { badConfig, unsupported } from './errors.js';
-import { cgroupfsOperation, mountPlan, type OciMount } from './mounts.js';
+import { cgroupfsOperation, mountPlan, PROPAGATION, type OciMount } from './mounts.js';
 import type { Hook } from './state.js';
 
 /** The parts of config.json this runtime reads (the runtime-spec's names). */
@@ -148,6 +148,10 @@ export interface CreatePlan {
   readonly rlimits: readonly Rlimit[];
   readonly oomScoreAdj: number | undefined;
   readonly namespaces: readonly NamespaceType[];
+  /** Those of `namespaces` entered from a path (linux.namespaces[].path). */
+  readonly joinPaths: Readonly<Partial<Record<NamespaceType, string>>>;
+  /** linux.rootfsPropagation as MS_* flags. */
+  readonly propagation: number | undefined;
 }
 
 /** The 64-bit value of an rlimit from JSON (a large number such as 2^64-1 arrives rounded). */
@@ -168,6 +172,19 @@ export function rlimitsOf(p: OciProcess): Rlimit[] {
   });
 }
 
+/**
+ * Where each rlimit is set: on the init from outside (prlimit once it exists) when it runs as
+ * root, as we do; a process of another uid refuses that without CAP_SYS_RESOURCE (which root
+ * lacks on some hosts), so for it those that cannot hurt this short-lived Node process are set
+ * on it before the spawn, and the child inherits them. The others (address space, stack, data,
+ * processes, CPU time, file size) would break this process: prlimit is tried, and refused.
+ */
+export function splitRlimits(rlimits: readonly Rlimit[], uid: number): { own: Rlimit[]; init: Rlimit[] } {
+  const safe = new Set([4, 7, 8, 10, 11, 12, 13, 14, 15]); // CORE NOFILE MEMLOCK LOCKS SIGPENDING MSGQUEUE NICE RTPRIO RTTIME
+  if (uid === 0) return { own: [], init: [...rlimits] };
+  return { own: rlimits.filter((r) => safe.has(r.resource)), init: rlimits.filter((r) => !safe.has(r.resource)) };
+}
+
 /** The capabilities a process keeps: its bounding set (for root, exec grants the bounding set). */
 export function capabilitiesOf(p: OciProcess): Capability[] {
   const c = p.capabilities;
@@ -186,13 +203,29 @@ export function envRecord(env: readonly string[] | undefined, field: string): Re
   return out;
 }
 
+/** Whether SELinux is on: without it, labels mean nothing and are ignored (with a warning), as crun does. */
+function selinuxEnabled(): boolean {
+  return existsSync('/sys/fs/selinux/enforce');
+}
+
+/** What config.json asks for that is ignored on this host, for the log. */
+export function ignoredFields(spec: OciSpec): string[] {
+  const out: string[] = [];
+  if (!selinuxEnabled()) {
+    if (spec.process?.selinuxLabel) out.push('process.selinuxLabel: ignored (SELinux is not enabled on this host)');
+    if (spec.linux?.mountLabel) out.push('linux.mountLabel: ignored (SELinux is not enabled on this host)');
+  }
+  return out;
+}
+
 /** Refuses process fields that have no equivalent here. */
 export function checkProcess(p: OciProcess, field: string): void {
   if (!Array.isArray(p.args) || p.args.length === 0) throw badConfig(`${field}.args`, 'must list the command and its arguments');
   if (p.cwd !== undefined && !isAbsolute(p.cwd)) throw badConfig(`${field}.cwd`, `must be absolute, got "${p.cwd}"`);
   if (p.commandLine !== undefined) throw unsupported(`${field}.commandLine`, 'is for Windows');
   if (p.apparmorProfile) throw unsupported(`${field}.apparmorProfile`, 'AppArmor is not supported by this runtime (the profile would not be applied)');
-  if (p.selinuxLabel) throw unsupported(`${field}.selinuxLabel`, 'SELinux is not supported by this runtime (the label would not be applied)');
+  if (p.selinuxLabel && selinuxEnabled())
+    throw unsupported(`${field}.selinuxLabel`, 'SELinux is not supported by this runtime (the label would not be applied)');
   if (p.ioPriority !== undefined) throw unsupported(`${field}.ioPriority`, 'is not supported by this runtime');
   if (p.scheduler !== undefined) throw unsupported(`${field}.scheduler`, 'is not supported by this runtime');
   if (p.execCPUAffinity !== undefined) throw unsupported(`${field}.execCPUAffinity`, 'is not supported by this runtime');
@@ -202,12 +235,10 @@ export function checkProcess(p: OciProcess, field: string): void {
     if (v !== undefined && (!Number.isInteger(v) || v < 0 || v > 0xfffffffe))
       throw badConfig(`${field}.user.${k}`, `must be a uid/gid number, got ${JSON.stringify(v)}`);
   }
-  if (u.umask !== undefined && u.umask !== 0o22) throw unsupported(`${field}.user.umask`, 'only the default umask 0022 is supported by this runtime yet');
 }
 
-/** The ambient capabilities of a process that is not root (root's exec grants the bounding set anyway). */
+/** The ambient capabilities of a process (those in its bounding set: the kernel raises no others). */
 export function ambientOf(p: OciProcess): Capability[] | undefined {
-  if (!p.user?.uid) return undefined;
   const bounding = new Set(capabilitiesOf(p));
   const ambient = (p.capabilities?.ambient ?? []).map((n) => String(n).replace(/^CAP_/i, '').toUpperCase() as Capability).filter((c) => bounding.has(c));
   return ambient.length ? ambient : undefined;
@@ -218,47 +249,83 @@ export function userOf(p: OciProcess): { uid: number; gid: number; groups: numbe
   return { uid: p.user?.uid ?? 0, gid: p.user?.gid ?? 0, groups: [...(p.user?.additionalGids ?? [])] };
 }
 
-/** The devices of linux.devices, checked. */
+/**
+ * The devices of linux.devices, checked, and /dev/tty: the runtime-spec's default devices are
+ * null, zero, full, random, urandom (ctrkit binds the host's), tty and ptmx (a link to pts/ptmx).
+ */
 function devicesOf(l: OciLinux): DeviceNode[] {
-  return (l.devices ?? []).map((d, i) => {
+  const listed = (l.devices ?? []).map((d, i) => {
     const type = d.type as DeviceNode['type'];
     if (!['c', 'b', 'u', 'p'].includes(type)) throw badConfig(`linux.devices[${i}].type`, `must be c, b, u or p, got "${d.type}"`);
     if (typeof d.path !== 'string' || !d.path.startsWith('/dev/'))
       throw badConfig(`linux.devices[${i}].path`, `must be below /dev, got ${JSON.stringify(d.path)}`);
     return { path: d.path, type, major: d.major ?? 0, minor: d.minor ?? 0, mode: d.fileMode ?? 0o666, uid: d.uid ?? 0, gid: d.gid ?? 0 };
   });
+  const tty: DeviceNode = { path: '/dev/tty', type: 'c', major: 5, minor: 0, mode: 0o666 };
+  return listed.some((d) => d.path === tty.path) ? listed : [tty, ...listed];
 }
 
 /** Refuses linux fields that have no equivalent here. */
 function checkLinux(l: OciLinux): void {
   if (l.uidMappings?.length || l.gidMappings?.length) throw unsupported('linux.uidMappings', 'user namespaces are not supported by this runtime yet');
   if (l.timeOffsets && Object.keys(l.timeOffsets).length) throw unsupported('linux.timeOffsets', 'time namespaces are not supported by this runtime yet');
-  if (l.mountLabel) throw unsupported('linux.mountLabel', 'SELinux is not supported by this runtime');
+  if (l.mountLabel && selinuxEnabled()) throw unsupported('linux.mountLabel', 'SELinux is not supported by this runtime (the label would not be applied)');
   if (l.intelRdt !== undefined) throw unsupported('linux.intelRdt', 'Intel RDT is not supported by this runtime');
   const domain = l.personality?.domain;
   if (domain !== undefined && domain !== 'LINUX') throw unsupported('linux.personality.domain', `only LINUX is supported by this runtime, got "${domain}"`);
-  if (l.rootfsPropagation && !['private', 'rprivate', 'slave', 'rslave'].includes(l.rootfsPropagation)) {
-    throw unsupported(
-      'linux.rootfsPropagation',
-      `"${l.rootfsPropagation}" is not supported by this runtime (private or slave: the container's mounts never propagate to the host)`,
-    );
-  }
 }
 
-/** The namespaces config.json asks for; joining one by path is refused (not supported yet). */
-function namespacesOf(l: OciLinux): NamespaceType[] {
+/**
+ * linux.rootfsPropagation as mount flags. The container's mount namespace was made private
+ * before anything was mounted, so even "shared" shares only within the container.
+ */
+function propagationOf(l: OciLinux): number | undefined {
+  if (!l.rootfsPropagation) return undefined;
+  const flags = PROPAGATION[l.rootfsPropagation];
+  if (flags === undefined) throw badConfig('linux.rootfsPropagation', `unknown propagation "${l.rootfsPropagation}"`);
+  return flags;
+}
+
+/** The namespaces config.json asks for, and those of them to enter by path. */
+function namespacesOf(l: OciLinux): { namespaces: NamespaceType[]; joinPaths: Partial<Record<NamespaceType, string>> } {
   const out: NamespaceType[] = [];
+  const joinPaths: Partial<Record<NamespaceType, string>> = {};
   (l.namespaces ?? []).forEach((n, i) => {
     const type = SPEC_NAMESPACE[n.type];
     if (!type) throw badConfig(`linux.namespaces[${i}].type`, `unknown namespace type "${n.type}"`);
-    if (n.path) throw unsupported(`linux.namespaces[${i}].path`, `joining an existing ${n.type} namespace is not supported by this runtime yet`);
     if (out.includes(type)) throw badConfig(`linux.namespaces[${i}]`, `${n.type} is listed twice`);
+    if (n.path) joinPaths[type] = checkNamespacePath(n.path, n.type, type, `linux.namespaces[${i}].path`);
     out.push(type);
   });
   if (!out.includes('mnt')) throw unsupported('linux.namespaces', 'a container without its own mount namespace is not supported by this runtime');
   if (!out.includes('pid')) throw unsupported('linux.namespaces', 'a container without its own PID namespace is not supported by this runtime yet');
   if (out.includes('user')) throw unsupported('linux.namespaces', 'user namespaces are not supported by this runtime yet');
-  return out;
+  if (out.includes('time')) throw unsupported('linux.namespaces', 'time namespaces are not supported by this runtime yet');
+  return { namespaces: out, joinPaths };
+}
+
+/**
+ * A namespace path to enter: it must be a namespace of that type, and a mount namespace must
+ * not be this process's own (the container's root is pivoted in the namespace it enters:
+ * the host's would be turned upside down).
+ */
+function checkNamespacePath(path: string, name: string, type: NamespaceType, field: string): string {
+  let ino: number;
+  try {
+    ino = statSync(path).ino;
+  } catch (e) {
+    throw badConfig(field, `${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  let kind: string;
+  try {
+    kind = readlinkSync(path);
+  } catch {
+    kind = `${type}:`; // a bind-mounted namespace file (/run/netns/X): setns checks its type
+  }
+  if (!kind.startsWith(`${type}:`) && !kind.startsWith(`${type}_for_children:`)) throw badConfig(field, `${path} is not a ${name} namespace (${kind})`);
+  if (type === 'mnt' && statSync('/proc/self/ns/mnt').ino === ino)
+    throw unsupported(field, "the runtime's own mount namespace: a container's root is built in the mount namespace it enters");
+  return path;
 }
 
 /** The whole plan of `create` from a bundle's config.json. */
@@ -273,7 +340,7 @@ export function createPlan(spec: OciSpec, bundle: string, id: string, systemdCgr
   if (!rootPath) throw badConfig('root.path', 'is required');
   const rootfs = resolve(bundle, rootPath);
   if (!existsSync(rootfs)) throw badConfig('root.path', `${rootfs} does not exist`);
-  const namespaces = namespacesOf(l);
+  const { namespaces, joinPaths } = namespacesOf(l);
   if ((spec.hostname || spec.domainname) && !namespaces.includes('uts')) throw badConfig('hostname', 'needs a uts namespace of its own');
   const cgroupfs = namespaces.includes('cgroup') ? cgroupfsOperation(cgroupHierarchies()) : undefined;
   const mounts = [
@@ -297,6 +364,7 @@ export function createPlan(spec: OciSpec, bundle: string, id: string, systemdCgr
     noNewPrivileges: p.noNewPrivileges ?? false,
     user: userOf(p),
     ambientCapabilities: ambientOf(p),
+    umask: p.user?.umask,
     seccomp: (l.seccomp as UnshareOptions['seccomp']) ?? 'unconfined',
     startPath: 'auto',
   };
@@ -308,5 +376,7 @@ export function createPlan(spec: OciSpec, bundle: string, id: string, systemdCgr
     rlimits: rlimitsOf(p),
     oomScoreAdj: p.oomScoreAdj,
     namespaces,
+    joinPaths,
+    propagation: propagationOf(l),
   };
 }

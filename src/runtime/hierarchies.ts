@@ -7,7 +7,7 @@
  * @internal
  */
 import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { CgroupV1 } from '../cgroups/index.js';
 import { detectCgroupLayoutSync } from '../cgroups/detect.js';
 
@@ -56,14 +56,20 @@ export function joinExtraV2(extra: ExtraDirs, pid: number): void {
   if (extra.v2) writeFileSync(join(extra.v2, 'cgroup.procs'), String(pid));
 }
 
-/** ctrkit-runtime's own parent of cgroup paths, removed from every hierarchy once empty (with its last container). */
+/**
+ * The parents of a container's cgroup that ctrkit-runtime made below its own `ctk-runtime`
+ * (a relative cgroupsPath's levels, and `ctk-runtime` itself), removed from every hierarchy
+ * once empty: they go with their last container.
+ */
 export function removeDefaultParent(path: string): void {
   if (!path.startsWith('/ctk-runtime/')) return;
   for (const m of detectCgroupLayoutSync().mounts) {
-    try {
-      rmdirSync(join(m.path, 'ctk-runtime'));
-    } catch {
-      // other containers still in it, or never made there
+    for (let dir = dirname(path); dir !== '/'; dir = dirname(dir)) {
+      try {
+        rmdirSync(join(m.path, dir));
+      } catch {
+        break; // other containers still in it, or never made there
+      }
     }
   }
 }

@@ -66,7 +66,8 @@ const FLAGS: Readonly<Record<string, readonly [number, boolean]>> = {
   defaults: [0, true],
 };
 
-const PROPAGATION: Readonly<Record<string, number>> = {
+/** Propagation options as mount(2) flags. */
+export const PROPAGATION: Readonly<Record<string, number>> = {
   private: MS.PRIVATE,
   rprivate: MS.PRIVATE | MS.REC,
   shared: MS.SHARED,

@@ -147,6 +147,7 @@ function frozen(rec: ContainerRecord): boolean {
 
 /** The container's status now: stopped once its init ended, created while its init waits on exec.fifo. */
 export function statusOf(root: string, rec: ContainerRecord): Status {
+  if (rec.pid === 0) return 'creating'; // recorded before the init exists (or a create that died)
   if (!initRuns(rec)) return 'stopped';
   if (existsSync(execFifo(root, rec.id))) return 'created';
   return frozen(rec) ? 'paused' : 'running';

@@ -58,11 +58,21 @@ function goHome(): void {
 }
 
 function newNamespaces(config: StageConfig): number {
-  let flags = CLONE_NEWNS;
-  if (config.namespaces.includes('uts')) flags |= CLONE_NEWUTS;
-  if (config.namespaces.includes('ipc')) flags |= CLONE_NEWIPC;
-  if (config.namespaces.includes('net')) flags |= CLONE_NEWNET;
+  const join = config.joinPaths ?? {};
+  let flags = join.mnt ? 0 : CLONE_NEWNS;
+  if (config.namespaces.includes('uts') && !join.uts) flags |= CLONE_NEWUTS;
+  if (config.namespaces.includes('ipc') && !join.ipc) flags |= CLONE_NEWIPC;
+  if (config.namespaces.includes('net') && !join.net) flags |= CLONE_NEWNET;
   return flags;
+}
+
+/** The container's namespaces: those named by path entered, the others made new. */
+function enterNamespaces(config: StageConfig): void {
+  for (const type of ['mnt', 'uts', 'ipc', 'net'] as const) {
+    const path = config.joinPaths?.[type];
+    if (path) withFd(path, (fd) => setns(fd, NS_FLAG[type], path));
+  }
+  unshare(newNamespaces(config));
 }
 
 /** Everything but /proc: namespaces, root, names, loopback; the command's path. */
@@ -70,7 +80,7 @@ function build({ config, spawnerTid }: BuildRequest): string {
   const rootfs = config.rootfs!;
   earlier = new Set(threadChildren(spawnerTid));
   setStep('propagation');
-  unshare(newNamespaces(config));
+  enterNamespaces(config);
   if (config.namespaces.includes('cgroup')) {
     // The cgroupfs mounts show the container's cgroup namespace, which the spawner made.
     setStep('cgroupns');

@@ -58,6 +58,8 @@ export interface EnterRequest {
   readonly cgroupns: boolean;
   /** A prepared container: its cgroup namespace (an fd), entered instead of a new one. */
   readonly cgroupnsFd?: number | undefined;
+  /** PID and cgroup namespaces entered from these paths instead of made new (an OCI config's). */
+  readonly joinPaths?: Readonly<Partial<Record<'pid' | 'cgroup', string>>> | undefined;
   /** An exec into a running container: this PID's cgroup and PID namespaces are entered instead of new ones. */
   readonly joinOf?: number | undefined;
 }
@@ -108,6 +110,8 @@ export interface SpawnerProfile {
   readonly groups?: readonly number[] | undefined;
   /** The commands' user and group (0 or absent: root), set on the thread alone. */
   readonly uid?: number | undefined;
+  /** The commands' umask (the thread's own: it has a file system context of its own). */
+  readonly umask?: number | undefined;
   /** With a uid that is not root: the capabilities (numbers) its commands keep, as their ambient set. */
   readonly ambient?: readonly number[] | undefined;
   readonly gid?: number | undefined;

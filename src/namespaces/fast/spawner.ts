@@ -26,7 +26,7 @@ import {
   PR_SET_KEEPCAPS,
   PR_SET_NO_NEW_PRIVS,
 } from '../../sys/constants.js';
-import { capsetSets, close, openat, prctl, seccompFilter, unshare } from '../../sys/libc.js';
+import { capsetSets, close, openat, prctl, seccompFilter, umask, unshare } from '../../sys/libc.js';
 import { gettid, loadSpawnFunctions, posixSpawn, setgroupsThread, setnsKeyed, setUserThread, unshareKeyed, type FileAction } from '../../sys/spawn.js';
 import { toWire } from '../init/wire.js';
 import type { InitStep } from '../protocol.js';
@@ -74,8 +74,10 @@ function applyProfile(): void {
   const set = (name: string) => BigInt(`0x${status.match(new RegExp(`^${name}:\\s*([0-9a-f]+)$`, 'm'))?.[1] ?? '0'}`);
   // Only what the thread holds can be inheritable (and what it lacks, the stage path could not give either).
   capsetSets(set('CapPrm'), set('CapPrm'), mask & set('CapPrm'));
-  // A non-root user's capabilities: the ambient set, which its exec keeps (in both other sets above).
-  if (p.uid) for (const cap of p.ambient ?? []) if (keep.has(cap)) prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap);
+  // The ambient set, which an exec keeps: a non-root user's capabilities (root's exec grants the bounding set anyway).
+  const permitted = set('CapPrm');
+  for (const cap of p.ambient ?? []) if (keep.has(cap) && (permitted >> BigInt(cap)) & 1n) prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap);
+  umask(p.umask ?? 0o022); // this thread's alone (unshare(CLONE_FS) above)
   if (p.noNewPrivileges) prctl(PR_SET_NO_NEW_PRIVS, 1);
   if (p.seccomp) {
     const program = Buffer.from(p.seccomp, 'base64');
@@ -122,6 +124,13 @@ function enter(req: EnterRequest): void {
       const path = `/proc/${req.joinOf}/ns/${type}`;
       withFd(path, (fd) => setnsKeyed(fd, NS_FLAG[type], key, path));
     }
+  } else if (req.joinPaths?.pid || req.joinPaths?.cgroup) {
+    for (const type of ['cgroup', 'pid'] as const) {
+      const path = req.joinPaths[type];
+      if (path) withFd(path, (fd) => setnsKeyed(fd, NS_FLAG[type], key, path));
+    }
+    const fresh = (req.joinPaths.pid ? 0 : CLONE_NEWPID) | (req.cgroupns && !req.joinPaths.cgroup ? CLONE_NEWCGROUP : 0);
+    if (fresh) unshareKeyed(fresh, key);
   } else if (req.cgroupnsFd !== undefined) {
     // A prepared container's cgroup namespace, rooted at its cgroup when it was made.
     setnsKeyed(req.cgroupnsFd, CLONE_NEWCGROUP, key);

@@ -292,6 +292,7 @@ function profileOf(config: StageConfig): SpawnerProfile {
     groups: config.user?.groups,
     uid: config.user?.uid,
     ambient: config.ambient,
+    umask: config.umask,
     gid: config.user?.gid,
   };
 }
@@ -516,6 +517,18 @@ async function execOne(s: ThreadStarter, req: JoinSpawn, stdio: ThreadStdio): Pr
   }
 }
 
+/** The spawner's first step of a start: the cgroups, then new (or named, or prepared) PID and cgroup namespaces. */
+function enterRequest(c: StageConfig, cgroupTasks: readonly string[], parkTasks: readonly string[], prepared: PreparedFds | undefined): ThreadRequest {
+  return {
+    t: 'enter',
+    cgroupTasks,
+    parkTasks,
+    cgroupns: c.namespaces.includes('cgroup'),
+    cgroupnsFd: prepared?.cgroup,
+    joinPaths: c.joinPaths && { pid: c.joinPaths.pid, cgroup: c.joinPaths.cgroup },
+  };
+}
+
 /** One start on the threads, step by step, with what it holds until the end. */
 class ThreadStart {
   private readonly fifos: [string, string];
@@ -550,10 +563,7 @@ class ThreadStart {
     const prepared = this.req.prepared?.fds;
     // A prepared container: its command is looked up in its root meanwhile (the builder is free).
     const resolved = prepared && this.builder.request({ t: 'resolve', config: c, mntFd: prepared.mnt! });
-    const entered = await timeout(
-      this.spawner.request({ t: 'enter', cgroupTasks, parkTasks, cgroupns: c.namespaces.includes('cgroup'), cgroupnsFd: prepared?.cgroup }),
-      'cgroupns',
-    );
+    const entered = await timeout(this.spawner.request(enterRequest(c, cgroupTasks, parkTasks, prepared)), 'cgroupns');
     if (resolved && !entered.ok) await resolved;
     if (!entered.ok) {
       // A thread that ended (it could not get home last time): the stage path takes over.

@@ -27,6 +27,12 @@ export interface StageConfig {
    * the RCU grace period a move of another process waits for (10-20 ms per start).
    */
   readonly cgroupTasks?: readonly string[] | undefined;
+  /**
+   * create, thread start path only: namespaces among `namespaces` entered from these paths
+   * (/proc/PID/ns/net, a bind-mounted /run/netns/X ...) instead of made new: an OCI config's
+   * `linux.namespaces[].path`.
+   */
+  readonly joinPaths?: Readonly<Partial<Record<NamespaceType, string>>> | undefined;
   /** create: enter this process's network namespace instead of having one of our own. */
   readonly joinNetOf?: number | undefined;
   /** join: the PID whose mount namespace (and so root directory) to enter. */
@@ -50,6 +56,8 @@ export interface StageConfig {
    * keeps through exec: its ambient set. Without, such a command has none.
    */
   readonly ambient?: readonly number[] | undefined;
+  /** The command's umask. @defaultValue 0o022 */
+  readonly umask?: number | undefined;
   /** Run the command as this user (ids inside the container's user namespace, if any). */
   readonly user?: { readonly uid: number; readonly gid: number; readonly groups: readonly number[] } | undefined;
   /** A seccomp filter program (base64 of classic BPF) to install before exec. */
@@ -87,6 +95,19 @@ export interface RootfsConfig {
   readonly devices?: readonly DeviceNode[] | undefined;
   /** The root mount made read-only (alone, not the mounts on it) just before the pivot. */
   readonly readonly?: boolean | undefined;
+  /**
+   * On the thread start path: every mount (not /proc alone) made once the command's process
+   * exists, so they appear in /proc/self/mountinfo in the order of the plan, /proc first, as
+   * an OCI runtime's config.json lists them (runtime-tools checks the order). Costs the start
+   * the time of those mounts.
+   */
+  readonly inOrder?: boolean | undefined;
+  /**
+   * The propagation of every mount of the new root once pivoted (MS_SHARED, MS_SLAVE,
+   * MS_PRIVATE or MS_UNBINDABLE, with MS_REC): an OCI config's rootfsPropagation. The
+   * namespace's mounts were made private first, so none of them shares with the host's.
+   */
+  readonly propagation?: number | undefined;
 }
 
 /** The fd numbers of the stage's extra descriptors. @internal */

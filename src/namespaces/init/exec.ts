@@ -150,12 +150,12 @@ export function prepareFds(terminal: number | null): void {
  * Node ignores SIGPIPE and SIGXFSZ, and an ignored signal stays ignored across execve:
  * reset every disposition and unblock everything, and give the command the usual umask.
  */
-export function resetSignals(): void {
+export function resetSignals(mask = 0o022): void {
   for (let sig = 1; sig <= 64; sig++) {
     // SIGKILL and SIGSTOP cannot be changed; 32 and 33 are glibc's own (below SIGRTMIN), which Node has no names for.
     if (sig === osConstants.signals.SIGKILL || sig === osConstants.signals.SIGSTOP || sig === 32 || sig === 33) continue;
     resetSignal(sig);
   }
   unblockAllSignals();
-  umask(0o022);
+  umask(mask);
 }

@@ -19,7 +19,7 @@ export function setUpNamesAndLoopback(config: StageConfig, step: StepTracker): v
     step('domainname');
     setdomainname(config.domainname);
   }
-  if (config.namespaces.includes('net')) {
+  if (config.namespaces.includes('net') && !config.joinPaths?.net) {
     step('loopback');
     bringLoopbackUp();
   }

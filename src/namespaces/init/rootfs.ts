@@ -21,7 +21,7 @@ import {
   O_DIRECTORY,
   O_PATH,
 } from '../../sys/constants.js';
-import { chownSync, statSync, unlinkSync } from 'node:fs';
+import { chmodSync, chownSync, statSync, unlinkSync } from 'node:fs';
 import { chdir, close, mknodat, mount, openat, pivotRoot, symlinkat, umount2 } from '../../sys/libc.js';
 import { SysError } from '../../sys/sys-error.js';
 import type { RootfsConfig, StageConfig } from './config.js';
@@ -148,7 +148,9 @@ function makeDevice(rootFd: number, d: DeviceNode): void {
     mknodat(dir, name, NODE_TYPE[d.type] | ((d.mode ?? 0o666) & 0o7777), d.type === 'p' ? 0n : dev, d.path);
     const node = openInRoot(rootFd, d.path, d.path);
     try {
-      chownSync(fdPath(node), d.uid ?? 0, d.gid ?? 0); // an O_PATH fd: through its /proc link
+      // Through the O_PATH fd's /proc link; the mode again, past the umask mknod applied.
+      chownSync(fdPath(node), d.uid ?? 0, d.gid ?? 0);
+      chmodSync(fdPath(node), (d.mode ?? 0o666) & 0o7777);
     } finally {
       close(node);
     }
@@ -329,20 +331,25 @@ export function prepareRoot(cfg: StageConfig, rootfs: RootfsConfig, step: StepTr
   step('rootfs');
   // pivot_root needs the new root to be a mount point: bind it onto itself.
   mount(rootfs.path, rootfs.path, null, MS_BIND | MS_REC, null);
+  if (deferProc && rootfs.inOrder) return; // all of it in finishRoot
   const rootFd = openat(AT_FDCWD, rootfs.path, O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
   try {
     if (!deferProc) {
       step('proc');
       mountProc(rootFd, cfg);
     }
-    step('dev');
-    mountDev(rootFd, cfg, rootfs.devices ?? []);
-    step('sys');
-    mountSys(rootFd, cfg);
+    mountDevAndSys(rootFd, cfg, rootfs, step);
     executePlan(rootFd, deferProc ? rootfs.mounts.filter((m) => !underProc(m)) : rootfs.mounts, step);
   } finally {
     close(rootFd);
   }
+}
+
+function mountDevAndSys(rootFd: number, cfg: StageConfig, rootfs: RootfsConfig, step: StepTracker): void {
+  step('dev');
+  mountDev(rootFd, cfg, rootfs.devices ?? []);
+  step('sys');
+  mountSys(rootFd, cfg);
 }
 
 /**
@@ -354,12 +361,16 @@ export function finishRoot(cfg: StageConfig, rootfs: RootfsConfig, step: StepTra
   try {
     step('proc');
     mountProc(rootFd, cfg, pidns);
-    executePlan(rootFd, rootfs.mounts.filter(underProc), step);
+    if (rootfs.inOrder) {
+      mountDevAndSys(rootFd, cfg, rootfs, step);
+      executePlan(rootFd, rootfs.mounts, step);
+    } else executePlan(rootFd, rootfs.mounts.filter(underProc), step);
   } finally {
     close(rootFd);
   }
   readOnlyRoot(rootfs);
   pivotInto(rootfs.path, step);
+  if (rootfs.propagation) mount(null, '/', null, rootfs.propagation, null);
 }
 
 /** With `rootfs.readonly`: the root mount alone made read-only (its submounts keep their flags). */
@@ -394,6 +405,7 @@ export function enterRootfs(cfg: StageConfig, rootfs: RootfsConfig, step: StepTr
   prepareRoot(cfg, rootfs, step);
   readOnlyRoot(rootfs);
   pivotInto(rootfs.path, step);
+  if (rootfs.propagation) mount(null, '/', null, rootfs.propagation, null);
 }
 
 /** Makes every mount in the new mount namespace private, so nothing propagates to the host. */

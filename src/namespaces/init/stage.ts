@@ -175,12 +175,12 @@ function main(): never {
   setStep('capabilities');
   if (config.capabilities) restrictCapabilities(config.capabilities, lastCap);
   else if (config.userns) clearAmbientCapabilities(); // what --keep-caps left for the barrier
-  if (config.user && config.user.uid !== 0 && config.ambient?.length) raiseAmbient(config.ambient, lastCap);
+  if (config.ambient?.length) raiseAmbient(config.ambient, lastCap);
   if (config.noNewPrivileges) setNoNewPrivileges();
   setStep('fds');
   prepareFds(terminal);
   setStep('signals');
-  resetSignals();
+  resetSignals(config.umask);
   setStep('exec');
   channel.send({ t: 'exec', namespaces });
   return execve(path, config.argv, config.env);

@@ -11,7 +11,7 @@ import { containerId, str, type CommandLine } from '../args.js';
 import type { Context } from '../context.js';
 import { RuntimeError, unsupported } from '../errors.js';
 import type { CgroupV1 } from '../../cgroups/index.js';
-import { createPlan, loadSpec, type CreatePlan, type OciSpec } from '../config.js';
+import { createPlan, ignoredFields, loadSpec, splitRlimits, type CreatePlan, type OciSpec } from '../config.js';
 import { extraDirs, extraTasks, joinExtraV2, makeExtraDirs, removeDefaultParent, removeExtraDirs, type ExtraDirs } from '../hierarchies.js';
 import { runHooks } from '../hooks.js';
 import { containerDir, execFifo, ociState, procStat, writeRecord, type ContainerRecord } from '../state.js';
@@ -30,6 +30,7 @@ function prepare(cl: CommandLine, ctx: Context): Prepared {
   const bundle = resolve(str(cl.flags, 'bundle') ?? '.');
   const spec = loadSpec(bundle);
   const plan = createPlan(spec, bundle, id, ctx.systemdCgroup);
+  for (const w of ignoredFields(spec)) ctx.log.warn(w);
   if (spec.hooks?.startContainer?.length) throw unsupported('hooks.startContainer', 'is not supported by this runtime yet');
   return { id, bundle, spec, plan };
 }
@@ -92,13 +93,14 @@ export async function createContainer(cl: CommandLine, ctx: Context): Promise<{ 
   const dir = makeStateDir(ctx.root, p.id);
   const undo: (() => unknown)[] = [() => rmSync(dir, { recursive: true, force: true })];
   try {
+    // Recorded at once, as `creating`: a create that dies midway leaves what delete --force needs.
+    writeRecord(ctx.root, recordOf(p, 0));
     const { mkfifo, setProcessLimit } = await import('../../sys/spawn.js');
     const fifo = execFifo(ctx.root, p.id);
     mkfifo(fifo, 0o600);
     const { cgroup, extra } = await makeCgroup(plan, ctx, undo);
-    // On this process, which ends with the create: its children inherit them. (prlimit on the
-    // init from outside needs CAP_SYS_RESOURCE once its uid is not ours.)
-    for (const r of plan.rlimits) setProcessLimit(process.pid, r.resource, r.soft, r.hard);
+    const rlimits = splitRlimits(plan.rlimits, plan.options.user?.uid ?? 0);
+    for (const r of rlimits.own) setProcessLimit(process.pid, r.resource, r.soft, r.hard);
     let record: ContainerRecord | undefined;
     const { createHeld } = await import('../../namespaces/held.js');
     const hooks = spec.hooks ?? {};
@@ -108,18 +110,20 @@ export async function createContainer(cl: CommandLine, ctx: Context): Promise<{ 
         cgroupTasks: [...cgroup.taskFiles(), ...extraTasks(extra)],
         onNamespaces: async ({ pid }) => {
           joinExtraV2(extra, pid);
+          for (const r of rlimits.init) setProcessLimit(pid, r.resource, r.soft, r.hard);
           if (plan.oomScoreAdj !== undefined) writeFileSync(`/proc/${pid}/oom_score_adj`, String(plan.oomScoreAdj));
           const rec = recordOf(p, pid);
           record = rec;
           writeRecord(ctx.root, rec);
-          // The runtime-spec's order: prestart (deprecated) and createRuntime see "creating",
-          // createContainer sees "created".
-          await runHooks('prestart', hooks.prestart, ociState(rec, 'creating'));
+          // The runtime-spec's order; createRuntime sees "creating", the others "created" (as
+          // runtime-tools checks prestart's, and crun gives it).
+          await runHooks('prestart', hooks.prestart, ociState(rec, 'created'));
           await runHooks('createRuntime', hooks.createRuntime, ociState(rec, 'creating'));
           await runHooks('createContainer', hooks.createContainer, ociState(rec, 'created'));
         },
       },
       fifo,
+      { joinPaths: plan.joinPaths, propagation: plan.propagation },
     );
     const pidFile = str(cl.flags, 'pid-file');
     // Bare digits: go-runc and runtime-tools parse the file whole with Atoi.

@@ -23,7 +23,7 @@ export default async function del(cl: CommandLine, ctx: Context): Promise<number
     throw e;
   }
   const status = statusOf(ctx.root, rec);
-  if ((status === 'running' || status === 'paused') && !force) {
+  if ((status === 'running' || status === 'paused' || status === 'creating') && !force) {
     throw new RuntimeError('ERR_RUNTIME_STATE', `cannot delete container ${id} that is not stopped: ${status}`);
   }
   const { Cgroup } = await import('../../cgroups/index.js');

@@ -9,7 +9,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { bool, containerId, list, str, type CommandLine } from '../args.js';
-import { ambientOf, capabilitiesOf, checkProcess, envRecord, rlimitsOf, userOf, type OciProcess } from '../config.js';
+import { ambientOf, capabilitiesOf, checkProcess, splitRlimits, envRecord, rlimitsOf, userOf, type OciProcess } from '../config.js';
 import type { Context } from '../context.js';
 import { badConfig, RuntimeError, unsupported } from '../errors.js';
 import { readRecord, statusOf, type ContainerRecord } from '../state.js';
@@ -42,7 +42,7 @@ function processOf(cl: CommandLine, rec: ContainerRecord): OciProcess {
 export default async function exec(cl: CommandLine, ctx: Context): Promise<number> {
   const rec = readRecord(ctx.root, containerId(cl));
   const status = statusOf(ctx.root, rec);
-  if (status === 'stopped' || status === 'created') throw new RuntimeError('ERR_RUNTIME_STATE', `cannot exec in a ${status} container`);
+  if (status !== 'running' && status !== 'paused') throw new RuntimeError('ERR_RUNTIME_STATE', `cannot exec in a ${status} container`);
   if (status === 'paused' && !bool(cl.flags, 'ignore-paused'))
     throw new RuntimeError('ERR_RUNTIME_STATE', 'cannot exec in a paused container (use --ignore-paused)');
   const p = processOf(cl, rec);
@@ -68,8 +68,8 @@ export default async function exec(cl: CommandLine, ctx: Context): Promise<numbe
     seccomp: (rec.seccomp as Parameters<typeof securityConfig>[0]['seccomp']) ?? 'unconfined',
     user: userOf(p),
   });
-  // On this process, which ends with the exec (or waits for it): the process inherits them.
-  for (const r of rlimits) setProcessLimit(process.pid, r.resource, r.soft, r.hard);
+  const limits = splitRlimits(rlimits, p.user?.uid ?? 0);
+  for (const r of limits.own) setProcessLimit(process.pid, r.resource, r.soft, r.hard);
   const { pid, pidfd } = await execJoined({
     target: rec.pid,
     cgroupTasks: cgroup.version === 1 && extra ? [...cgroup.taskFiles(), ...extraTasks(extra)] : [],
@@ -83,6 +83,7 @@ export default async function exec(cl: CommandLine, ctx: Context): Promise<numbe
     },
   });
   if (extra) joinExtraV2(extra, pid);
+  for (const r of limits.init) setProcessLimit(pid, r.resource, r.soft, r.hard);
   // Nothing of this command stays behind it: its threads end and their park cgroups go.
   const { endStartThreads } = await import('../../namespaces/held.js');
   await endStartThreads();

@@ -37,7 +37,9 @@ export default function kill(cl: CommandLine, ctx: Context): number {
   const id = containerId(cl);
   const rec = readRecord(ctx.root, id);
   const sig = parseSignal(cl.args[1] ?? 'SIGTERM');
-  if (statusOf(ctx.root, rec) === 'stopped') throw new RuntimeError('ERR_RUNTIME_STATE', 'container not running');
+  const status = statusOf(ctx.root, rec);
+  // (A PID of 0 would signal this command's own process group.)
+  if (status === 'stopped' || status === 'creating' || rec.pid <= 0) throw new RuntimeError('ERR_RUNTIME_STATE', 'container not running');
   const pids = bool(cl.flags, 'all') ? cgroupPids(rec.cgroupPath) : [rec.pid];
   for (const pid of pids) {
     try {
