@@ -18,7 +18,7 @@
 // Usage (as root): node bench/runtime.mjs [rounds=30]
 // Build first (npm run build).
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, readFileSync, openSync, readdirSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -59,9 +59,14 @@ function bundle(subject) {
   return { id, dir: b };
 }
 
+// stderr goes to a file, as the shim's go to FIFOs: a created container keeps the runtime's stdio
+// open, and spawnSync would wait for a pipe's end until the container ends.
+const errFile = join(dir, 'stderr');
 function call(subject, args) {
-  const r = spawnSync(subject.bin, ['--root', join(dir, `state-${subject.name}`), ...args], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`${subject.name} ${args[0]}: exit ${r.status}: ${r.stderr}`);
+  const fd = openSync(errFile, 'w');
+  const r = spawnSync(subject.bin, ['--root', join(dir, `state-${subject.name}`), ...args], { stdio: ['ignore', 'ignore', fd] });
+  closeSync(fd);
+  if (r.status !== 0) throw new Error(`${subject.name} ${args[0]}: exit ${r.status}: ${readFileSync(errFile, 'utf8')}`);
 }
 
 /** create, start, wait, delete of /bin/true: ms. */

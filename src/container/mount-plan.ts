@@ -5,21 +5,9 @@
  * spawn core (namespaces/) knows nothing of overlays or cgroups.
  * @internal
  */
-import { detectCgroupLayoutSync } from '../cgroups/detect.js';
+import { cgroupHierarchies } from '../cgroups/mount-hierarchies.js';
 import type { BindMount, CgroupHierarchy, IdmappedPath, MountOperation, RootMount } from '../namespaces/index.js';
 import { overlayMountParams } from '../overlay/mount-params.js';
-
-/** The host's cgroup hierarchies as the stage re-creates them under /sys/fs/cgroup. */
-/** @internal */
-export function cgroupHierarchies(): CgroupHierarchy[] {
-  return detectCgroupLayoutSync()
-    .mounts.filter((m) => m.path.startsWith('/sys/fs/cgroup'))
-    .map((m) => ({
-      dir: m.path.slice('/sys/fs/cgroup'.length).replace(/^\//, ''),
-      fstype: m.version === 2 ? ('cgroup2' as const) : ('cgroup' as const),
-      options: m.version === 2 ? '' : m.controllers.map((c) => (c.startsWith('name=') ? `none,${c}` : c)).join(','),
-    }));
-}
 
 /** What the plan is made of. */
 export interface PlanInput {

@@ -4,10 +4,10 @@
  * processes started inside a running container's namespaces (`exec`). Both run on the thread
  * start path (./fast/threads.ts), so the process started is a direct child of the caller and
  * passes to the caller's subreaper when the caller ends: nothing of ctrkit's stays between
- * them, which is what a containerd shim, waiting on its children, relies on.
+ * them, which is what a containerd shim, waiting on its children, relies on. The release of a
+ * held init is in ./release.ts (it needs nothing else).
  * @internal
  */
-import { closeSync, constants as fsConstants, openSync, readFileSync } from 'node:fs';
 import { AT_FDCWD, O_CLOEXEC, O_DIRECTORY, O_PATH } from '../sys/constants.js';
 import { close, openat } from '../sys/libc.js';
 import { InvalidOptionError } from '../errors.js';
@@ -20,6 +20,23 @@ import { unshareRequest, type UnshareOptions } from './unshare.js';
 
 /** The standard streams a held start gives its command: the caller's own 0, 1 and 2. */
 const OWN_STDIO = { child: [0, 1, 2] as [number, number, number], toClose: [] };
+
+/**
+ * Starts the threads {@link createHeld} will use for `options` now, while the caller makes the
+ * container's cgroup: their start-up overlaps that work. Never throws (createHeld reports).
+ */
+export async function warmHeld(options: UnshareOptions): Promise<void> {
+  try {
+    const req = await unshareRequest({ ...options, stdio: 'inherit' });
+    // The cgroup is not made yet: its tasks files are the start's business, not the threads'.
+    const withCgroup = { ...req.config, cgroupTasks: req.config.cgroupTasks ?? ['(made before the start)'] };
+    if (threadStartRefusal({ ...req, config: withCgroup, startPath: 'auto' })) return;
+    const { prestartThreads } = await import('./fast/threads.js');
+    prestartThreads(req.config);
+  } catch {
+    // createHeld says what is wrong
+  }
+}
 
 /** What an OCI runtime's container has beyond unshare()'s options. */
 export interface HeldExtras {
@@ -50,37 +67,6 @@ export async function createHeld(options: UnshareOptions, fifo: string, extra: H
   if (refusal) throw new InvalidOptionError('process', `cannot be started and left waiting here: ${refusal}`);
   const { holdOnThreads } = await import('./fast/threads.js');
   return holdOnThreads(req, OWN_STDIO, fifo);
-}
-
-/**
- * Lets a held init go on to exec its command: opens `fifo` for writing, which succeeds only
- * while the init is opening it for reading (a non-blocking open fails with ENXIO before), and
- * wakes it. Retries until `timeoutMs`; throws once the process `pid` is gone or the time is up.
- */
-export function releaseHeld(fifo: string, pid: number, timeoutMs = 10_000): void {
-  const deadline = Date.now() + timeoutMs;
-  const pause = new Int32Array(new SharedArrayBuffer(4));
-  for (;;) {
-    try {
-      closeSync(openSync(fifo, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK));
-      return;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENXIO') throw e;
-    }
-    if (!alive(pid)) throw new Error(`the container's init (pid ${pid}) is gone`);
-    if (Date.now() > deadline) throw new Error(`the container's init (pid ${pid}) did not reach its barrier within ${timeoutMs} ms`);
-    Atomics.wait(pause, 0, 0, 1);
-  }
-}
-
-/** Whether `pid` runs (not a zombie). */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return !/^\d+ \(.*\) [ZX] /s.test(stat);
-  } catch {
-    return false;
-  }
 }
 
 /**

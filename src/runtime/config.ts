@@ -6,7 +6,7 @@
  */
 import { existsSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
-import { cgroupHierarchies } from '../container/mount-plan.js';
+import { cgroupHierarchies } from '../cgroups/mount-hierarchies.js';
 import type { Capability, DeviceNode, NamespaceType, UnshareOptions } from '../namespaces/index.js';
 import { cgroupPathOf } from './cgroup.js';
 import { badConfig, unsupported } from './errors.js';

@@ -3,8 +3,6 @@
  * may ask for. Kept to what config.ts honours.
  * @internal
  */
-import { OCI_VERSION } from './state.js';
-
 /** Mount options config.ts understands (flags and propagation; others go to the file system as data). */
 export const MOUNT_OPTIONS = [
   'async',
@@ -50,7 +48,7 @@ export const MOUNT_OPTIONS = [
 
 export const FEATURES = {
   ociVersionMin: '1.0.0',
-  ociVersionMax: OCI_VERSION,
+  ociVersionMax: '1.2.0',
   hooks: ['prestart', 'createRuntime', 'createContainer', 'startContainer', 'poststart', 'poststop'],
   mountOptions: MOUNT_OPTIONS,
   linux: {

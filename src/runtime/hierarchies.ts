@@ -74,6 +74,22 @@ export function removeDefaultParent(path: string): void {
   }
 }
 
+/**
+ * Removes the container's directory from every hierarchy with one rmdir each, when all are
+ * empty (no process, no child cgroup). False when any is busy: the caller kills and retries.
+ */
+export function removeEmptyCgroup(path: string): boolean {
+  let done = true;
+  for (const m of detectCgroupLayoutSync().mounts) {
+    try {
+      rmdirSync(join(m.path, path));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') done = false;
+    }
+  }
+  return done;
+}
+
 /** Removes the directories (once their processes ended); missing ones are no error. */
 export function removeExtraDirs(extra: ExtraDirs): void {
   for (const dir of [...extra.v1, ...(extra.v2 ? [extra.v2] : [])]) {

@@ -8,8 +8,11 @@ import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from
 import { join } from 'node:path';
 import { notFound, RuntimeError } from './errors.js';
 
-/** The OCI runtime-spec version this runtime reports and accepts up to. */
-export const OCI_VERSION = '1.2.0';
+/**
+ * The runtime-spec version in `state` and in the config.json `spec` writes: 1.0.2, which every
+ * runtime and tool reads (crun 1.8 refuses a config of 1.2.0). `features` says what is accepted.
+ */
+export const OCI_VERSION = '1.0.2';
 
 /** The default `--root`. */
 export const DEFAULT_ROOT = '/run/ctrkit-runtime';

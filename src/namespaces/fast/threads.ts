@@ -457,6 +457,18 @@ export function holdOnThreads(req: SpawnRequest, stdio: ThreadStdio, fifo: strin
   });
 }
 
+/**
+ * Starts the builder and the spawner thread a start of `config` will use, without waiting:
+ * a caller with other work to do first (a cgroup to make) overlaps their start-up (~30 ms of
+ * module loading each) with it. Errors are left for the start itself to report.
+ * @internal
+ */
+export function prestartThreads(config: StageConfig): void {
+  if (threadPathBroken) return;
+  starter ??= new ThreadStarter();
+  void Promise.all([starter.builderThread(), starter.spawnerThread(profileOf(config))]).catch(() => undefined);
+}
+
 /** An exec into a running container on a spawner thread (see {@link execOnThreads}). @internal */
 export interface JoinSpawn {
   /** The container's init (host PID): its namespaces and cgroup namespace are entered. */

@@ -95,6 +95,9 @@ export async function createContainer(cl: CommandLine, ctx: Context): Promise<{ 
   try {
     // Recorded at once, as `creating`: a create that dies midway leaves what delete --force needs.
     writeRecord(ctx.root, recordOf(p, 0));
+    const heldModule = import('../../namespaces/held.js');
+    // The start path's threads start up meanwhile (their cgroup tasks files are passed later).
+    void heldModule.then((h) => h.warmHeld(plan.options));
     const { mkfifo, setProcessLimit } = await import('../../sys/spawn.js');
     const fifo = execFifo(ctx.root, p.id);
     mkfifo(fifo, 0o600);
@@ -102,7 +105,7 @@ export async function createContainer(cl: CommandLine, ctx: Context): Promise<{ 
     const rlimits = splitRlimits(plan.rlimits, plan.options.user?.uid ?? 0);
     for (const r of rlimits.own) setProcessLimit(process.pid, r.resource, r.soft, r.hard);
     let record: ContainerRecord | undefined;
-    const { createHeld } = await import('../../namespaces/held.js');
+    const { createHeld } = await heldModule;
     const hooks = spec.hooks ?? {};
     const pid = await createHeld(
       {

@@ -7,7 +7,6 @@ import { unlinkSync } from 'node:fs';
 import { containerId, type CommandLine } from '../args.js';
 import type { Context } from '../context.js';
 import { RuntimeError } from '../errors.js';
-import { runHooks } from '../hooks.js';
 import { execFifo, ociState, readRecord, statusOf, type ContainerRecord } from '../state.js';
 
 /** Releases a created container; throws unless it is `created`. */
@@ -20,11 +19,13 @@ export async function startContainer(root: string, rec: ContainerRecord, ctx: Co
     );
   }
   const fifo = execFifo(root, rec.id);
-  const { releaseHeld } = await import('../../namespaces/held.js');
+  const { releaseHeld } = await import('../../namespaces/release.js');
   releaseHeld(fifo, rec.pid);
   unlinkSync(fifo);
+  if (!rec.hooks?.poststart?.length) return;
+  const { runHooks } = await import('../hooks.js');
   try {
-    await runHooks('poststart', rec.hooks?.poststart, ociState(rec, 'running'));
+    await runHooks('poststart', rec.hooks.poststart, ociState(rec, 'running'));
   } catch (e) {
     // The process runs already: a failed poststart hook is reported, not undone (runc's way).
     ctx.log.warn((e as Error).message);
