@@ -6,7 +6,7 @@
  * @internal
  */
 import { cgroupHierarchies } from '../cgroups/mount-hierarchies.js';
-import type { BindMount, CgroupHierarchy, IdmappedPath, MountOperation, RootMount } from '../namespaces/index.js';
+import type { BindMount, IdmappedPath, MountOperation, RootMount } from '../namespaces/index.js';
 import { overlayMountParams } from '../overlay/mount-params.js';
 
 /** What the plan is made of. */
