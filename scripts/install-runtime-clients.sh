@@ -5,6 +5,7 @@
 #   docker.io       dockerd and the docker client matching it (/usr/bin/docker)
 #   runc            the reference runtime the harness is proven with
 #   busybox-static  the static /bin/busybox the test image is built from
+#   python3         the console socket of test/runtime.test.ts (receives a terminal's master by SCM_RIGHTS)
 # The tests start private daemons of their own (test/runtime/clients-lab.ts): nothing here may
 # leave a system-wide containerd or dockerd running, or enabled for the next boot, since a system
 # dockerd would take over the host firewall and create docker0.
@@ -14,6 +15,7 @@ command -v containerd >/dev/null && command -v ctr >/dev/null && command -v cont
 [ -x /usr/sbin/dockerd ] && [ -x /usr/bin/docker ] || need+=(docker.io)
 command -v runc >/dev/null || need+=(runc)
 [ -x /bin/busybox ] || [ -x /usr/bin/busybox ] || need+=(busybox-static)
+command -v python3 >/dev/null || need+=(python3)
 units=(docker.socket docker.service containerd.service)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"

@@ -47,17 +47,19 @@ const children: ChildProcess[] = [];
 
 /** A process to put into cgroups: burns a little CPU, then sleeps. */
 function sleeper(): number {
-  const child = spawn('sh', ['-c', 'i=0; while [ $i -lt 30000 ]; do i=$((i+1)); done; exec sleep 120'], { stdio: 'ignore' });
+  // It waits for a line on stdin (see execed) before it burns CPU: only once it is in the cgroup.
+  const child = spawn('sh', ['-c', 'read go; i=0; while [ $i -lt 30000 ]; do i=$((i+1)); done; exec sleep 120'], { stdio: ['pipe', 'ignore', 'ignore'] });
   children.push(child);
   return child.pid!;
 }
 
 /**
- * Waits until the sleeper, having burnt its CPU in the cgroup, has exec'd sleep: the new
+ * Lets the sleeper go and waits until, having burnt its CPU in the cgroup, it has exec'd sleep: the new
  * program's pages are charged to the cgroup (v2 never moves the charges of pages a process
  * had before it joined).
  */
 async function execed(pid: number): Promise<void> {
+  children.find((c) => c.pid === pid)?.stdin?.end('go\n');
   for (let i = 0; i < 500 && readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== 'sleep'; i++) await new Promise((r) => setTimeout(r, 20));
 }
 

@@ -1,6 +1,6 @@
 // ctrkit-runtime, the OCI runtime command, driven the way containerd's shim and runtime-tools
 // drive runc: bundles with a config.json, a private --root, the real kernel.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, cpSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -201,6 +201,41 @@ describe('ctrkit-runtime', () => {
     expect(r.stdout.split('\n')).toEqual(['1000', '1000 5', 'CapEff:\t0000000000000400', 'CapAmb:\t0000000000000400', '321', '123', '1', 'c', '0', '1', '']);
     expect(readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim()).not.toBe('2'); // the host's untouched (it cannot be 2; read for the record)
     expect(existsSync(join(root, b.id))).toBe(false);
+  });
+
+  it('gives a terminal through --console-socket, on create and on exec', async () => {
+    /** A console socket that types `input` and resolves with what the terminal printed until it closed. */
+    const consoleSocket = async (input: string): Promise<{ path: string; output: Promise<string> }> => {
+      const path = join(dir, `console-${++n}.sock`);
+      const receiver = spawn('python3', ['test/fixtures/console-socket.py', path, input], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      const output = new Promise<string>((done) => receiver.on('close', () => done(out.replace(/^ready\n/, ''))));
+      await new Promise<void>((ready) =>
+        receiver.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+          if (out.startsWith('ready\n')) ready();
+        }),
+      );
+      return { path, output };
+    };
+    const b = bundle((c) => {
+      c.process.args = ['sh', '-c', 'tty; read line; echo got $line; stty size; sleep 60'];
+      (c.process as unknown as Record<string, unknown>).terminal = true;
+      (c.process as unknown as Record<string, unknown>).consoleSize = { height: 30, width: 100 };
+    });
+    const first = await consoleSocket('hello\n');
+    expect(rt('create', '--bundle', b.dir, '--console-socket', first.path, b.id).stderr).toBe('');
+    expect(rt('start', b.id).status).toBe(0);
+    const second = await consoleSocket('');
+    expect(rt('exec', '--tty', '--console-socket', second.path, b.id, 'sh', '-c', 'tty; echo in').status).toBe(0);
+    expect(await second.output).toMatch(/^\/dev\/pts\/1\r\nin\r\n$/);
+    expect(rt('kill', b.id, 'KILL').status).toBe(0);
+    const seen = await first.output;
+    expect(seen).toContain('/dev/pts/0\r\n'); // its controlling terminal, the container's first pty (after the echo of what was typed)
+    expect(seen).toContain('got hello');
+    expect(seen).toContain('30 100');
+    expect(rt('delete', b.id).status).toBe(0);
+    expect(rt('create', '--bundle', b.dir, b.id).stderr).toMatch(/needs --console-socket/);
   });
 
   it('runs the hooks with the state on stdin', () => {

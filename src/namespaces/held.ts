@@ -15,6 +15,7 @@ import { threadStartRefusal } from './fast/refusal.js';
 import type { StageConfig } from './init/config.js';
 import { lookupCommandIn } from './init/exec.js';
 import type { SpawnRequest } from './spawn-request.js';
+import { allocatePty, type TtySize } from './pty.js';
 import type { NamespaceType } from './types.js';
 import { unshareRequest, type UnshareOptions } from './unshare.js';
 
@@ -29,7 +30,7 @@ export async function warmHeld(options: UnshareOptions): Promise<void> {
   try {
     const req = await unshareRequest({ ...options, stdio: 'inherit' });
     // The cgroup is not made yet: its tasks files are the start's business, not the threads'.
-    const withCgroup = { ...req.config, cgroupTasks: req.config.cgroupTasks ?? ['(made before the start)'] };
+    const withCgroup = { ...req.config, tty: false, cgroupTasks: req.config.cgroupTasks ?? ['(made before the start)'] };
     if (threadStartRefusal({ ...req, config: withCgroup, startPath: 'auto' })) return;
     const { prestartThreads } = await import('./fast/threads.js');
     prestartThreads(req.config);
@@ -50,11 +51,13 @@ export interface HeldExtras {
  * Builds the container `options` describe (its namespaces of `joinPaths`' types entered from
  * those paths instead of made new) and leaves its init waiting on `fifo` (a FIFO that exists)
  * before its command runs: it goes on once any process opens `fifo` for writing
- * ({@link releaseHeld}). The hook runs first, with the init's PID. Resolves with that PID.
+ * (releaseHeld in ./release.ts). The hook runs first, with the init's PID. Resolves with that
+ * PID and, with `tty`, the master of the terminal the init opens once released (pts/0 of the
+ * container's own devpts).
  * Afterwards this process can start nothing else and must end with `exitNow`.
  * Throws InvalidOptionError for what only the init stage could do (the thread start path's refusals).
  */
-export async function createHeld(options: UnshareOptions, fifo: string, extra: HeldExtras = {}): Promise<number> {
+export async function createHeld(options: UnshareOptions, fifo: string, extra: HeldExtras = {}): Promise<{ pid: number; terminal?: number }> {
   const asked = await unshareRequest({ ...options, stdio: 'inherit' });
   const { joinPaths, propagation } = extra;
   // An OCI runtime's mounts, in config.json's order (/proc first), as runc makes them.
@@ -63,7 +66,8 @@ export async function createHeld(options: UnshareOptions, fifo: string, extra: H
     if (!asked.config.namespaces.includes(type)) throw new InvalidOptionError(`joinPaths.${type}`, `names a namespace the container does not have (${type})`);
   }
   const req: SpawnRequest = { ...asked, config: { ...asked.config, rootfs, joinPaths } };
-  const refusal = threadStartRefusal({ ...req, startPath: 'auto' });
+  // A terminal is no refusal here: a held start opens the container's first pty once released.
+  const refusal = threadStartRefusal({ ...req, config: { ...req.config, tty: false }, startPath: 'auto' });
   if (refusal) throw new InvalidOptionError('process', `cannot be started and left waiting here: ${refusal}`);
   const { holdOnThreads } = await import('./fast/threads.js');
   return holdOnThreads(req, OWN_STDIO, fifo);
@@ -94,6 +98,8 @@ export interface JoinedProcess {
   >;
   /** The fds that become its 0, 1 and 2. @defaultValue this process's own */
   readonly stdio?: readonly [number, number, number];
+  /** Give it a terminal of the container's devpts instead (its master is returned), of this size. */
+  readonly terminal?: { readonly size?: TtySize | undefined } | undefined;
 }
 
 /**
@@ -101,7 +107,7 @@ export interface JoinedProcess {
  * of this process. The command is looked up in the container's root. Resolves with its PID
  * and a pidfd once it exec'd; a command that does not exist rejects with SysError(execve, ENOENT).
  */
-export async function execJoined(p: JoinedProcess): Promise<{ pid: number; pidfd: number }> {
+export async function execJoined(p: JoinedProcess): Promise<{ pid: number; pidfd: number; terminal?: number }> {
   const c = p.config;
   const config: StageConfig = {
     ...c,
@@ -123,8 +129,16 @@ export async function execJoined(p: JoinedProcess): Promise<{ pid: number; pidfd
     close(root);
   }
   const { execOnThreads } = await import('./fast/threads.js');
-  return execOnThreads(
-    { target: p.target, cgroupTasks: p.cgroupTasks, config, path },
-    { child: [...(p.stdio ?? [0, 1, 2])] as [number, number, number], toClose: [] },
-  );
+  // A terminal: a new pty of the container's devpts, whose number is known before the spawn.
+  const pty = p.terminal ? allocatePty(p.target, p.terminal.size) : undefined;
+  try {
+    const started = await execOnThreads(
+      { target: p.target, cgroupTasks: p.cgroupTasks, config, path, terminal: pty && `/dev/pts/${pty.n}` },
+      { child: [...(p.stdio ?? [0, 1, 2])] as [number, number, number], toClose: [] },
+    );
+    return { ...started, terminal: pty?.fd };
+  } catch (e) {
+    if (pty) close(pty.fd);
+    throw e;
+  }
 }

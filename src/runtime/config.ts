@@ -333,7 +333,6 @@ export function createPlan(spec: OciSpec, bundle: string, id: string, systemdCgr
   const p = spec.process;
   if (!p) throw badConfig('process', 'is required');
   checkProcess(p, 'process');
-  if (p.terminal) throw unsupported('process.terminal', 'a terminal (--console-socket) is not supported by this runtime yet');
   const l = spec.linux ?? {};
   checkLinux(l);
   const rootPath = spec.root?.path;
@@ -367,6 +366,8 @@ export function createPlan(spec: OciSpec, bundle: string, id: string, systemdCgr
     umask: p.user?.umask,
     seccomp: (l.seccomp as UnshareOptions['seccomp']) ?? 'unconfined',
     startPath: 'auto',
+    tty: p.terminal ?? false,
+    ttySize: p.consoleSize && { rows: p.consoleSize.height, cols: p.consoleSize.width },
   };
   return {
     options,

@@ -7,12 +7,15 @@
  * of x86_64 and arm64 (the architectures ctrkit runs on): msghdr is 56 bytes, cmsghdr 16.
  * @internal
  */
+import { closeSync } from 'node:fs';
 import { constants } from 'node:os';
 import { koffi } from './koffi.js';
 import { SysError } from './sys-error.js';
 
 type Fn = (...args: unknown[]) => unknown;
 interface Bound {
+  socket: Fn;
+  connect: Fn;
   socketpair: Fn;
   sendmsg: Fn;
   recvmsg: Fn;
@@ -23,6 +26,8 @@ function lib(): Bound {
   if (bound) return bound;
   const c = koffi().load('libc.so.6');
   bound = {
+    socket: c.func('int socket(int domain, int type, int protocol)'),
+    connect: c.func('int connect(int fd, const uint8_t *addr, uint32_t len)'),
     socketpair: c.func('int socketpair(int domain, int type, int protocol, _Out_ int *sv)'),
     sendmsg: c.func('long sendmsg(int fd, void *msg, int flags)'),
     recvmsg: c.func('long recvmsg(int fd, void *msg, int flags)'),
@@ -52,6 +57,29 @@ const CMSG_HEADER = 16;
 
 function errno(): number {
   return koffi().errno();
+}
+
+const SOCK_STREAM = 1;
+
+/**
+ * A close-on-exec SOCK_STREAM socket connected to the UNIX socket at `path` (an OCI runtime's
+ * `--console-socket`, where the terminal's master goes with {@link sendFds}). Close it with close(2).
+ * @internal
+ */
+export function connectUnix(path: string): number {
+  const name = Buffer.from(path);
+  if (name.length >= 108) throw new SysError('connect', constants.errno.ENAMETOOLONG, path);
+  const fd = Number(lib().socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (fd < 0) throw new SysError('socket(AF_UNIX)', errno(), path);
+  const addr = Buffer.alloc(110); // struct sockaddr_un { sa_family_t sun_family; char sun_path[108]; }
+  addr.writeUInt16LE(AF_UNIX, 0);
+  name.copy(addr, 2);
+  if (Number(lib().connect(fd, addr, 2 + name.length + 1)) < 0) {
+    const e = errno();
+    closeSync(fd);
+    throw new SysError('connect', e, path);
+  }
+  return fd;
 }
 
 /** A connected pair of close-on-exec SOCK_SEQPACKET sockets: message boundaries kept, one message per fd batch. @internal */

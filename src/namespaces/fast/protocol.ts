@@ -78,6 +78,8 @@ export interface SpawnThreadRequest {
   readonly cwd: string;
   /** The fds (in this process) that become the command's 0, 1 and 2. */
   readonly stdio: readonly [number, number, number];
+  /** A pty slave's path inside the container, opened as 0, 1 and 2 (and controlling terminal) last. */
+  readonly terminal?: string | undefined;
   /**
    * The barrier: the command opens the first FIFO (it exists), then blocks opening the second.
    * None for an exec into a running container, which has nothing to wait for.

@@ -38,6 +38,7 @@ import { NS_FLAG, openHome, threadNsPath, withFd, type ThreadNamespace } from '.
 
 const O_WRONLY = 1;
 const O_RDONLY = 0;
+const O_RDWR = 2;
 const port = parentPort!;
 const data = workerData as SpawnerData;
 const key: [bigint, bigint] = [BigInt(data.key[0]), BigInt(data.key[1])];
@@ -150,10 +151,20 @@ function spawnCommand(req: SpawnThreadRequest): number {
     withFd(path, (fd) => setnsKeyed(fd, NS_FLAG[type as ThreadNamespace], key, path));
   }
   step = 'exec';
+  // A terminal: its slave, opened by the session leader the child is (setsid), becomes its
+  // controlling terminal and its 0, 1 and 2 (the stdio given stands in until then).
+  const terminal: FileAction[] = req.terminal
+    ? [
+        { op: 'open', fd: 0, path: req.terminal, flags: O_RDWR },
+        { op: 'dup2', fd: 0, to: 1 },
+        { op: 'dup2', fd: 0, to: 2 },
+      ]
+    : [];
   if (!req.fifos) {
     // An exec into a running container: nothing to wait for, and nothing of ours to keep.
     const actions: FileAction[] = [
       ...req.stdio.map((fd, i) => ({ op: 'dup2' as const, fd, to: i })),
+      ...terminal,
       { op: 'chdir', path: req.cwd },
       { op: 'closefrom', fd: 3 },
     ];
@@ -180,6 +191,7 @@ function spawnCommand(req: SpawnThreadRequest): number {
       { op: 'closefrom', fd: 5 },
       { op: 'open', fd: 5, path: '/proc/self/fd/3', flags: O_WRONLY },
       { op: 'open', fd: 6, path: '/proc/self/fd/4', flags: O_RDONLY },
+      ...terminal, // after the barrier: the pivot has made the container's /dev/pts the one it names
       { op: 'chdir', path: req.cwd },
       { op: 'closefrom', fd: 3 },
     ];

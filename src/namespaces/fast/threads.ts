@@ -45,6 +45,7 @@ import { logger } from '../../log.js';
 import { close, pidfdOpen, pidfdSendSignal } from '../../sys/libc.js';
 import { mkfifo, namespaceSyscalls, watchPidfd, type ChildExit } from '../../sys/spawn.js';
 import { initErrorFrom, InitError } from '../errors.js';
+import { allocatePty } from '../pty.js';
 import { NamespaceRef } from '../handle.js';
 import type { StageConfig } from '../init/config.js';
 import { NamespacedProcess, type ExitStatus } from '../process.js';
@@ -431,23 +432,32 @@ async function startOne(s: ThreadStarter, req: SpawnRequest, stdio: ThreadStdio,
  * them (the spawner sits in the container's cgroups).
  * @internal
  */
-export function holdOnThreads(req: SpawnRequest, stdio: ThreadStdio, fifo: string): Promise<number> {
+export function holdOnThreads(req: SpawnRequest, stdio: ThreadStdio, fifo: string): Promise<{ pid: number; terminal?: number }> {
   if (threadPathBroken) return Promise.reject(new ThreadsUnavailable(new Error(threadPathBroken)));
   starter ??= new ThreadStarter();
   const s = starter;
   return s.serialize(async () => {
     const [builder, spawner] = await s.threadsFor(req, stdio);
-    const start = new ThreadStart(s, req, builder, spawner, stdio, fifo);
+    // A terminal: the first pty of the container's own devpts instance, pts/0, which the init
+    // opens once released (the instance exists only once it has arrived).
+    const start = new ThreadStart(s, req, builder, spawner, stdio, fifo, req.config.tty ? '/dev/pts/0' : undefined);
     s.current = start;
+    let terminal: number | undefined;
     try {
       const pid = await start.toBarrier();
+      if (req.config.tty) {
+        const pty = allocatePty(pid, req.ttySize);
+        terminal = pty.fd;
+        if (pty.n !== 0) throw new InitError('tty', { name: 'Error', message: `the container's first pty is pts/${pty.n}, not pts/0` });
+      }
       const { hook, signal } = req;
       if (hook) await hook({ pid, signal: signal ?? new AbortController().signal });
       if (signal?.aborted) throw new AbortError(signal.reason);
       threadPathBroken = 'this process handed a start over (its spawner waits in posix_spawn)';
       s.removeParks();
-      return pid;
+      return { pid, terminal };
     } catch (e) {
+      if (terminal !== undefined) close(terminal);
       await start.abandon();
       throw e;
     } finally {
@@ -479,6 +489,8 @@ export interface JoinSpawn {
   readonly config: StageConfig;
   /** The command's resolved path inside the container. */
   readonly path: string;
+  /** A pty slave's path inside the container, opened as the command's 0, 1, 2 and controlling terminal. */
+  readonly terminal?: string | undefined;
 }
 
 /**
@@ -519,7 +531,18 @@ async function execOne(s: ThreadStarter, req: JoinSpawn, stdio: ThreadStdio): Pr
     const entered = await timeout(spawner.request({ t: 'enter', cgroupTasks: req.cgroupTasks, parkTasks, cgroupns: false, joinOf: req.target }), 'cgroupns');
     if (!entered.ok) throw fail(entered, c.argv[0] ?? '');
     const r = await timeout(
-      spawner.request({ t: 'spawn', builderTid: 0, namespaces: types, nsFds, path: req.path, argv: c.argv, env: c.env, cwd: c.cwd, stdio: stdio.child }),
+      spawner.request({
+        t: 'spawn',
+        builderTid: 0,
+        namespaces: types,
+        nsFds,
+        path: req.path,
+        argv: c.argv,
+        env: c.env,
+        cwd: c.cwd,
+        stdio: stdio.child,
+        terminal: req.terminal,
+      }),
       'exec',
     );
     if (!r.ok || r.pid === undefined) throw fail(r as Extract<ThreadReply, { ok: false }>, c.argv[0] ?? '');
@@ -558,6 +581,8 @@ class ThreadStart {
     private readonly stdio: ThreadStdio,
     /** A FIFO of the caller's in place of the second: the process waits there for whoever opens it, in any process. */
     private readonly holdAt?: string,
+    /** A pty slave inside the container the process opens as 0, 1 and 2 once released. */
+    private readonly terminal?: string,
   ) {
     this.fifos = s.fifos();
     if (holdAt) {
@@ -607,6 +632,7 @@ class ThreadStart {
       cwd: c.cwd,
       stdio: this.stdio.child,
       fifos: this.fifos,
+      terminal: this.terminal,
     });
     this.spawned = spawned;
     // A spawner that fails before its child opened FIFO 1 would leave the builder waiting

@@ -13,6 +13,7 @@ import { RuntimeError, unsupported } from '../errors.js';
 import type { CgroupV1 } from '../../cgroups/index.js';
 import { createPlan, ignoredFields, loadSpec, splitRlimits, type CreatePlan, type OciSpec } from '../config.js';
 import { extraDirs, extraTasks, joinExtraV2, makeExtraDirs, removeDefaultParent, removeExtraDirs, type ExtraDirs } from '../hierarchies.js';
+import { checkConsole, sendConsole } from '../console.js';
 import { runHooks } from '../hooks.js';
 import { containerDir, execFifo, ociState, procStat, writeRecord, type ContainerRecord } from '../state.js';
 
@@ -26,10 +27,10 @@ interface Prepared {
 
 function prepare(cl: CommandLine, ctx: Context): Prepared {
   const id = containerId(cl);
-  if (str(cl.flags, 'console-socket')) throw unsupported('process.terminal', 'a terminal (--console-socket) is not supported by this runtime yet');
   const bundle = resolve(str(cl.flags, 'bundle') ?? '.');
   const spec = loadSpec(bundle);
   const plan = createPlan(spec, bundle, id, ctx.systemdCgroup);
+  checkConsole(spec.process?.terminal ?? false, str(cl.flags, 'console-socket'));
   for (const w of ignoredFields(spec)) ctx.log.warn(w);
   if (spec.hooks?.startContainer?.length) throw unsupported('hooks.startContainer', 'is not supported by this runtime yet');
   return { id, bundle, spec, plan };
@@ -107,7 +108,7 @@ export async function createContainer(cl: CommandLine, ctx: Context): Promise<{ 
     let record: ContainerRecord | undefined;
     const { createHeld } = await heldModule;
     const hooks = spec.hooks ?? {};
-    const pid = await createHeld(
+    const { pid, terminal } = await createHeld(
       {
         ...plan.options,
         cgroupTasks: [...cgroup.taskFiles(), ...extraTasks(extra)],
@@ -128,6 +129,7 @@ export async function createContainer(cl: CommandLine, ctx: Context): Promise<{ 
       fifo,
       { joinPaths: plan.joinPaths, propagation: plan.propagation },
     );
+    if (terminal !== undefined) await sendConsole(str(cl.flags, 'console-socket')!, terminal);
     const pidFile = str(cl.flags, 'pid-file');
     // Bare digits: go-runc and runtime-tools parse the file whole with Atoi.
     if (pidFile) writeFileSync(resolve(pidFile), String(pid));

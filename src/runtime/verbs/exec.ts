@@ -11,7 +11,8 @@ import { resolve } from 'node:path';
 import { bool, containerId, list, str, type CommandLine } from '../args.js';
 import { ambientOf, capabilitiesOf, checkProcess, splitRlimits, envRecord, rlimitsOf, userOf, type OciProcess } from '../config.js';
 import type { Context } from '../context.js';
-import { badConfig, RuntimeError, unsupported } from '../errors.js';
+import { checkConsole, sendConsole } from '../console.js';
+import { badConfig, RuntimeError } from '../errors.js';
 import { readRecord, statusOf, type ContainerRecord } from '../state.js';
 
 /** The process to run: --process's file (or stdin for `-`), else the command line and flags. */
@@ -47,8 +48,8 @@ export default async function exec(cl: CommandLine, ctx: Context): Promise<numbe
     throw new RuntimeError('ERR_RUNTIME_STATE', 'cannot exec in a paused container (use --ignore-paused)');
   const p = processOf(cl, rec);
   checkProcess(p, 'process');
-  if (p.terminal || str(cl.flags, 'console-socket'))
-    throw unsupported('process.terminal', 'a terminal (--console-socket) is not supported by this runtime yet');
+  const consoleSocket = str(cl.flags, 'console-socket');
+  checkConsole(p.terminal ?? false, consoleSocket);
   const rlimits = rlimitsOf(p);
   const [{ securityConfig }, { execJoined }, { openCgroup }, { setProcessLimit, watchPidfd }] = await Promise.all([
     import('../../namespaces/process-config.js'),
@@ -70,7 +71,7 @@ export default async function exec(cl: CommandLine, ctx: Context): Promise<numbe
   });
   const limits = splitRlimits(rlimits, p.user?.uid ?? 0);
   for (const r of limits.own) setProcessLimit(process.pid, r.resource, r.soft, r.hard);
-  const { pid, pidfd } = await execJoined({
+  const { pid, pidfd, terminal } = await execJoined({
     target: rec.pid,
     cgroupTasks: cgroup.version === 1 && extra ? [...cgroup.taskFiles(), ...extraTasks(extra)] : [],
     config: {
@@ -79,9 +80,12 @@ export default async function exec(cl: CommandLine, ctx: Context): Promise<numbe
       argv: p.args!,
       env: envList(envRecord(p.env, 'process.env')),
       cwd: p.cwd ?? '/',
+      umask: p.user?.umask,
       namespaces: rec.namespaces as never,
     },
+    terminal: p.terminal ? { size: p.consoleSize && { rows: p.consoleSize.height, cols: p.consoleSize.width } } : undefined,
   });
+  if (terminal !== undefined) await sendConsole(consoleSocket!, terminal);
   if (extra) joinExtraV2(extra, pid);
   for (const r of limits.init) setProcessLimit(pid, r.resource, r.soft, r.hard);
   // Nothing of this command stays behind it: its threads end and their park cgroups go.
