@@ -80,6 +80,15 @@ function state(id: string): { status: string; pid: number; bundle: string; id: s
   return JSON.parse(r.stdout);
 }
 
+/** Whether the container is stopped within a second (a killed init takes a moment to go). */
+function eventuallyStopped(id: string): boolean {
+  for (let i = 0; i < 100; i++) {
+    if (state(id).status === 'stopped') return true;
+    spawnSync('sleep', ['0.01']);
+  }
+  return false;
+}
+
 /** Runs the bundle's process to its end and returns its output and status. */
 function runToEnd(b: { dir: string; id: string }): Result {
   const r = spawnSync(RUNTIME, ['--root', root, 'run', '--bundle', b.dir, b.id], { encoding: 'utf8', timeout: 60_000 });
@@ -260,6 +269,27 @@ describe('ctrkit-runtime', () => {
     expect(seen('poststart').status).toBe('running');
     expect(seen('poststop').status).toBe('stopped');
     expect(seen('prestart').pid).toBeGreaterThan(1);
+  });
+
+  it('runs startContainer hooks inside the container, before its process', () => {
+    const b = bundle((c) => {
+      c.hostname = 'ctk-hooked';
+      c.process.args = ['cat', '/dev/shm/seen'];
+      c.hooks = { startContainer: [{ path: '/bin/sh', args: ['sh', '-c', 'hostname > /dev/shm/seen; cat >> /dev/shm/seen'] }] };
+    });
+    const r = runToEnd(b);
+    expect(r.stderr).toBe('');
+    const [host, state] = r.stdout.split('\n');
+    expect(host).toBe('ctk-hooked'); // the container's UTS namespace, its /dev/shm
+    expect(JSON.parse(state!)).toMatchObject({ id: b.id, status: 'created' });
+    const failing = bundle((c) => {
+      c.process.args = ['true'];
+      c.hooks = { startContainer: [{ path: '/bin/false' }] };
+    });
+    expect(rt('create', '--bundle', failing.dir, failing.id).status).toBe(0);
+    expect(rt('start', failing.id).stderr).toMatch(/startContainer\[0\] hook \/bin\/false exited with status 1/);
+    expect(eventuallyStopped(failing.id)).toBe(true);
+    expect(rt('delete', failing.id).status).toBe(0);
   });
 
   it('refuses bad bundles with a typed message in the JSON log, and leaves nothing behind', () => {

@@ -125,6 +125,8 @@ class ThreadStarter {
   private fifoDir: string | undefined;
   private fifoCount = 0;
 
+  /** A start was handed over (holdOnThreads): a spawner of this process waits in posix_spawn for good. */
+  handedOver = false;
   /** Park directories this process made. */
   readonly parks = new Set<string>();
   /** The start under way, if any (one at a time). */
@@ -157,7 +159,9 @@ class ThreadStarter {
 
   /** Ends the threads (none is mid-start) and removes this process's parks. */
   async stop(): Promise<void> {
-    if (this.pending > 0) return;
+    // After a held start a spawner waits in posix_spawn until another process releases the
+    // init: terminating it would wait as long. Such a process ends with _exit instead.
+    if (this.pending > 0 || this.handedOver) return;
     const threads = [this.builder, ...this.spawners.values()].filter((t): t is ThreadHandle => t !== undefined);
     this.builder = undefined;
     this.spawners.clear();
@@ -454,6 +458,7 @@ export function holdOnThreads(req: SpawnRequest, stdio: ThreadStdio, fifo: strin
       if (hook) await hook({ pid, signal: signal ?? new AbortController().signal });
       if (signal?.aborted) throw new AbortError(signal.reason);
       threadPathBroken = 'this process handed a start over (its spawner waits in posix_spawn)';
+      s.handedOver = true;
       s.removeParks();
       return { pid, terminal };
     } catch (e) {

@@ -32,7 +32,6 @@ function prepare(cl: CommandLine, ctx: Context): Prepared {
   const plan = createPlan(spec, bundle, id, ctx.systemdCgroup);
   checkConsole(spec.process?.terminal ?? false, str(cl.flags, 'console-socket'));
   for (const w of ignoredFields(spec)) ctx.log.warn(w);
-  if (spec.hooks?.startContainer?.length) throw unsupported('hooks.startContainer', 'is not supported by this runtime yet');
   return { id, bundle, spec, plan };
 }
 
@@ -49,7 +48,7 @@ function recordOf({ id, bundle, spec, plan }: Prepared, pid: number): ContainerR
     annotations: spec.annotations,
     cgroupPath: plan.cgroupPath,
     namespaces: plan.namespaces,
-    hooks: { poststart: hooks.poststart, poststop: hooks.poststop },
+    hooks: { poststart: hooks.poststart, poststop: hooks.poststop, startContainer: hooks.startContainer },
     seccomp: spec.linux?.seccomp,
     capabilities: (plan.options.capabilities === 'all' ? undefined : plan.options.capabilities) as string[] | undefined,
     noNewPrivileges: plan.options.noNewPrivileges,

@@ -19,6 +19,16 @@ export async function startContainer(root: string, rec: ContainerRecord, ctx: Co
     );
   }
   const fifo = execFifo(root, rec.id);
+  if (rec.hooks?.startContainer?.length) {
+    // In the container, before its process: a failure stops it there (killed, never run).
+    const { runContainerHooks } = await import('../container-hooks.js');
+    try {
+      await runContainerHooks(rec, rec.hooks.startContainer, ociState(rec, 'created'));
+    } catch (e) {
+      process.kill(rec.pid, 'SIGKILL');
+      throw e;
+    }
+  }
   const { releaseHeld } = await import('../../namespaces/release.js');
   releaseHeld(fifo, rec.pid);
   unlinkSync(fifo);
