@@ -45,6 +45,12 @@ export interface HeldExtras {
   readonly joinPaths?: StageConfig['joinPaths'];
   /** The propagation of the container's mounts once pivoted (MS_* flags). */
   readonly propagation?: number | undefined;
+  /**
+   * This whole process stands in the container's cgroup already (a cgroup v2 host, where a
+   * thread cannot join one alone): no `cgroupTasks` to join, and the cgroup namespace the
+   * spawner makes is rooted where it stands.
+   */
+  readonly cgroupJoined?: boolean | undefined;
 }
 
 /**
@@ -67,7 +73,9 @@ export async function createHeld(options: UnshareOptions, fifo: string, extra: H
   }
   const req: SpawnRequest = { ...asked, config: { ...asked.config, rootfs, joinPaths } };
   // A terminal is no refusal here: a held start opens the container's first pty once released.
-  const refusal = threadStartRefusal({ ...req, config: { ...req.config, tty: false }, startPath: 'auto' });
+  // Nor is a cgroup this process joined itself.
+  const joined = extra.cgroupJoined ? { cgroupTasks: ['(joined by this process)'] } : {};
+  const refusal = threadStartRefusal({ ...req, config: { ...req.config, tty: false, ...joined }, startPath: 'auto' });
   if (refusal) throw new InvalidOptionError('process', `cannot be started and left waiting here: ${refusal}`);
   const { holdOnThreads } = await import('./fast/threads.js');
   return holdOnThreads(req, OWN_STDIO, fifo);
@@ -98,6 +106,8 @@ export interface JoinedProcess {
   >;
   /** The fds that become its 0, 1 and 2. @defaultValue this process's own */
   readonly stdio?: readonly [number, number, number];
+  /** This whole process stands in the container's cgroup already (cgroup v2): `cgroupTasks` is empty. */
+  readonly cgroupJoined?: boolean | undefined;
   /** Give it a terminal of the container's devpts instead (its master is returned), of this size. */
   readonly terminal?: { readonly size?: TtySize | undefined } | undefined;
 }
@@ -117,7 +127,12 @@ export async function execJoined(p: JoinedProcess): Promise<{ pid: number; pidfd
     tty: false,
   };
   const refusal = threadStartRefusal({
-    config: { ...config, rootfs: { path: '/', mounts: [] }, cgroupTasks: p.cgroupTasks, namespaces: ['mnt', 'pid'] },
+    config: {
+      ...config,
+      rootfs: { path: '/', mounts: [] },
+      cgroupTasks: p.cgroupJoined ? ['(joined by this process)'] : p.cgroupTasks,
+      namespaces: ['mnt', 'pid'],
+    },
     stdio: ['inherit', 'inherit', 'inherit'],
   });
   if (refusal) throw new InvalidOptionError('process', `cannot be started in the container here: ${refusal}`);

@@ -29,8 +29,11 @@ export async function runContainerHooks(rec: ContainerRecord, hooks: readonly Ho
         closeSync(write);
       }
       let started: { pid: number; pidfd: number };
+      // cgroup v2: this process visits the container's cgroup while it spawns (see ./v2-visit.ts).
+      const visit = cgroup.version === 2 ? (await import('./v2-visit.js')).visitCgroup(cgroup.dir) : undefined;
       try {
         started = await execJoined({
+          cgroupJoined: visit !== undefined,
           target: rec.pid,
           cgroupTasks,
           config: {
@@ -46,6 +49,7 @@ export async function runContainerHooks(rec: ContainerRecord, hooks: readonly Ho
       } catch (e) {
         throw new RuntimeError('ERR_RUNTIME_HOOK', `startContainer[${i}] hook ${h.path}: ${(e as Error).message}`, { cause: e });
       } finally {
+        visit?.leave();
         closeSync(read);
       }
       const exit = await waitWithTimeout(started.pid, started.pidfd, h.timeout, watchPidfd);

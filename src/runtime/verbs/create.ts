@@ -9,12 +9,12 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { containerId, str, type CommandLine } from '../args.js';
 import type { Context } from '../context.js';
-import { RuntimeError, unsupported } from '../errors.js';
-import type { CgroupV1 } from '../../cgroups/index.js';
+import { RuntimeError } from '../errors.js';
 import { createPlan, ignoredFields, loadSpec, splitRlimits, type CreatePlan, type OciSpec } from '../config.js';
 import { extraDirs, extraTasks, joinExtraV2, makeExtraDirs, removeDefaultParent, removeExtraDirs, type ExtraDirs } from '../hierarchies.js';
 import { checkConsole, sendConsole } from '../console.js';
 import { runHooks } from '../hooks.js';
+import type { CgroupVisit } from '../v2-visit.js';
 import { containerDir, execFifo, ociState, procStat, writeRecord, type ContainerRecord } from '../state.js';
 
 /** What `create` works from: the bundle read and planned, before anything is made. */
@@ -71,19 +71,29 @@ function makeStateDir(root: string, id: string): string {
 }
 
 /** The container's cgroup made with config.json's resources (an undo step pushed once it exists). */
-async function makeCgroup(plan: CreatePlan, ctx: Context, undo: (() => unknown)[]): Promise<{ cgroup: CgroupV1; extra: ExtraDirs }> {
+/**
+ * The container's cgroup made with config.json's resources (undo steps pushed as it goes): on
+ * v1 the `tasks` files the spawner thread joins (every hierarchy, as runc puts a container);
+ * on v2 a visit of this whole process (see ../v2-visit.ts).
+ */
+async function makeCgroup(plan: CreatePlan, ctx: Context, undo: (() => unknown)[]): Promise<{ cgroupTasks: string[]; extra?: ExtraDirs; visit?: CgroupVisit }> {
   const { applyOciResources, ociCgroup } = await import('../../cgroups/oci-resources.js');
   const resources = (plan.resources ?? {}) as Parameters<typeof applyOciResources>[1];
   const cgroup = ociCgroup(plan.cgroupPath, resources);
-  if (cgroup.version !== 1) throw unsupported('linux.cgroupsPath', 'cgroup v2 hosts are not supported by this runtime yet');
   await cgroup.create();
   undo.push(() => cgroup.remove({ kill: true }));
-  const extra = extraDirs(cgroup, plan.cgroupPath);
-  makeExtraDirs(extra);
-  undo.push(() => removeExtraDirs(extra));
+  const extra = cgroup.version === 1 ? extraDirs(cgroup, plan.cgroupPath) : undefined;
+  if (extra) {
+    makeExtraDirs(extra);
+    undo.push(() => removeExtraDirs(extra));
+  }
   const applied = await applyOciResources(cgroup, resources, { defaultDevices: true });
   for (const i of applied.ignored) ctx.log.warn(`linux.resources.${i.field}: ignored (${i.reason})`);
-  return { cgroup, extra };
+  if (cgroup.version === 1) return { cgroupTasks: [...cgroup.taskFiles(), ...extraTasks(extra!)], extra };
+  const { visitCgroup } = await import('../v2-visit.js');
+  const visit = visitCgroup(cgroup.dir);
+  undo.push(() => visit.leave()); // out before the cgroup goes (undo runs in reverse)
+  return { cgroupTasks: [], visit };
 }
 
 /** Does what `create` does; resolves with the init's PID (the caller then ends this process). */
@@ -101,7 +111,7 @@ export async function createContainer(cl: CommandLine, ctx: Context): Promise<{ 
     const { mkfifo, setProcessLimit } = await import('../../sys/spawn.js');
     const fifo = execFifo(ctx.root, p.id);
     mkfifo(fifo, 0o600);
-    const { cgroup, extra } = await makeCgroup(plan, ctx, undo);
+    const { cgroupTasks, extra, visit } = await makeCgroup(plan, ctx, undo);
     const rlimits = splitRlimits(plan.rlimits, plan.options.user?.uid ?? 0);
     for (const r of rlimits.own) setProcessLimit(process.pid, r.resource, r.soft, r.hard);
     let record: ContainerRecord | undefined;
@@ -110,9 +120,9 @@ export async function createContainer(cl: CommandLine, ctx: Context): Promise<{ 
     const { pid, terminal } = await createHeld(
       {
         ...plan.options,
-        cgroupTasks: [...cgroup.taskFiles(), ...extraTasks(extra)],
+        cgroupTasks,
         onNamespaces: async ({ pid }) => {
-          joinExtraV2(extra, pid);
+          if (extra) joinExtraV2(extra, pid); // a hybrid host's v2 tree
           for (const r of rlimits.init) setProcessLimit(pid, r.resource, r.soft, r.hard);
           if (plan.oomScoreAdj !== undefined) writeFileSync(`/proc/${pid}/oom_score_adj`, String(plan.oomScoreAdj));
           const rec = recordOf(p, pid);
@@ -126,8 +136,9 @@ export async function createContainer(cl: CommandLine, ctx: Context): Promise<{ 
         },
       },
       fifo,
-      { joinPaths: plan.joinPaths, propagation: plan.propagation },
+      { joinPaths: plan.joinPaths, propagation: plan.propagation, cgroupJoined: visit !== undefined },
     );
+    visit?.leave(); // the init stays in the container's cgroup; this process goes home
     if (terminal !== undefined) await sendConsole(str(cl.flags, 'console-socket')!, terminal);
     const pidFile = str(cl.flags, 'pid-file');
     // Bare digits: go-runc and runtime-tools parse the file whole with Atoi.

@@ -71,20 +71,29 @@ export default async function exec(cl: CommandLine, ctx: Context): Promise<numbe
   });
   const limits = splitRlimits(rlimits, p.user?.uid ?? 0);
   for (const r of limits.own) setProcessLimit(process.pid, r.resource, r.soft, r.hard);
-  const { pid, pidfd, terminal } = await execJoined({
-    target: rec.pid,
-    cgroupTasks: cgroup.version === 1 && extra ? [...cgroup.taskFiles(), ...extraTasks(extra)] : [],
-    config: {
-      ...security,
-      ambient: ambient && capabilityNumbers(ambient),
-      argv: p.args!,
-      env: envList(envRecord(p.env, 'process.env')),
-      cwd: p.cwd ?? '/',
-      umask: p.user?.umask,
-      namespaces: rec.namespaces as never,
-    },
-    terminal: p.terminal ? { size: p.consoleSize && { rows: p.consoleSize.height, cols: p.consoleSize.width } } : undefined,
-  });
+  // cgroup v2: this process visits the container's cgroup while it spawns (see ../v2-visit.ts).
+  const visit = cgroup.version === 2 ? (await import('../v2-visit.js')).visitCgroup(cgroup.dir) : undefined;
+  let started: Awaited<ReturnType<typeof execJoined>>;
+  try {
+    started = await execJoined({
+      target: rec.pid,
+      cgroupTasks: cgroup.version === 1 && extra ? [...cgroup.taskFiles(), ...extraTasks(extra)] : [],
+      config: {
+        ...security,
+        ambient: ambient && capabilityNumbers(ambient),
+        argv: p.args!,
+        env: envList(envRecord(p.env, 'process.env')),
+        cwd: p.cwd ?? '/',
+        umask: p.user?.umask,
+        namespaces: rec.namespaces as never,
+      },
+      terminal: p.terminal ? { size: p.consoleSize && { rows: p.consoleSize.height, cols: p.consoleSize.width } } : undefined,
+      cgroupJoined: visit !== undefined,
+    });
+  } finally {
+    visit?.leave();
+  }
+  const { pid, pidfd, terminal } = started;
   if (terminal !== undefined) await sendConsole(consoleSocket!, terminal);
   if (extra) joinExtraV2(extra, pid);
   for (const r of limits.init) setProcessLimit(pid, r.resource, r.soft, r.hard);
