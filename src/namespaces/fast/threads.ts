@@ -410,9 +410,10 @@ async function startOne(s: ThreadStarter, req: SpawnRequest, stdio: ThreadStdio,
   s.current = start;
   try {
     const pid = await start.toBarrier();
+    const namespaces = namespacesOf(pid);
     await start.release(pid);
     s.started.add(pid);
-    return running(pid, start.takePidfd(), parts, req, () => s.started.delete(pid));
+    return running(pid, start.takePidfd(), namespaces, parts, req, () => s.started.delete(pid));
   } catch (e) {
     await start.abandon();
     if (e instanceof ThreadsUnavailable || (e instanceof InitError && /timed out/.test(e.message))) s.reset();
@@ -735,15 +736,30 @@ class ThreadStart {
   }
 }
 
-function running(pid: number, pidfd: number, parts: ProcessParts, req: SpawnRequest, onExit: () => void): NamespacedProcess {
+/**
+ * The namespaces of a process at the barrier, where it waits: read then, since a command that
+ * ends at once leaves none to read once it runs (an exec changes none of them).
+ */
+function namespacesOf(pid: number): Partial<Record<NamespaceType, NamespaceRef>> {
   const namespaces: Partial<Record<NamespaceType, NamespaceRef>> = {};
   for (const { type } of NAMESPACES) {
     try {
       namespaces[type] = new NamespaceRef(type, statSync(`/proc/${pid}/ns/${type}`).ino, `/proc/${pid}/ns/${type}`);
     } catch {
-      // a kernel without that type, or the command already ended
+      // a kernel without that type
     }
   }
+  return namespaces;
+}
+
+function running(
+  pid: number,
+  pidfd: number,
+  namespaces: Partial<Record<NamespaceType, NamespaceRef>>,
+  parts: ProcessParts,
+  req: SpawnRequest,
+  onExit: () => void,
+): NamespacedProcess {
   const exited = new Promise<ExitStatus>((resolve) =>
     watchPidfd(pidfd, (exit) => {
       onExit();
