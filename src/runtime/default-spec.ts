@@ -1,53 +1,26 @@
 /**
- * The config.json `spec` writes: runc's defaults (busybox-style `sh`, no terminal, the same
- * capabilities, masked and read-only paths and mounts), so a bundle made for runc runs here.
+ * The config.json `spec` writes: the bundle config ctrkit writes for runc (../oci/runtime/spec.ts)
+ * with runc's own defaults for what `runc spec` leaves open (`sh`, a TERM, a read-only root,
+ * hostname, no cgroup path), so a bundle made for runc runs here and the other way round.
  * @internal
  */
+import { runtimeSpec } from '../oci/runtime/spec.js';
 import { OCI_VERSION } from './state.js';
 
-const CAPS = ['CAP_AUDIT_WRITE', 'CAP_KILL', 'CAP_NET_BIND_SERVICE'];
-
-/** A default runtime-spec configuration for the rootfs at `rootfs` (relative to the bundle). */
-export function defaultSpec(rootfs = 'rootfs'): Record<string, unknown> {
-  return {
-    ociVersion: OCI_VERSION,
-    process: {
-      terminal: false,
-      user: { uid: 0, gid: 0 },
-      args: ['sh'],
-      env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'TERM=xterm'],
-      cwd: '/',
-      capabilities: { bounding: CAPS, effective: CAPS, permitted: CAPS, ambient: CAPS },
-      rlimits: [{ type: 'RLIMIT_NOFILE', hard: 1024, soft: 1024 }],
-      noNewPrivileges: true,
-    },
-    root: { path: rootfs, readonly: true },
+/** A default runtime-spec configuration (the rootfs at `rootfs` in the bundle). */
+export function defaultSpec(): Record<string, unknown> {
+  const spec = runtimeSpec({
+    args: ['sh'],
+    env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', TERM: 'xterm' },
+    cwd: '/',
+    uid: 0,
+    gid: 0,
     hostname: 'ctrkit',
-    mounts: [
-      { destination: '/proc', type: 'proc', source: 'proc' },
-      { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
-      { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
-      { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
-      { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
-      { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
-      { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'] },
-    ],
-    linux: {
-      resources: { devices: [{ allow: false, access: 'rwm' }] },
-      namespaces: [{ type: 'pid' }, { type: 'network' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }, { type: 'cgroup' }],
-      maskedPaths: [
-        '/proc/acpi',
-        '/proc/asound',
-        '/proc/kcore',
-        '/proc/keys',
-        '/proc/latency_stats',
-        '/proc/timer_list',
-        '/proc/timer_stats',
-        '/proc/sched_debug',
-        '/sys/firmware',
-        '/proc/scsi',
-      ],
-      readonlyPaths: ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'],
-    },
-  };
+    readonly: true,
+    cgroupsPath: undefined,
+    network: true,
+  });
+  // runc's default has a cgroup namespace of its own too.
+  const linux = spec.linux as { namespaces: { type: string }[] };
+  return { ...spec, ociVersion: OCI_VERSION, linux: { ...linux, namespaces: [...linux.namespaces, { type: 'cgroup' }] } };
 }
