@@ -19,24 +19,7 @@
  * the same rules (the leaves of ./seccomp.ts), each leaf trying its rules in order.
  */
 import { InvalidOptionError } from '../errors.js';
-import {
-  ARCH,
-  encode,
-  type Insn,
-  JEQ_K,
-  JGE_K,
-  JGT_K,
-  JSET_K,
-  LD_W_ABS,
-  OFF_ARCH,
-  OFF_ARG0_LO,
-  OFF_NR,
-  op,
-  ret,
-  type SeccompProfile,
-  tree,
-  X32_SYSCALL_BIT,
-} from './seccomp.js';
+import { ARCH, encode, type Insn, JEQ_K, JGE_K, JGT_K, LD_W_ABS, OFF_ARG0_LO, numberGuard, op, ret, type SeccompProfile, tree } from './seccomp.js';
 
 /**
  * What `unshare()` takes as its `seccomp` option: one of ctrkit's profiles
@@ -398,14 +381,7 @@ export function compileOciSeccomp(profile: LinuxSeccomp, arch: string = process.
     leaves.set(key, rules);
     if (runs.at(-1)?.[1] !== key) runs.push([nr, key]);
   }
-  const prog: Insn[] = [
-    op(LD_W_ABS, OFF_ARCH),
-    op(JEQ_K, a.audit, 1, 0),
-    ret(otherAbi), // another ABI: its numbers would index another table
-    op(LD_W_ABS, OFF_NR),
-  ];
-  if (a.x32) prog.push(op(JSET_K, X32_SYSCALL_BIT, 0, 1), ret(otherAbi));
-  prog.push(op(JGT_K, highest, 0, 1), ret(newer), ...tree(runs, (key) => leafCode(leaves.get(key) ?? [], fallback)));
+  const prog: Insn[] = [...numberGuard(a, otherAbi, highest, newer), ...tree(runs, (key) => leafCode(leaves.get(key) ?? [], fallback))];
   if (prog.length > MAX_INSNS)
     throw new InvalidOptionError(OPTION, `the profile compiles to ${prog.length} BPF instructions, more than the ${MAX_INSNS} the kernel takes`);
   return { program: encode(prog), flags };

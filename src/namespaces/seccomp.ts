@@ -133,15 +133,20 @@ export function buildSeccompFilter(profile: SeccompProfile, capabilities: readon
   byNr.forEach((v, nr) => {
     if (runs.at(-1)?.[1] !== v) runs.push([nr, v]);
   });
-  const prog: Insn[] = [
-    op(LD_W_ABS, OFF_ARCH),
-    op(JEQ_K, a.audit, 1, 0),
-    ret(RET_EPERM), // another ABI: its numbers would index another table
-    op(LD_W_ABS, OFF_NR),
-  ];
-  if (a.x32) prog.push(op(JSET_K, X32_SYSCALL_BIT, 0, 1), ret(RET_EPERM));
-  prog.push(op(JGT_K, byNr.length - 1, 0, 1), ret(RET_ENOSYS), ...tree(runs, leaf));
-  return encode(prog);
+  return encode([...numberGuard(a, RET_EPERM, byNr.length - 1, RET_ENOSYS), ...tree(runs, leaf)]);
+}
+
+/**
+ * The head of every program: another ABI (and x32 on x86_64) gets `otherAbi`, whose numbers
+ * would index another table; numbers above `highest` get `newer`; the syscall number is left
+ * in the accumulator for the search tree that follows.
+ * @internal
+ */
+export function numberGuard(a: { audit: number; x32: boolean }, otherAbi: number, highest: number, newer: number): Insn[] {
+  const prog: Insn[] = [op(LD_W_ABS, OFF_ARCH), op(JEQ_K, a.audit, 1, 0), ret(otherAbi), op(LD_W_ABS, OFF_NR)];
+  if (a.x32) prog.push(op(JSET_K, X32_SYSCALL_BIT, 0, 1), ret(otherAbi));
+  prog.push(op(JGT_K, highest, 0, 1), ret(newer));
+  return prog;
 }
 
 /** How many instructions withNamespaceKey() puts in front of a program. @internal */
