@@ -1,4 +1,5 @@
 import { open, stat } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { logger } from '../log.js';
 import { AbortError } from '../errors.js';
@@ -63,14 +64,7 @@ export class CgroupV1 extends CgroupBase {
 
   /** True when the cgroup exists in any hierarchy. */
   override async exists(): Promise<boolean> {
-    for (const dir of new Set(this.dirs.values()))
-      if (
-        await stat(dir).then(
-          () => true,
-          () => false,
-        )
-      )
-        return true;
+    for (const dir of new Set(this.dirs.values())) if (existsSync(dir)) return true;
     return false;
   }
 

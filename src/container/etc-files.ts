@@ -1,4 +1,5 @@
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
+import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { identify } from '../sys/liveness.js';
 import { join } from 'node:path';
 import { writeNetworkFiles } from '../network/etc-files.js';
@@ -32,10 +33,11 @@ export async function prepareEtcFiles(
 ): Promise<EtcFiles> {
   let own: string | undefined;
   if (layerDir === undefined) {
-    await mkdir(stateDir, { recursive: true, mode: 0o711 });
-    own = await mkdtemp(join(stateDir, 'ctk-etc-'));
-    await chmod(own, 0o755);
-    await writeFile(join(own, 'owner.json'), JSON.stringify(identify(process.pid))); // for prune
+    // Synchronous, like the files themselves (../network/etc-files.ts): a few microseconds each.
+    mkdirSync(stateDir, { recursive: true, mode: 0o711 });
+    own = mkdtempSync(join(stateDir, 'ctk-etc-'));
+    chmodSync(own, 0o755);
+    writeFileSync(join(own, 'owner.json'), JSON.stringify(identify(process.pid))); // for prune
   }
   const dir = own ?? join(layerDir!, 'etc');
   const write = async (address: string | undefined, dns?: readonly string[]) => {

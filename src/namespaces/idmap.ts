@@ -64,13 +64,23 @@ export interface Caller {
 export function currentCaller(): Caller {
   const uid = process.geteuid?.() ?? 0;
   const gid = process.getegid?.() ?? 0;
-  let user = String(uid);
+  return { uid, gid, user: userName(uid) };
+}
+
+/** The user name of each uid this process ran as: reading the passwd database on every start costs more than the start's other checks together. */
+const userNames = new Map<number, string>();
+
+function userName(uid: number): string {
+  let user = userNames.get(uid);
+  if (user !== undefined) return user;
+  user = String(uid);
   try {
     user = userInfo().username;
   } catch {
     // no passwd entry: the numeric id is all /etc/subuid can match
   }
-  return { uid, gid, user };
+  userNames.set(uid, user);
+  return user;
 }
 
 /**

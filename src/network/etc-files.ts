@@ -1,4 +1,4 @@
-import { readFile, mkdir, writeFile } from 'node:fs/promises';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InvalidOptionError } from '../errors.js';
 
@@ -37,7 +37,9 @@ export interface NetworkFiles {
 export async function writeNetworkFiles(dir: string, options: NetworkFilesOptions): Promise<NetworkFiles> {
   const name = options.hostname;
   if (!/^[A-Za-z0-9]([A-Za-z0-9.-]{0,62})$/.test(name)) throw new InvalidOptionError('hostname', `"${name}" is not a valid hostname`);
-  await mkdir(dir, { recursive: true });
+  // Three small files on a local disk, made on every container start: synchronous calls take
+  // microseconds each, a thread-pool round trip per call costs more than the work.
+  mkdirSync(dir, { recursive: true });
   const hosts = [
     '127.0.0.1\tlocalhost',
     '::1\tlocalhost ip6-localhost ip6-loopback',
@@ -48,7 +50,7 @@ export async function writeNetworkFiles(dir: string, options: NetworkFilesOption
     options.address ? `${options.address}\t${name}` : `127.0.1.1\t${name}`,
     ...Object.entries(options.extraHosts ?? {}).map(([h, a]) => `${a}\t${h}`),
   ];
-  const host = await readFile(options.hostResolvConf ?? '/etc/resolv.conf', 'utf8').catch(() => '');
+  const host = readHostFile(options.hostResolvConf ?? '/etc/resolv.conf');
   const hostServers = [...host.matchAll(/^\s*nameserver\s+(\S+)/gm)].map((m) => m[1]!);
   const hostSearch = [...host.matchAll(/^\s*search\s+(.+)$/gm)].flatMap((m) => m[1]!.trim().split(/\s+/));
   let servers = options.dns ?? hostServers.filter((s) => options.keepLoopbackDns || !(s.startsWith('127.') || s === '::1'));
@@ -56,8 +58,17 @@ export async function writeNetworkFiles(dir: string, options: NetworkFilesOption
   const search = options.dnsSearch ?? hostSearch;
   const resolv = [...servers.map((s) => `nameserver ${s}`), ...(search.length ? [`search ${search.join(' ')}`] : [])];
   const files = { hosts: join(dir, 'hosts'), hostname: join(dir, 'hostname'), resolvConf: join(dir, 'resolv.conf') };
-  await writeFile(files.hosts, `${hosts.join('\n')}\n`, { mode: 0o644 });
-  await writeFile(files.hostname, `${name}\n`, { mode: 0o644 });
-  await writeFile(files.resolvConf, `${resolv.join('\n')}\n`, { mode: 0o644 });
+  writeFileSync(files.hosts, `${hosts.join('\n')}\n`, { mode: 0o644 });
+  writeFileSync(files.hostname, `${name}\n`, { mode: 0o644 });
+  writeFileSync(files.resolvConf, `${resolv.join('\n')}\n`, { mode: 0o644 });
   return files;
+}
+
+/** The host's file as text, or '' when it cannot be read. */
+function readHostFile(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
 }

@@ -6,7 +6,7 @@
  * processes it describes.
  * @internal
  */
-import { readlinkSync, renameSync, rmdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readlinkSync, renameSync, rmdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, readlink, symlink, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,7 +48,7 @@ export class StateStore {
     if (record.name !== undefined) await this.reserveName(record.name, record.id);
     try {
       // Recursive: another process may just have removed an empty `containers`.
-      await mkdir(this.dirOf(record.id), { recursive: true, mode: 0o711 });
+      mkdirSync(this.dirOf(record.id), { recursive: true, mode: 0o711 }); // synchronously, like write()
       await this.write(record);
     } catch (e) {
       await this.remove(record.id, record.name);
