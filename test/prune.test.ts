@@ -67,11 +67,20 @@ describe('prune: what a crashed owner left', () => {
         join(layers, 'ctk-live', 'owner.json'),
         JSON.stringify({ pid: process.pid, start: Number(readFileSync(`/proc/${process.pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[19]) }),
       );
+      // Discarded layers in the trash: one whose deleting process is gone, one of this (live) process.
+      const self = readFileSync(`/proc/${process.pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[19];
+      const deadTrash = join(layers, 'ctk-trash-999999999-1-ctk-gone12');
+      const liveTrash = join(layers, `ctk-trash-${process.pid}-${self}-ctk-mine12`);
+      for (const t of [deadTrash, liveTrash]) {
+        mkdirSync(join(t, 'upper', 'a', 'b'), { recursive: true });
+        writeFileSync(join(t, 'upper', 'a', 'b', 'f'), 'x');
+      }
       await using live = await Container.start({ rootfs, command: ['sleep', '30'], pids: 32, stdio: 'ignore', stateRoot: join(dir, 'root') });
       const r = await Container.prune({ stateRoot: join(dir, 'root'), stateDir: layers });
       expect(r.cgroups).toContain(stray);
       expect(r.cgroups).not.toContain(live.cgroup!.path);
-      expect(r.layers).toEqual([join(layers, 'ctk-dead')]);
+      expect([...r.layers].sort()).toEqual([join(layers, 'ctk-dead'), deadTrash]);
+      expect(readdirSync(layers).filter((e) => e.startsWith('ctk-trash-'))).toEqual([liveTrash.slice(layers.length + 1)]);
       expect(r.containers).toEqual([]);
       expect(existsSync(cgdir)).toBe(false);
       expect(existsSync(join(layers, 'ctk-live'))).toBe(true);

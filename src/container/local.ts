@@ -103,6 +103,8 @@ export class LocalContainer {
   readonly tty: Duplex | null;
   /** Settles once the container ended and its resources were released (its record says so). */
   readonly exited: Promise<ContainerExit>;
+  /** False for a container removed as soon as it ended (Container.run): its record goes, the exit is not written into it first. */
+  recordExit = true;
 
   constructor(
     process: NamespacedProcess,
@@ -128,7 +130,7 @@ export class LocalContainer {
         oomKilled: exit.oomKilled,
       };
       setRecord(done);
-      await store.write(done).catch((e: unknown) => log('recording the exit of %s: %s', r.id, (e as Error).message));
+      if (this.recordExit) await store.write(done).catch((e: unknown) => log('recording the exit of %s: %s', r.id, (e as Error).message));
       return exit;
     });
   }
@@ -156,7 +158,8 @@ export class LocalContainer {
     // with its last process: only the directories are left to delete.)
     await Promise.all([
       step('the /etc files', () => etc?.dispose()),
-      step('the writable layer', () => root?.dispose()),
+      // Out of the way at once, deleted in the background: the caller's result does not wait for the disk.
+      step('the writable layer', () => root?.dispose(true)),
       cgroup &&
         step('the cgroup', async () => {
           stats = await cgroup.stats();

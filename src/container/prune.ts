@@ -5,6 +5,7 @@ import { delegatedParent } from '../cgroups/delegation.js';
 import { logger } from '../log.js';
 import { isAlive, type ProcessIdentity } from '../sys/liveness.js';
 import { defaultStateDir } from './writable-root.js';
+import { isTrash, sweepTrash, trashSettled } from './layer-trash.js';
 import { StateStore } from './state/store.js';
 import { releaseRecord } from './state/release.js';
 import { liveStatus } from './running.js';
@@ -121,8 +122,11 @@ export async function prune(options: PruneOptions = {}): Promise<PruneResult> {
   const layers: string[] = [];
   const stateDir = options.stateDir ?? defaultStateDir();
   const mounts = await readFile('/proc/self/mountinfo', 'utf8');
+  // Layers that a process had discarded and was deleting when it ended.
+  for (const dir of sweepTrash(stateDir, true)) layers.push(dir);
+  await trashSettled();
   for (const e of await readdir(stateDir).catch(() => [] as string[])) {
-    if (!e.startsWith('ctk-')) continue;
+    if (!e.startsWith('ctk-') || isTrash(e)) continue;
     const dir = join(stateDir, e);
     const owner = await readIdentity(join(dir, 'owner.json'));
     const container = await readIdentity(join(dir, 'container.json'));

@@ -471,6 +471,7 @@ async function monitorHealth(
 
 /** Waits for a started container like {@link Container.run}: its result, then its removal. @internal */
 export async function runToCompletion(c: RunningContainer, options: RunOptions, started: number): Promise<RunResult> {
+  c.removeOnExit(); // its record goes with it below
   const proc = c.process!;
   const max = options.maxBuffer ?? MAX_BUFFER;
   const out = collect(proc.tty ?? proc.stdout, max);

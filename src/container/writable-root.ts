@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { identify } from '../sys/liveness.js';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +7,7 @@ import { logger } from '../log.js';
 // container start never needs.
 import { chooseDriver, type DriverChoice } from '../overlay/driver.js';
 import { LayerDirs } from '../overlay/layer-dirs.js';
+import { discardLayer, sweepTrash } from './layer-trash.js';
 import type { StorageDriver } from '../overlay/index.js';
 import type { IdmappedPath } from '../namespaces/index.js';
 
@@ -37,8 +38,11 @@ export interface WritableRoot {
    * on disk: the lowers (read-only) and the layer directory (upper and work, or the copy).
    */
   readonly idmapped: readonly IdmappedPath[];
-  /** Deletes it (unless kept). */
-  dispose(): Promise<void>;
+  /**
+   * Deletes it (unless kept). `background`: moved out of the way at once and deleted after
+   * the returned promise resolved (see ./layer-trash.ts): an ended container's release.
+   */
+  dispose(background?: boolean): Promise<void>;
   /** Records the container's init, so that `prune` can tell a running container from a dead one. */
   recordContainer(pid: number): Promise<void>;
 }
@@ -66,7 +70,8 @@ export async function prepareWritableRoot(
   signal?: AbortSignal,
   forced?: StorageDriver,
 ): Promise<WritableRoot> {
-  await mkdir(stateDir, { recursive: true, mode: 0o711 });
+  mkdirSync(stateDir, { recursive: true, mode: 0o711 });
+  sweepTrash(stateDir); // once per process: what a killed process left in the trash
   let choice = drivers.get(stateDir);
   if (!choice && !forced) {
     choice = chooseDriver({ dir: stateDir, signal });
@@ -78,13 +83,16 @@ export async function prepareWritableRoot(
   }
   const driver = forced ?? (await choice!).driver;
   const dirs = await LayerDirs.create({ parent: stateDir, prefix: 'ctk-', signal });
-  const dispose = async () => {
-    if (!keep) await dirs.remove();
+  const dispose = async (background = false) => {
+    if (keep) return;
+    const deleted = discardLayer(dirs.dir, dirs.merged);
+    if (!background) await deleted;
   };
-  const recordContainer = (pid: number) => writeFile(join(dirs.dir, 'container.json'), JSON.stringify(identify(pid)));
+  // Small files written synchronously, like the directories (../overlay/layer-dirs.ts).
+  const recordContainer = async (pid: number) => writeFileSync(join(dirs.dir, 'container.json'), JSON.stringify(identify(pid)));
   try {
     // Who made it: `prune` removes it once this process and the container are both gone.
-    await writeFile(join(dirs.dir, 'owner.json'), JSON.stringify(identify(process.pid)));
+    writeFileSync(join(dirs.dir, 'owner.json'), JSON.stringify(identify(process.pid)));
     // A user namespace whose root is another uid outside sees all of it through idmapped mounts
     // (nothing is chowned): the directory itself (upper and work; merged is reached through it).
     const own: IdmappedPath = { path: dirs.dir };

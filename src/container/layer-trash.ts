@@ -1,0 +1,97 @@
+/**
+ * Discarded writable layers: renamed out of the container's way at once, deleted in the
+ * background. A rename is one call; deleting even an untouched layer is about a dozen
+ * (its directories, the /etc files, the ownership files), each a journal update on a disk
+ * filesystem (about 1.2 ms together on this project's test machine), and a layer the
+ * container wrote to may take much longer. The trash is named after the process that
+ * deletes it: a trash directory whose process is gone (killed mid-way) is deleted by the
+ * next process that prepares a layer in the same state directory, and by `prune()`.
+ * @internal
+ */
+import { readdirSync, renameSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { logger } from '../log.js';
+import { OverlayError } from '../overlay/errors.js';
+import { removeTree } from '../overlay/remove-tree.js';
+import { mountFacts } from '../sys/mountapi.js';
+import { identify, isAlive } from '../sys/liveness.js';
+
+const log = logger('ctrkit:container');
+/** `ctk-trash-PID-START-NAME`: the deleting process's identity, then the layer's own name. */
+const TRASH = /^ctk-trash-(\d+)-(\d+)-/;
+const pending = new Set<Promise<void>>();
+const swept = new Set<string>();
+
+/** Whether a state directory entry is a trash directory (not a layer `prune` should read). */
+export function isTrash(name: string): boolean {
+  return TRASH.test(name);
+}
+
+/**
+ * Moves a layer directory into the trash and deletes it from there; the promise resolves once
+ * it is gone (a caller in a hurry need not wait: the directory is out of the way). Refuses while its merged view is still mounted on the host (a forgotten unmount must never
+ * turn into deleting through it); the container's own mount namespace is gone by now.
+ */
+export function discardLayer(dir: string, merged: string): Promise<void> {
+  let mounted = false;
+  try {
+    mounted = mountFacts(merged).isMountRoot;
+  } catch {
+    // merged is gone: nothing can be mounted there
+  }
+  if (mounted) throw new OverlayError('ERR_OVERLAY_BUSY', `not removing ${dir}: ${merged} is still mounted`, { path: merged });
+  const self = identify(process.pid)!;
+  const trash = join(dirname(dir), `ctk-trash-${self.pid}-${self.start}-${basename(dir)}`);
+  try {
+    renameSync(dir, trash);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return Promise.resolve(); // removed already
+    throw e;
+  }
+  return remove(trash);
+}
+
+/** Deletes a trash directory; the promise resolves once it is gone (or failed: logged). */
+function remove(trash: string): Promise<void> {
+  const done: Promise<void> = removeTree(trash)
+    .catch((e: unknown) => log('deleting %s: %s', trash, (e as Error).message))
+    .finally(() => pending.delete(done));
+  pending.add(done);
+  return done;
+}
+
+/**
+ * Deletes (in the background) the trash in `stateDir` left by processes that are gone; once
+ * per directory and process unless `again`. Returns the directories it took on.
+ */
+export function sweepTrash(stateDir: string, again = false): string[] {
+  if (swept.has(stateDir) && !again) return [];
+  swept.add(stateDir);
+  const taken: string[] = [];
+  let entries: string[];
+  try {
+    entries = readdirSync(stateDir);
+  } catch {
+    return taken;
+  }
+  for (const e of entries) {
+    const m = TRASH.exec(e);
+    if (!m || isAlive({ pid: Number(m[1]), start: Number(m[2]) })) continue;
+    // Taken over under this process's name first: two sweepers never delete one tree twice.
+    const self = identify(process.pid)!;
+    const mine = join(stateDir, `ctk-trash-${self.pid}-${self.start}-${e.slice(m[0].length)}`);
+    try {
+      renameSync(join(stateDir, e), mine);
+    } catch {
+      continue; // another sweeper took it
+    }
+    void remove(mine);
+    taken.push(join(stateDir, e));
+  }
+  return taken;
+}
+
+/** Resolves once every deletion this process started has ended. */
+export async function trashSettled(): Promise<void> {
+  while (pending.size) await Promise.all([...pending]);
+}
