@@ -8,26 +8,6 @@
 import type { InitStep, WireError } from '../protocol.js';
 import type { StageConfig } from '../init/config.js';
 
-/** To the builder: make the namespaces and the root of one container (all but /proc). */
-export interface BuildRequest {
-  readonly t: 'build';
-  readonly config: StageConfig;
-  /** The spawner thread whose new cgroup namespace the cgroupfs mounts belong to. */
-  readonly spawnerTid: number;
-}
-
-/** To the builder: wait for the command's process at the barrier, then finish the root around it. */
-export interface ArriveRequest {
-  readonly t: 'arrive';
-  readonly config: StageConfig;
-  readonly fifo: string;
-  readonly spawnerTid: number;
-  /** A prepared container: its mount namespace (an fd of this process), entered after the barrier. */
-  readonly mntFd?: number | undefined;
-  /** A prepared container: the spawner's children before its spawn (a build records them itself). */
-  readonly earlier?: readonly number[] | undefined;
-}
-
 /** The namespace fds of a prepared container (fds of this process, close-on-exec). */
 export type PreparedFds = Partial<Record<'mnt' | 'uts' | 'ipc' | 'net' | 'cgroup', number>>;
 
@@ -40,13 +20,6 @@ export interface PrebuildRequest {
   readonly t: 'prebuild';
   readonly config: StageConfig;
   readonly parkTasks: readonly string[];
-}
-
-/** To the builder: the command's path and cwd checked inside a prepared container's root. */
-export interface ResolveRequest {
-  readonly t: 'resolve';
-  readonly config: StageConfig;
-  readonly mntFd: number;
 }
 
 /** To a spawner: join the cgroups and make the PID (and cgroup) namespace for children. */
@@ -87,12 +60,48 @@ export interface SpawnThreadRequest {
   readonly fifos?: readonly [string, string] | undefined;
 }
 
+/**
+ * To the builder, a whole start in one request: build the root (or, for a prepared container,
+ * find the command in it), hand the command's path to the spawner through `handoff`, then
+ * wait for the command's process at the barrier and finish the root around it. Replies with
+ * its PID.
+ */
+export interface BuilderStartRequest {
+  readonly t: 'start';
+  readonly config: StageConfig;
+  readonly spawnerTid: number;
+  readonly fifo: string;
+  readonly handoff: SharedArrayBuffer;
+  /** A prepared container: its mount namespace (an fd of this process). */
+  readonly mntFd?: number | undefined;
+  /** A prepared container: the spawner's children before its spawn. */
+  readonly earlier?: readonly number[] | undefined;
+}
+
+/**
+ * To a spawner, a whole start in one request: enter (as {@link EnterRequest}), say so through
+ * `handoff`, wait there for the builder's root and the command's path, then spawn (as
+ * {@link SpawnThreadRequest}). Replies once the command execs, with its PID.
+ */
+export interface SpawnerStartRequest {
+  readonly t: 'start';
+  readonly enter: Omit<EnterRequest, 't'>;
+  readonly spawn: Omit<SpawnThreadRequest, 't' | 'path'>;
+  readonly handoff: SharedArrayBuffer;
+}
+
 /** To either thread: return to the host's namespaces (and the spawner to its park): a start given up before `spawn`. */
 export interface HomeRequest {
   readonly t: 'home';
 }
 
-export type ThreadRequest = BuildRequest | PrebuildRequest | ResolveRequest | ArriveRequest | EnterRequest | SpawnThreadRequest | HomeRequest;
+/** What the builder thread is asked. */
+export type BuilderRequest = BuilderStartRequest | PrebuildRequest | HomeRequest;
+
+/** What a spawner thread is asked (an exec into a running container: enter, then spawn). */
+export type SpawnerRequest = SpawnerStartRequest | EnterRequest | SpawnThreadRequest | HomeRequest;
+
+export type ThreadRequest = BuilderRequest | SpawnerRequest;
 
 /** A thread's answer to one request. */
 export type ThreadReply =

@@ -33,7 +33,8 @@ import type { InitStep } from '../protocol.js';
 import { failsOnlyWithErrno } from '../seccomp-actions.js';
 
 const SECCOMP_FILTER_FLAG_TSYNC = 1;
-import type { EnterRequest, SpawnerData, SpawnThreadRequest, ThreadReply, ThreadRequest } from './protocol.js';
+import { BARRIER_TIMEOUT_MS, entered, waitBuilt, waitNamespaces } from './handoff.js';
+import type { EnterRequest, SpawnerData, SpawnerStartRequest, SpawnThreadRequest, ThreadReply, SpawnerRequest } from './protocol.js';
 import { NS_FLAG, openHome, threadNsPath, withFd, type ThreadNamespace } from './thread-home.js';
 
 const O_WRONLY = 1;
@@ -139,7 +140,29 @@ function enter(req: EnterRequest): void {
   } else unshareKeyed(CLONE_NEWPID | (req.cgroupns ? CLONE_NEWCGROUP : 0), key);
 }
 
-function spawnCommand(req: SpawnThreadRequest): number {
+/**
+ * A whole start: enter, tell the builder (it mounts cgroupfs in the cgroup namespace made
+ * here), enter its namespaces as soon as they exist, wait for its root and the command's
+ * path, spawn. The command's PID, once it execs.
+ */
+function start(req: SpawnerStartRequest): number {
+  try {
+    enter({ t: 'enter', ...req.enter });
+  } catch (e) {
+    entered(req.handoff, false);
+    throw e;
+  }
+  entered(req.handoff, true);
+  step = 'rootfs';
+  if (!req.spawn.nsFds) waitNamespaces(req.handoff, BARRIER_TIMEOUT_MS);
+  joinNamespaces(req.spawn);
+  step = 'rootfs';
+  const path = waitBuilt(req.handoff, BARRIER_TIMEOUT_MS);
+  return spawnJoined({ t: 'spawn', ...req.spawn, path });
+}
+
+/** Into the namespaces the command is spawned in: the builder's, or a prepared container's. */
+function joinNamespaces(req: Omit<SpawnThreadRequest, 't' | 'path'>): void {
   step = 'join';
   for (const type of req.namespaces) {
     const fd = req.nsFds?.[type];
@@ -150,6 +173,15 @@ function spawnCommand(req: SpawnThreadRequest): number {
     const path = threadNsPath(req.builderTid, type);
     withFd(path, (fd) => setnsKeyed(fd, NS_FLAG[type as ThreadNamespace], key, path));
   }
+}
+
+function spawnCommand(req: SpawnThreadRequest): number {
+  joinNamespaces(req);
+  return spawnJoined(req);
+}
+
+/** posix_spawn from the namespaces this thread stands in. */
+function spawnJoined(req: SpawnThreadRequest): number {
   step = 'exec';
   // A terminal: its slave, opened by the session leader the child is (setsid), becomes its
   // controlling terminal and its 0, 1 and 2 (the stdio given stands in until then).
@@ -209,15 +241,16 @@ try {
   process.exit(1);
 }
 
-port.on('message', (req: ThreadRequest) => {
+port.on('message', (req: SpawnerRequest) => {
   let reply: ThreadReply;
   try {
     if (req.t === 'enter') {
       enter(req);
       reply = { ok: true };
-    } else if (req.t === 'spawn') reply = { ok: true, pid: spawnCommand(req) };
+    } else if (req.t === 'start') reply = { ok: true, pid: start(req) };
+    else if (req.t === 'spawn') reply = { ok: true, pid: spawnCommand(req) };
     else if (req.t === 'home') reply = { ok: true };
-    else throw new Error(`a spawner thread has no request "${req.t}"`);
+    else throw new Error(`a spawner thread has no request "${(req as { t: string }).t}"`);
   } catch (e) {
     reply = { ok: false, step, error: toWire(e) };
   }

@@ -53,16 +53,14 @@ import type { InitStep } from '../protocol.js';
 import { withNamespaceKey } from '../seccomp.js';
 import type { PreparedNamespaces, SpawnRequest } from '../spawn-request.js';
 import { NAMESPACES, type NamespaceType } from '../types.js';
-import type { PreparedFds, SpawnerData, SpawnerProfile, ThreadReply, ThreadRequest } from './protocol.js';
+import type { EnterRequest, PreparedFds, SpawnerData, SpawnerProfile, ThreadReply, ThreadRequest } from './protocol.js';
 import { threadChildren } from './thread-home.js';
+import { BARRIER_TIMEOUT_MS, newHandoff } from './handoff.js';
 
 const log = logger('ctrkit:spawn');
 
 /** How long threads stay without a start before they end. */
 const IDLE_MS = 2000;
-
-/** How long any barrier may take before the start is given up and its threads replaced. */
-const BARRIER_TIMEOUT_MS = 30_000;
 
 /** One worker thread and its replies, in order. */
 class ThreadHandle {
@@ -163,8 +161,15 @@ class ThreadStarter {
     // init: terminating it would wait as long. Such a process ends with _exit instead.
     if (this.pending > 0 || this.handedOver) return;
     const threads = [this.builder, ...this.spawners.values()].filter((t): t is ThreadHandle => t !== undefined);
+    const builder = this.builder;
     this.builder = undefined;
     this.spawners.clear();
+    // The builder's spare network namespace is an fd of this process: closed before it ends.
+    if (builder && !builder.dead) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([builder.request({ t: 'home' }), new Promise((r) => (timer = setTimeout(r, 1000)))]);
+      clearTimeout(timer);
+    }
     await Promise.all(threads.map((t) => t.worker.terminate()));
     this.removeParks();
   }
@@ -559,9 +564,13 @@ async function execOne(s: ThreadStarter, req: JoinSpawn, stdio: ThreadStdio): Pr
 }
 
 /** The spawner's first step of a start: the cgroups, then new (or named, or prepared) PID and cgroup namespaces. */
-function enterRequest(c: StageConfig, cgroupTasks: readonly string[], parkTasks: readonly string[], prepared: PreparedFds | undefined): ThreadRequest {
+function enterRequest(
+  c: StageConfig,
+  cgroupTasks: readonly string[],
+  parkTasks: readonly string[],
+  prepared: PreparedFds | undefined,
+): Omit<EnterRequest, 't'> {
   return {
-    t: 'enter',
     cgroupTasks,
     parkTasks,
     cgroupns: c.namespaces.includes('cgroup'),
@@ -598,47 +607,34 @@ class ThreadStart {
     this.argv0 = req.config.argv[0]!;
   }
 
-  /** cgroup and PID namespace, the root, the spawn: resolves with the PID waiting at the barrier. */
+  /**
+   * cgroup and PID namespace, the root, the spawn: resolves with the PID waiting at the barrier.
+   * Both threads get their whole part at once and meet through shared memory (./handoff.ts):
+   * the spawner enters while the builder builds, and spawns the moment the root is built.
+   */
   async toBarrier(): Promise<number> {
     const c = this.req.config;
     const cgroupTasks = c.cgroupTasks ?? [];
     const parkTasks = parkTasksOf(cgroupTasks, this.s.parks);
     const prepared = this.req.prepared?.fds;
-    // A prepared container: its command is looked up in its root meanwhile (the builder is free).
-    const resolved = prepared && this.builder.request({ t: 'resolve', config: c, mntFd: prepared.mnt! });
-    const entered = await timeout(this.spawner.request(enterRequest(c, cgroupTasks, parkTasks, prepared)), 'cgroupns');
-    if (resolved && !entered.ok) await resolved;
-    if (!entered.ok) {
-      // A thread that ended (it could not get home last time): the stage path takes over.
-      if (entered.step === 'start') throw new ThreadsUnavailable(new Error(entered.error.message));
-      throw fail(entered, this.argv0);
-    }
-    this.t.push(performance.now());
-    const built = await timeout(resolved ?? this.builder.request({ t: 'build', config: c, spawnerTid: this.spawner.tid }), 'rootfs');
-    if (!built.ok) {
-      await this.spawner.request({ t: 'home' });
-      throw fail(built, this.argv0);
-    }
-    if (this.req.signal?.aborted) {
-      // Nothing exists yet but namespaces the threads hold: both go home, and those end.
-      await Promise.all([this.spawner.request({ t: 'home' }), this.builder.request({ t: 'home' })]);
-      throw new AbortError(this.req.signal.reason);
-    }
-    this.t.push(performance.now());
-    // The spawner's children now: ours is the one that is new at the barrier (a build records them itself).
-    const earlier = prepared ? threadChildren(this.spawner.tid) : undefined;
+    // The spawner's children now (it spawns nothing before the handoff): ours is the one that is new at the barrier.
+    const earlier = threadChildren(this.spawner.tid);
+    const handoff = newHandoff();
     const spawned = this.spawner.request({
-      t: 'spawn',
-      builderTid: this.builder.tid,
-      namespaces: (['mnt', 'uts', 'ipc', 'net'] as const).filter((t) => c.namespaces.includes(t)),
-      nsFds: prepared,
-      path: built.path!,
-      argv: c.argv,
-      env: c.env,
-      cwd: c.cwd,
-      stdio: this.stdio.child,
-      fifos: this.fifos,
-      terminal: this.terminal,
+      t: 'start',
+      enter: enterRequest(c, cgroupTasks, parkTasks, prepared),
+      spawn: {
+        builderTid: this.builder.tid,
+        namespaces: (['mnt', 'uts', 'ipc', 'net'] as const).filter((t) => c.namespaces.includes(t)),
+        nsFds: prepared,
+        argv: c.argv,
+        env: c.env,
+        cwd: c.cwd,
+        stdio: this.stdio.child,
+        fifos: this.fifos,
+        terminal: this.terminal,
+      },
+      handoff,
     });
     this.spawned = spawned;
     // A spawner that fails before its child opened FIFO 1 would leave the builder waiting
@@ -649,13 +645,13 @@ class ThreadStart {
       if (!r.ok && arriving) unblock = openSync(this.fifos[0], fsConstants.O_RDWR | fsConstants.O_NONBLOCK);
     });
     const arrived = await timeout(
-      this.builder.request({ t: 'arrive', config: c, fifo: this.fifos[0], spawnerTid: this.spawner.tid, mntFd: prepared?.mnt, earlier: prepared && earlier }),
+      this.builder.request({ t: 'start', config: c, spawnerTid: this.spawner.tid, fifo: this.fifos[0], handoff, mntFd: prepared?.mnt, earlier }),
       'sync',
     ).finally(() => {
       arriving = false;
       if (unblock >= 0) closeSync(unblock);
     });
-    const pid = arrived.ok ? arrived.pid : arrived.pid;
+    const pid = arrived.pid;
     if (pid !== undefined) this.pidfd = pidfdOpen(pid);
     if (!arrived.ok && arrived.step === 'proc' && arrived.error.code === 'EINVAL') {
       // A kernel whose procfs has no pidns= option (older than 2025's): this process takes
@@ -663,10 +659,19 @@ class ThreadStart {
       threadPathBroken = 'procfs has no pidns= mount option';
       throw new ThreadsUnavailable(new Error(threadPathBroken));
     }
-    if (!arrived.ok || pid === undefined) {
-      const r = await spawned;
-      throw fail(r.ok ? (arrived as Extract<ThreadReply, { ok: false }>) : r, this.argv0);
+    if (!arrived.ok) {
+      // The process waits at the barrier: its error is the builder's (abandon() ends it).
+      if (pid !== undefined) throw fail(arrived, this.argv0);
+      // It never got there: the failure of whichever thread failed first. The other one
+      // gave up because of it (a HandoffError), or found no process at the barrier.
+      const r = await timeout(spawned, 'exec');
+      if (r.ok) throw fail(arrived, this.argv0);
+      // A thread that ended (it could not get home last time): the stage path takes over.
+      if (r.step === 'start') throw new ThreadsUnavailable(new Error(r.error.message));
+      throw fail(r.error.name === 'HandoffError' ? arrived : r, this.argv0);
     }
+    if (pid === undefined) throw new InitError('sync', { name: 'Error', message: 'the builder thread named no process' }, '');
+    if (this.req.signal?.aborted) throw new AbortError(this.req.signal.reason); // abandon() ends the process
     this.t.push(performance.now());
     return pid;
   }
@@ -690,7 +695,7 @@ class ThreadStart {
       throw fail(done, this.argv0);
     }
     const ms = [...this.t, performance.now()].map((x) => (x - this.t0).toFixed(1));
-    log('thread start of pid %d, ms from its start: %s cgroup and pidns, %s root, %s at the barrier, %s hook done, %s exec', pid, ...ms);
+    log('thread start of pid %d, ms from its start: %s at the barrier, %s hook done, %s exec', pid, ...ms);
   }
 
   /** The pidfd, owned by the caller from here. */

@@ -40,6 +40,9 @@ export function openInRoot(rootFd: number, path: string, shown: string, director
  * resolved from the root, so symlinks mean what they would mean inside the container.
  */
 export function mkdirInRoot(rootFd: number, path: string, shown: string, mode = 0o755): number {
+  // Mostly it is there already (/proc, /dev, /sys of an image): one resolution, not one per component.
+  const existing = openInRoot(rootFd, path, shown, true);
+  if (existing >= 0) return existing;
   const segs = parts(path);
   let parent = openat2(rootFd, '.', O_PATH | O_CLOEXEC | O_DIRECTORY, RESOLVE, shown);
   try {
@@ -69,6 +72,16 @@ export function mkdirInRoot(rootFd: number, path: string, shown: string, mode = 
   } finally {
     if (parent >= 0) close(parent);
   }
+}
+
+/**
+ * Creates a directory in a directory we own (a fresh tmpfs this thread just mounted, where
+ * nothing can be a symlink) and opens it O_PATH: two calls, where {@link mkdirInRoot} resolves
+ * every component from the root.
+ */
+export function mkdirOwn(dirFd: number, name: string, shown: string, mode = 0o755): number {
+  mkdirat(dirFd, name, mode, shown);
+  return openat(dirFd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0, shown);
 }
 
 /** Creates an empty regular file in a directory we own (a fresh tmpfs) and opens it O_PATH. */

@@ -10,7 +10,7 @@ import { bringLoopbackUp } from './loopback.js';
 import type { StepTracker } from './rootfs.js';
 
 /** Names the new UTS namespace, brings up `lo` in the new network namespace and writes the sysctls. */
-export function setUpNamesAndLoopback(config: StageConfig, step: StepTracker): void {
+export function setUpNamesAndLoopback(config: StageConfig, step: StepTracker, loopbackIsUp = false): void {
   if (config.hostname !== undefined) {
     step('hostname');
     sethostname(config.hostname);
@@ -19,7 +19,7 @@ export function setUpNamesAndLoopback(config: StageConfig, step: StepTracker): v
     step('domainname');
     setdomainname(config.domainname);
   }
-  if (config.namespaces.includes('net') && !config.joinPaths?.net) {
+  if (config.namespaces.includes('net') && !config.joinPaths?.net && !loopbackIsUp) {
     step('loopback');
     bringLoopbackUp();
   }

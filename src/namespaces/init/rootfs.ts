@@ -29,7 +29,7 @@ import type { CgroupHierarchy, DeviceNode, MountOperation } from '../mount-plan.
 import { mountRootFs } from './root-mount.js';
 import { attachIdmappedMounts } from './idmapped.js';
 import type { InitStep } from '../protocol.js';
-import { fdPath, mkdirInRoot, openInRoot, touchAt } from './inroot.js';
+import { fdPath, mkdirInRoot, mkdirOwn, openInRoot, touchAt } from './inroot.js';
 import { MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY, mountSetattr } from '../../sys/mountapi.js';
 
 /** Records which step is running, for the error message. */
@@ -96,7 +96,8 @@ function mountDev(rootFd: number, cfg: StageConfig, devices: readonly DeviceNode
       const shown = `/dev/${name}`;
       mountAt(touchAt(dev, name, shown), `/dev/${name}`, null, MS_BIND, null, shown);
     }
-    const pts = mkdirInRoot(rootFd, '/dev/pts', '/dev/pts');
+    // The tmpfs is fresh and ours: its directories are made relative to it.
+    const pts = mkdirOwn(dev, 'pts', '/dev/pts');
     const ptsOpts = 'newinstance,ptmxmode=0666,mode=0620';
     try {
       mount('devpts', fdPath(pts), 'devpts', MS_NOSUID | MS_NOEXEC, `${ptsOpts},gid=5`);
@@ -110,10 +111,10 @@ function mountDev(rootFd: number, cfg: StageConfig, devices: readonly DeviceNode
     } finally {
       close(pts);
     }
-    const shm = mkdirInRoot(rootFd, '/dev/shm', '/dev/shm', 0o1777);
+    const shm = mkdirOwn(dev, 'shm', '/dev/shm', 0o1777);
     mountAt(shm, 'shm', 'tmpfs', MS_NOSUID | MS_NODEV | MS_NOEXEC, 'mode=1777,size=65536k', '/dev/shm');
     if (cfg.namespaces.includes('ipc')) {
-      const mq = mkdirInRoot(rootFd, '/dev/mqueue', '/dev/mqueue');
+      const mq = mkdirOwn(dev, 'mqueue', '/dev/mqueue');
       mountAt(mq, 'mqueue', 'mqueue', MS_NOSUID | MS_NODEV | MS_NOEXEC, null, '/dev/mqueue');
     }
     for (const [name, target] of DEV_LINKS) symlinkat(target, dev, name, `/dev/${name}`);
@@ -198,11 +199,18 @@ function mountCgroups(rootFd: number, hierarchies: readonly CgroupHierarchy[]): 
     return;
   }
   mountAt(mkdirInRoot(rootFd, '/sys/fs/cgroup', '/sys/fs/cgroup'), 'tmpfs', 'tmpfs', MS_NOSUID | MS_NODEV | MS_NOEXEC, 'mode=755,size=64k', '/sys/fs/cgroup');
-  for (const m of hierarchies) {
-    const path = `/sys/fs/cgroup/${m.dir}`;
-    mountAt(mkdirInRoot(rootFd, path, path), m.fstype, m.fstype, flags, m.options || null, path);
-  }
+  // The fresh tmpfs, ours alone: each hierarchy's directory is made relative to it.
   const top = openInRoot(rootFd, '/sys/fs/cgroup', '/sys/fs/cgroup', true);
+  try {
+    for (const m of hierarchies) {
+      const path = `/sys/fs/cgroup/${m.dir}`;
+      const fd = m.dir.includes('/') ? mkdirInRoot(rootFd, path, path) : mkdirOwn(top, m.dir, path);
+      mountAt(fd, m.fstype, m.fstype, flags, m.options || null, path);
+    }
+  } catch (e) {
+    close(top);
+    throw e;
+  }
   mountAt(top, null, null, MS_BIND | MS_REMOUNT | flags, null, '/sys/fs/cgroup');
 }
 
@@ -264,7 +272,7 @@ function mountAny(rootFd: number, m: Extract<MountOperation, { op: 'mount' }>): 
 }
 
 /** Executes the caller's mount plan, in order. */
-function executePlan(rootFd: number, mounts: readonly MountOperation[], step: StepTracker): void {
+function executePlan(rootFd: number, mounts: readonly MountOperation[], step: StepTracker, beforeCgroupfs?: () => void): void {
   for (const m of mounts) {
     switch (m.op) {
       case 'bind':
@@ -280,6 +288,7 @@ function executePlan(rootFd: number, mounts: readonly MountOperation[], step: St
         readOnlyPath(rootFd, m.target);
         break;
       case 'cgroupfs':
+        beforeCgroupfs?.();
         step('sys');
         mountCgroups(rootFd, m.hierarchies);
         break;
@@ -315,8 +324,10 @@ function underProc(m: MountOperation): boolean {
  * /proc, /dev, /sys and the caller's mounts. With `deferProc`, /proc and the mounts inside it
  * are left for {@link finishRoot}: the thread start path can mount /proc only once the
  * container's init exists (a PID namespace without a process cannot be named).
+ * `beforeCgroupfs` runs just before the cgroup hierarchies are mounted (the thread start path
+ * joins the container's cgroup namespace there, made by another thread meanwhile).
  */
-export function prepareRoot(cfg: StageConfig, rootfs: RootfsConfig, step: StepTracker, deferProc = false): void {
+export function prepareRoot(cfg: StageConfig, rootfs: RootfsConfig, step: StepTracker, deferProc = false, beforeCgroupfs?: () => void): void {
   if (rootfs.idmapped?.length) {
     // The layers (or the rootfs) as the container's user namespace must see them.
     step('idmap');
@@ -339,7 +350,7 @@ export function prepareRoot(cfg: StageConfig, rootfs: RootfsConfig, step: StepTr
       mountProc(rootFd, cfg);
     }
     mountDevAndSys(rootFd, cfg, rootfs, step);
-    executePlan(rootFd, deferProc ? rootfs.mounts.filter((m) => !underProc(m)) : rootfs.mounts, step);
+    executePlan(rootFd, deferProc ? rootfs.mounts.filter((m) => !underProc(m)) : rootfs.mounts, step, beforeCgroupfs);
   } finally {
     close(rootFd);
   }
