@@ -39,8 +39,18 @@ export function detectCgroupLayoutSync(): CgroupLayout {
   return parseCgroupLayout(readFileSync('/proc/self/mountinfo', 'utf8'));
 }
 
-/** Parses mountinfo text into a {@link CgroupLayout}. @internal */
+/** The last text parsed and its layout: mountinfo rarely changes between two container starts. */
+let parsed: { readonly text: string; readonly layout: CgroupLayout } | undefined;
+
+/** Parses mountinfo text into a {@link CgroupLayout} (the same object for the same text: treat it as read-only). @internal */
 export function parseCgroupLayout(text: string): CgroupLayout {
+  if (parsed?.text === text) return parsed.layout;
+  const layout = parseCgroupLayoutOf(text);
+  parsed = { text, layout };
+  return layout;
+}
+
+function parseCgroupLayoutOf(text: string): CgroupLayout {
   const mounts: CgroupMount[] = [];
   for (const line of text.split('\n')) {
     const sep = line.indexOf(' - ');

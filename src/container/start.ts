@@ -251,7 +251,11 @@ export async function prepareContainer(options: RunOptions, how: Ownership, comm
     resources: { cgroup: undefined, layerDir: undefined, keepLayer, etcDir: undefined, network: undefined },
     log: undefined,
   };
-  await store.create(record);
+  // A name is taken before anything is made (a name in use fails the start at once); an unnamed
+  // container's record is first written once its parts exist: the record written before them
+  // named none of them, so it helped nobody release them.
+  const named = options.name !== undefined;
+  if (named) await store.create(record);
   const parts: ContainerParts = { cgroup: undefined, root: undefined, etc: undefined, network: undefined, membership: undefined, log: undefined };
   try {
     if (options.userns === 'auto') parts.userns = await (await import('./userns.js')).allocateUserns(id, options.signal);
@@ -268,7 +272,7 @@ export async function prepareContainer(options: RunOptions, how: Ownership, comm
       parts.cgroup = cgroup;
     }
     record = { ...record, resources: { ...record.resources, layerDir: parts.root?.layer.dir, etcDir: parts.etc.dir } };
-    await store.write(record);
+    await (named ? store.write(record) : store.create(record));
     const { userns, idmapped } = userNamespaceOf(options, spawnOptions, parts);
     const selfJoin = parts.cgroup?.version === 1 && !userns;
     const plan = containerPlan(options, parts, spawnOptions, init, userns, idmapped);

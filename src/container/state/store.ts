@@ -49,7 +49,9 @@ export class StateStore {
     try {
       // Recursive: another process may just have removed an empty `containers`.
       mkdirSync(this.dirOf(record.id), { recursive: true, mode: 0o711 }); // synchronously, like write()
-      await this.write(record);
+      // The first record, in its new directory: written in place (a reader that meets it half
+      // written takes it for absent, as it was a moment before), no temp file to rename.
+      writeFileSync(join(this.dirOf(record.id), 'state.json'), JSON.stringify(record), { mode: 0o600, flag: 'wx' });
     } catch (e) {
       await this.remove(record.id, record.name);
       throw e;
@@ -141,9 +143,16 @@ export class StateStore {
 
   /** Deletes the record, its log and its name. Idempotent. */
   async remove(id: string, name: string | undefined): Promise<void> {
-    // Synchronously, like write(): a record directory is two small files on a tmpfs. (The
-    // log in it may be larger; unlinking it is still one call.)
-    rmSync(this.dirOf(id), { recursive: true, force: true });
+    // Synchronously, like write(). Mostly the directory holds the record alone: two calls;
+    // with a log (or a leftover temp file) in it, rm -rf. (A log may be larger; unlinking it
+    // is still one call.)
+    const dir = this.dirOf(id);
+    ignoring(() => unlinkSync(join(dir, 'state.json')));
+    try {
+      rmdirSync(dir);
+    } catch (e) {
+      if (errno(e) !== 'ENOENT') rmSync(dir, { recursive: true, force: true });
+    }
     if (name !== undefined) {
       let holder: string | undefined;
       try {
@@ -154,7 +163,7 @@ export class StateStore {
       if (holder === id) ignoring(() => unlinkSync(this.nameLink(name)));
     }
     // Leave no empty directories behind (another process may be creating one: ENOTEMPTY/ENOENT are fine).
-    for (const d of ['containers', 'names']) ignoring(() => rmdirSync(join(this.root, d)));
+    for (const d of name === undefined ? ['containers'] : ['containers', 'names']) ignoring(() => rmdirSync(join(this.root, d)));
   }
 }
 

@@ -122,6 +122,8 @@ class ThreadStarter {
   private queue: Promise<unknown> = Promise.resolve();
   private fifoDir: string | undefined;
   private fifoCount = 0;
+  /** FIFO pairs of starts that went through: nobody holds them open any more (the command closed them before its exec). */
+  readonly spareFifos: Array<[string, string]> = [];
 
   /** A start was handed over (holdOnThreads): a spawner of this process waits in posix_spawn for good. */
   handedOver = false;
@@ -227,8 +229,13 @@ class ThreadStarter {
     }
   }
 
-  /** Two fresh FIFO paths in this process's private directory. */
+  /**
+   * Two FIFO paths in this process's private directory: a pair an earlier start finished
+   * with, or a fresh one (making and deleting two FIFOs is four file system updates a start).
+   */
   fifos(): [string, string] {
+    const reused = this.spareFifos.pop();
+    if (reused) return reused;
     if (!this.fifoDir) {
       this.fifoDir = mkdtempSync(join(tmpdir(), 'ctrkit-start-'));
       const dir = this.fifoDir;
@@ -413,11 +420,13 @@ async function startOne(s: ThreadStarter, req: SpawnRequest, stdio: ThreadStdio,
   const threads = await s.threadsFor(req, stdio);
   const start = new ThreadStart(s, req, threads[0], threads[1], stdio);
   s.current = start;
+  let done = false;
   try {
     const pid = await start.toBarrier();
     const namespaces = namespacesOf(pid);
     await start.release(pid);
     s.started.add(pid);
+    done = true;
     return running(pid, start.takePidfd(), namespaces, parts, req, () => s.started.delete(pid));
   } catch (e) {
     await start.abandon();
@@ -425,7 +434,7 @@ async function startOne(s: ThreadStarter, req: SpawnRequest, stdio: ThreadStdio,
     throw e;
   } finally {
     s.current = undefined;
-    start.close();
+    start.close(done);
     // The container's processes hold its namespaces now (or nothing does, and they end).
     req.prepared?.close();
   }
@@ -735,8 +744,10 @@ class ThreadStart {
     poke(this.fifos[1]);
   }
 
-  close(): void {
-    for (const f of this.fifos) if (f !== this.holdAt) unlinkSync(f);
+  /** Its FIFOs deleted, or (`reuse`: a start that went through, nobody holds them open) kept for the next start. */
+  close(reuse = false): void {
+    if (reuse && !this.holdAt && this.s.spareFifos.length < 4) this.s.spareFifos.push(this.fifos);
+    else for (const f of this.fifos) if (f !== this.holdAt) unlinkSync(f);
     for (const fd of this.stdio.toClose) closeSync(fd);
   }
 }
