@@ -9,7 +9,7 @@ import { CgroupBase, descendants, hasProcesses, sleep, type CgroupOptions } from
 import { detectCgroupLayoutSync, parseCgroupLayout } from './detect.js';
 import { formatDeviceRule } from './device-rules.js';
 import { CgroupError, ControllerUnavailableError } from './errors.js';
-import { parseKeyValues, readCgroupFile, readOptional, writeCgroupFile } from './fs.js';
+import { parseKeyValues, readCgroupFile, readOptional, writeCgroupBatch, writeCgroupFile } from './fs.js';
 import type { CgroupEvent, CgroupPressure, CgroupStats, DeviceIoStats } from './stats.js';
 import { ioToBlkioWeight, weightToShares } from './units.js';
 import { controllersFor, killEach } from './v2.js';
@@ -186,8 +186,10 @@ export class CgroupV1 extends CgroupBase {
     if (r.pidsMax !== undefined) await w('pids', 'pids.max', r.pidsMax === 'max' ? 'max' : r.pidsMax);
     for (const [size, limit] of Object.entries(r.hugetlb ?? {})) await w('hugetlb', `hugetlb.${size}.limit_in_bytes`, limit === 'max' ? -1 : limit);
     if (r.devices?.length) {
-      await w('devices', 'devices.deny', 'a');
-      for (const d of r.devices) await w('devices', d.allow ? 'devices.allow' : 'devices.deny', formatDeviceRule(d));
+      writeCgroupBatch(this.dir('devices'), [
+        ['devices.deny', 'a'],
+        ...r.devices.map((d) => [d.allow ? 'devices.allow' : 'devices.deny', formatDeviceRule(d)] as const),
+      ]);
     }
   }
 

@@ -1,6 +1,6 @@
 import { rm } from 'node:fs/promises';
 import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { identify } from '../sys/liveness.js';
+import { selfIdentity } from '../sys/liveness.js';
 import { join } from 'node:path';
 import { writeNetworkFiles } from '../network/etc-files.js';
 import type { BindMount } from '../namespaces/index.js';
@@ -37,7 +37,7 @@ export async function prepareEtcFiles(
     mkdirSync(stateDir, { recursive: true, mode: 0o711 });
     own = mkdtempSync(join(stateDir, 'ctk-etc-'));
     chmodSync(own, 0o755);
-    writeFileSync(join(own, 'owner.json'), JSON.stringify(identify(process.pid))); // for prune
+    writeFileSync(join(own, 'owner.json'), JSON.stringify(selfIdentity())); // for prune
   }
   const dir = own ?? join(layerDir!, 'etc');
   const write = async (address: string | undefined, dns?: readonly string[]) => {

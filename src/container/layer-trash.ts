@@ -14,7 +14,7 @@ import { logger } from '../log.js';
 import { OverlayError } from '../overlay/errors.js';
 import { removeTree } from '../overlay/remove-tree.js';
 import { mountFacts } from '../sys/mountapi.js';
-import { identify, isAlive } from '../sys/liveness.js';
+import { isAlive, selfIdentity } from '../sys/liveness.js';
 
 const log = logger('ctrkit:container');
 /** `ctk-trash-PID-START-NAME`: the deleting process's identity, then the layer's own name. */
@@ -40,7 +40,7 @@ export function discardLayer(dir: string, merged: string): Promise<void> {
     // merged is gone: nothing can be mounted there
   }
   if (mounted) throw new OverlayError('ERR_OVERLAY_BUSY', `not removing ${dir}: ${merged} is still mounted`, { path: merged });
-  const self = identify(process.pid)!;
+  const self = selfIdentity();
   const trash = join(dirname(dir), `ctk-trash-${self.pid}-${self.start}-${basename(dir)}`);
   try {
     renameSync(dir, trash);
@@ -78,7 +78,7 @@ export function sweepTrash(stateDir: string, again = false): string[] {
     const m = TRASH.exec(e);
     if (!m || isAlive({ pid: Number(m[1]), start: Number(m[2]) })) continue;
     // Taken over under this process's name first: two sweepers never delete one tree twice.
-    const self = identify(process.pid)!;
+    const self = selfIdentity();
     const mine = join(stateDir, `ctk-trash-${self.pid}-${self.start}-${e.slice(m[0].length)}`);
     try {
       renameSync(join(stateDir, e), mine);

@@ -15,7 +15,7 @@ import {
   type StdioOption,
   type UnshareOptions,
 } from '../namespaces/index.js';
-import { identify } from '../sys/liveness.js';
+import { identify, selfIdentity } from '../sys/liveness.js';
 import { spawnInNamespaces } from '../namespaces/spawn.js';
 import { unshareRequest } from '../namespaces/unshare.js';
 import type { PreparedNamespaces } from '../namespaces/spawn-request.js';
@@ -207,7 +207,7 @@ export async function prepareContainer(options: RunOptions, how: Ownership, comm
   const source = await resolveRootSource(options);
   const spawnOptions = toUnshareOptions(options, source, init, commandLater);
   const store = new StateStore(options.stateRoot);
-  const owner = identify(process.pid)!;
+  const owner = selfIdentity();
   // Before anything exists: were we to die from here on, the helper releases it all. Its
   // acknowledgement is awaited before the container's process exists (below): a message
   // still in our socket when we die would be lost, and a process waiting at the thread

@@ -1,5 +1,5 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { identify } from '../sys/liveness.js';
+import { identify, selfIdentity } from '../sys/liveness.js';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { logger } from '../log.js';
@@ -92,7 +92,7 @@ export async function prepareWritableRoot(
   const recordContainer = async (pid: number) => writeFileSync(join(dirs.dir, 'container.json'), JSON.stringify(identify(pid)));
   try {
     // Who made it: `prune` removes it once this process and the container are both gone.
-    writeFileSync(join(dirs.dir, 'owner.json'), JSON.stringify(identify(process.pid)));
+    writeFileSync(join(dirs.dir, 'owner.json'), JSON.stringify(selfIdentity()));
     // A user namespace whose root is another uid outside sees all of it through idmapped mounts
     // (nothing is chowned): the directory itself (upper and work; merged is reached through it).
     const own: IdmappedPath = { path: dirs.dir };

@@ -24,6 +24,14 @@ export function identify(pid: number): ProcessIdentity | undefined {
   return start === undefined ? undefined : { pid, start };
 }
 
+let self: ProcessIdentity | undefined;
+
+/** This process's identity (read once: its PID and start time never change). @internal */
+export function selfIdentity(): ProcessIdentity {
+  self ??= identify(process.pid)!;
+  return self;
+}
+
 /** True while that very process (not a later one with the same PID) exists. @internal */
 export function isAlive(id: ProcessIdentity): boolean {
   return startTime(id.pid) === id.start;

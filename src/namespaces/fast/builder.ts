@@ -43,8 +43,6 @@ unshare(CLONE_FS); // our own root, cwd and umask: setns(CLONE_NEWNS) needs them
 const HOME: readonly ThreadNamespace[] = ['mnt', 'uts', 'ipc', 'net', 'cgroup'];
 const home = openHome(HOME);
 let step: InitStep = 'start';
-/** The spawner's children when the build began (it spawns one command at a time). */
-let earlier = new Set<number>();
 const setStep = (s: InitStep): void => {
   step = s;
 };
@@ -124,7 +122,6 @@ function enterNamespaces(config: StageConfig): boolean {
 /** Everything but /proc: namespaces, root, names, loopback; the command's path. */
 function build(config: StageConfig, spawnerTid: number, handoff: Handoff): string {
   const rootfs = config.rootfs!;
-  earlier = new Set(threadChildren(spawnerTid));
   setStep('propagation');
   const loopbackIsUp = enterNamespaces(config);
   namespacesMade(handoff); // the spawner enters them while the root is built
@@ -215,7 +212,7 @@ function resolve(config: StageConfig, mntFd: number): string {
 
 /** Waits at the barrier's first FIFO for the command's process, then /proc and the pivot. */
 function arrive({ config, fifo, spawnerTid, mntFd, earlier: before }: BuilderStartRequest): number {
-  if (before) earlier = new Set(before);
+  const earlier = new Set(before);
   setStep('sync');
   closeSync(openSync(fifo, 'r')); // returns once the command's process opened the other end
   // The spawner's earlier commands may still run: ours is the child it did not have before.

@@ -74,8 +74,8 @@ export interface BuilderStartRequest {
   readonly handoff: SharedArrayBuffer;
   /** A prepared container: its mount namespace (an fd of this process). */
   readonly mntFd?: number | undefined;
-  /** A prepared container: the spawner's children before its spawn. */
-  readonly earlier?: readonly number[] | undefined;
+  /** The spawner's children before its spawn (ours is the one that is new at the barrier). */
+  readonly earlier: readonly number[];
 }
 
 /**
