@@ -11,7 +11,7 @@
  * for the key only (see withNamespaceKey in ../seccomp.ts).
  * @internal
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import {
   AT_FDCWD,
@@ -45,6 +45,8 @@ const data = workerData as SpawnerData;
 const key: [bigint, bigint] = [BigInt(data.key[0]), BigInt(data.key[1])];
 let step: InitStep = 'start';
 let park: readonly string[] = [];
+/** The park's `tasks` files, open (closed on a `home` request: the threads are about to end). */
+const parkFds = new Map<string, number>();
 
 unshare(CLONE_FS); // our own root and cwd: setns(CLONE_NEWNS) needs them unshared
 const home = openHome(['mnt', 'uts', 'ipc', 'net', 'cgroup', 'pid']);
@@ -98,7 +100,15 @@ function applyProfile(): void {
 function leaveCgroups(): void {
   goHome(['mnt', 'cgroup']);
   try {
-    for (const tasks of park) writeFileSync(tasks, '0');
+    for (const tasks of park) {
+      // The park's files stay open: leaving is on the start's path (after the exec, before the reply).
+      let fd = parkFds.get(tasks);
+      if (fd === undefined) {
+        fd = openSync(tasks, O_WRONLY);
+        parkFds.set(tasks, fd);
+      }
+      writeSync(fd, '0');
+    }
   } catch (e) {
     port.postMessage({ ok: false, step: 'start', error: toWire(e) } satisfies ThreadReply);
     process.exit(1);
@@ -259,6 +269,10 @@ port.on('message', (req: SpawnerRequest) => {
   // can wait until after it (the next request waits for them).
   const done = req.t !== 'enter' || !reply.ok;
   if (done) leaveCgroups();
+  if (req.t === 'home') {
+    for (const fd of parkFds.values()) closeSync(fd);
+    parkFds.clear();
+  }
   port.postMessage(reply);
   if (done) goHome();
 });

@@ -163,15 +163,19 @@ class ThreadStarter {
     // init: terminating it would wait as long. Such a process ends with _exit instead.
     if (this.pending > 0 || this.handedOver) return;
     const threads = [this.builder, ...this.spawners.values()].filter((t): t is ThreadHandle => t !== undefined);
-    const builder = this.builder;
     this.builder = undefined;
     this.spawners.clear();
-    // The builder's spare network namespace is an fd of this process: closed before it ends.
-    if (builder && !builder.dead) {
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([builder.request({ t: 'home' }), new Promise((r) => (timer = setTimeout(r, 1000)))]);
-      clearTimeout(timer);
-    }
+    // Their fds are this process's (the builder's spare network namespace, the spawners'
+    // park files): a `home` request closes them before the threads end.
+    await Promise.all(
+      threads
+        .filter((t) => !t.dead)
+        .map(async (t) => {
+          let timer: NodeJS.Timeout | undefined;
+          await Promise.race([t.request({ t: 'home' }), new Promise((r) => (timer = setTimeout(r, 1000)))]);
+          clearTimeout(timer);
+        }),
+    );
     await Promise.all(threads.map((t) => t.worker.terminate()));
     this.removeParks();
   }

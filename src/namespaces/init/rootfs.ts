@@ -21,7 +21,7 @@ import {
   O_DIRECTORY,
   O_PATH,
 } from '../../sys/constants.js';
-import { chmodSync, chownSync, statSync, unlinkSync } from 'node:fs';
+import { chmodSync, chownSync, fstatSync, statSync, unlinkSync } from 'node:fs';
 import { chdir, close, mknodat, mount, openat, pivotRoot, symlinkat, umount2 } from '../../sys/libc.js';
 import { SysError } from '../../sys/sys-error.js';
 import type { RootfsConfig, StageConfig } from './config.js';
@@ -218,11 +218,12 @@ function mountCgroups(rootFd: number, hierarchies: readonly CgroupHierarchy[]): 
 function maskPath(rootFd: number, path: string): void {
   const fd = openInRoot(rootFd, path, path);
   if (fd < 0) return;
-  let isDir = true;
+  let isDir: boolean;
   try {
-    close(openat(fd, '.', O_PATH | O_DIRECTORY | O_CLOEXEC, 0, path));
-  } catch {
-    isDir = false;
+    isDir = fstatSync(fd).isDirectory(); // an O_PATH fd may be fstat'ed: one call
+  } catch (e) {
+    close(fd);
+    throw e;
   }
   if (isDir) mountAt(fd, 'tmpfs', 'tmpfs', MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, 'size=0,mode=0755', path);
   else mountAt(fd, '/dev/null', null, MS_BIND, null, path);
