@@ -130,12 +130,63 @@ describe.skipIf(!threadPathPossible)('the thread start path', () => {
     }
   });
 
-  it('leaves nothing behind once idle: no thread in a cgroup of its own', async () => {
+  it('leaves nothing behind once idle: no thread in a cgroup of its own, no namespace or cgroup file held open', async () => {
     await Container.run({ rootfs, command: ['true'] });
     const parks = () => readdirSync('/sys/fs/cgroup/memory').filter((e) => e === `ctkpark-${process.pid}`);
     expect(parks()).toHaveLength(1);
     // The threads end after two idle seconds, and their park with them.
     expect(await eventually(() => parks().length === 0, 5000)).toBe(true);
+    // The builder's spare network namespace and the spawner's park files went with them.
+    const held = readdirSync('/proc/self/fd')
+      .map((fd) => {
+        try {
+          return readlinkSync(`/proc/self/fd/${fd}`);
+        } catch {
+          return '';
+        }
+      })
+      .filter((l) => /^(net|mnt|uts|ipc|cgroup|pid):\[/.test(l) || l.includes('/ctkpark-'));
+    expect(held).toEqual([]);
+  });
+
+  it('gives each container a fresh network namespace, loopback up (the builder makes the next one while idle)', async () => {
+    const runs = [];
+    for (let i = 0; i < 3; i++)
+      runs.push(
+        await Container.run({
+          rootfs,
+          command: ['sh', '-c', 'readlink /proc/self/ns/net; tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d " "; cat /sys/class/net/lo/flags'],
+        }),
+      );
+    const seen = runs.map((r) => r.stdout.split('\n'));
+    // Three namespaces, none of them this process's.
+    expect(new Set(seen.map((l) => l[0])).size).toBe(3);
+    expect(seen.map((l) => l[0])).not.toContain(readlinkSync('/proc/self/ns/net'));
+    for (const l of seen) {
+      expect(l[1]).toBe('lo'); // nothing but the loopback
+      expect(Number(l[2]) & 1).toBe(1); // IFF_UP
+    }
+  });
+
+  it("reports the thread that failed when the other gives up, and the next start works: the builder's, then the spawner's", async () => {
+    const cg = await Cgroup.v1(`ctk-startpath-${process.pid}`).create();
+    try {
+      const tasks = cg.taskFiles();
+      // The builder fails (the command is not in the root): the spawner, waiting for its root, gives up.
+      await expect(unshare({ rootfs, command: ['no-such-command'], cgroupTasks: tasks, stdio: 'ignore' })).rejects.toMatchObject({
+        code: 'ERR_COMMAND_NOT_FOUND',
+        step: 'lookup',
+      });
+      // The spawner fails (the cgroup is gone): the builder, waiting for its cgroup namespace, gives up.
+      await expect(
+        unshare({ rootfs, command: ['true'], cgroupTasks: ['/sys/fs/cgroup/pids/ctk-startpath-no-such-cgroup/tasks'], stdio: 'ignore' }),
+      ).rejects.toMatchObject({ step: 'cgroup', errnoName: 'ENOENT' });
+      const p = await unshare({ rootfs, command: ['sh', '-c', 'exit 3'], cgroupTasks: tasks, stdio: 'ignore' });
+      expect(hostView(p.pid).ppid).toBe(process.pid); // the thread path, still
+      expect(await p.exited).toEqual({ exitCode: 3, signal: null });
+    } finally {
+      await cg.remove();
+    }
   });
 
   it('a caller killed while its container waits at the barrier leaves nothing: its owner helper reclaims it', async () => {
