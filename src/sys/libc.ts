@@ -92,6 +92,8 @@ function lib(): Bound {
   return bound;
 }
 
+const ENOENT = 2;
+
 function errno(): number {
   return koffi().errno();
 }
@@ -230,12 +232,26 @@ export function pivotRoot(newRoot: string, putOld: string): void {
  * @internal
  */
 export function openat2(dirfd: number, path: string, flags: number, resolve: number, shownAs?: string): number {
+  const r = openat2Call(dirfd, path, flags, resolve);
+  return check(r, 'openat2', shownAs ?? path);
+}
+
+/**
+ * {@link openat2}, or -1 when nothing is there (ENOENT) without making an error of it: the
+ * masks of a container probe paths that mostly do not exist, and an Error with its stack
+ * costs more than the call. @internal
+ */
+export function openat2IfExists(dirfd: number, path: string, flags: number, resolve: number, shownAs?: string): number {
+  const r = openat2Call(dirfd, path, flags, resolve);
+  if (r < 0 && errno() === ENOENT) return -1;
+  return check(r, 'openat2', shownAs ?? path);
+}
+
+function openat2Call(dirfd: number, path: string, flags: number, resolve: number): number {
   const how = Buffer.alloc(24);
   how.writeBigUInt64LE(BigInt(flags), 0);
-  how.writeBigUInt64LE(0n, 8);
   how.writeBigUInt64LE(BigInt(resolve), 16);
-  const r = lib().syscall(syscallNumbers().openat2, 'int', dirfd, 'const char *', path, 'uint8_t *', how, 'size_t', 24);
-  return check(r, 'openat2', shownAs ?? path);
+  return Number(lib().syscall(syscallNumbers().openat2, 'int', dirfd, 'const char *', path, 'uint8_t *', how, 'size_t', 24));
 }
 
 /**

@@ -26,7 +26,8 @@ import {
 import { close, openat, setns, unshare } from '../../sys/libc.js';
 import { SysError } from '../../sys/sys-error.js';
 import { gettid } from '../../sys/spawn.js';
-import type { StageConfig } from '../init/config.js';
+import type { RootfsConfig, StageConfig } from '../init/config.js';
+import type { MountOperation } from '../mount-plan.js';
 import { lookupCommandIn } from '../init/exec.js';
 import { openInRoot } from '../init/inroot.js';
 import { bringLoopbackUp } from '../init/loopback.js';
@@ -138,10 +139,23 @@ function build(config: StageConfig, spawnerTid: number, handoff: Handoff): strin
   };
   setStep('propagation');
   makeRootPrivate();
-  prepareRoot(config, rootfs, setStep, true, joinCgroupns);
+  prepareRoot(config, cgroupfsLast(rootfs), setStep, true, joinCgroupns);
   joinCgroupns(); // a plan without cgroupfs, or one mounted in order after /proc
   setUpNamesAndLoopback(config, setStep, loopbackIsUp);
   return lookup(config);
+}
+
+/**
+ * The plan with its cgroupfs mounts moved after the others, where nothing else is mounted
+ * inside /sys/fs/cgroup (the tree is then the same): the cgroup namespace they need is the
+ * spawner's, made meanwhile, and is ready by the time the other mounts are done.
+ */
+function cgroupfsLast(rootfs: RootfsConfig): RootfsConfig {
+  if (rootfs.inOrder) return rootfs;
+  const isCgroupfs = (m: MountOperation) => m.op === 'cgroupfs';
+  if (!rootfs.mounts.some(isCgroupfs)) return rootfs;
+  if (rootfs.mounts.some((m) => !isCgroupfs(m) && (m.target === '/sys/fs/cgroup' || m.target.startsWith('/sys/fs/cgroup/')))) return rootfs;
+  return { ...rootfs, mounts: [...rootfs.mounts.filter((m) => !isCgroupfs(m)), ...rootfs.mounts.filter(isCgroupfs)] };
 }
 
 /** The command's path inside the root (cwd checked first), from this thread's mount namespace. */

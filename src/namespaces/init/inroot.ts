@@ -10,7 +10,7 @@
  */
 import { constants } from 'node:os';
 import { O_CLOEXEC, O_DIRECTORY, O_PATH, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, O_CREAT, O_EXCL, O_WRONLY, O_NOFOLLOW } from '../../sys/constants.js';
-import { close, mkdirat, openat, openat2 } from '../../sys/libc.js';
+import { close, mkdirat, openat, openat2, openat2IfExists } from '../../sys/libc.js';
 import { SysError } from '../../sys/sys-error.js';
 
 const RESOLVE = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
@@ -27,12 +27,7 @@ function parts(path: string): string[] {
 /** Opens an existing path inside the root as O_PATH; returns -1 if it does not exist. */
 export function openInRoot(rootFd: number, path: string, shown: string, directory = false): number {
   const rel = parts(path).join('/') || '.';
-  try {
-    return openat2(rootFd, rel, O_PATH | O_CLOEXEC | (directory ? O_DIRECTORY : 0), RESOLVE, shown);
-  } catch (e) {
-    if (e instanceof SysError && e.code === 'ENOENT') return -1;
-    throw e;
-  }
+  return openat2IfExists(rootFd, rel, O_PATH | O_CLOEXEC | (directory ? O_DIRECTORY : 0), RESOLVE, shown);
 }
 
 /**
