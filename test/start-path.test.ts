@@ -181,7 +181,7 @@ describe.skipIf(!threadPathPossible)('the thread start path', () => {
       await expect(
         unshare({ rootfs, command: ['true'], cgroupTasks: ['/sys/fs/cgroup/pids/ctk-startpath-no-such-cgroup/tasks'], stdio: 'ignore' }),
       ).rejects.toMatchObject({ step: 'cgroup', errnoName: 'ENOENT' });
-      const p = await unshare({ rootfs, command: ['sh', '-c', 'exit 3'], cgroupTasks: tasks, stdio: 'ignore' });
+      const p = await unshare({ rootfs, command: ['sh', '-c', 'sleep 0.3; exit 3'], cgroupTasks: tasks, stdio: 'ignore' });
       expect(hostView(p.pid).ppid).toBe(process.pid); // the thread path, still
       expect(await p.exited).toEqual({ exitCode: 3, signal: null });
     } finally {
