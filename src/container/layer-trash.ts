@@ -1,7 +1,9 @@
 /**
  * Discarded writable layers: renamed out of the container's way at once, deleted in the
- * background. A rename is one call; deleting even an untouched layer is about a dozen
- * (its directories, the /etc files, the ownership files), each a journal update on a disk
+ * background (by the thread start path's builder thread while it runs: see
+ * ../namespaces/fast/deferred-delete.ts). A rename is one call; deleting even an untouched
+ * layer is about a dozen (its directories, the /etc files, the ownership files), each a
+ * journal update on a disk
  * filesystem (about 1.2 ms together on this project's test machine), and a layer the
  * container wrote to may take much longer. The trash is named after the process that
  * deletes it: a trash directory whose process is gone (killed mid-way) is deleted by the
@@ -13,6 +15,7 @@ import { basename, dirname, join } from 'node:path';
 import { logger } from '../log.js';
 import { OverlayError } from '../overlay/errors.js';
 import { removeTree } from '../overlay/remove-tree.js';
+import { deleteOnBuilder } from '../namespaces/fast/deferred-delete.js';
 import { mountFacts } from '../sys/mountapi.js';
 import { isAlive, selfIdentity } from '../sys/liveness.js';
 
@@ -51,11 +54,14 @@ export function discardLayer(dir: string, merged: string): Promise<void> {
   return remove(trash);
 }
 
-/** Deletes a trash directory; the promise resolves once it is gone (or failed: logged). */
+/**
+ * Deletes a trash directory: on the thread start path's builder thread while it runs (nothing
+ * of it on this thread's event loop), else here; the promise resolves once it is gone (or
+ * failed: logged, left for prune).
+ */
 function remove(trash: string): Promise<void> {
-  const done: Promise<void> = removeTree(trash)
-    .catch((e: unknown) => log('deleting %s: %s', trash, (e as Error).message))
-    .finally(() => pending.delete(done));
+  const deleting = deleteOnBuilder(trash) ?? removeTree(trash).catch((e: unknown) => log('deleting %s: %s', trash, (e as Error).message));
+  const done: Promise<void> = deleting.finally(() => pending.delete(done));
   pending.add(done);
   return done;
 }

@@ -37,8 +37,18 @@ function seccompConfig(profile: SeccompOption, caps: readonly Capability[] | 'al
     return { seccomp: program.toString('base64'), seccompFlags: flags };
   }
   // ctrkit's filter depends on the capabilities kept: each capability opens its group of calls.
-  return { seccomp: buildSeccompFilter(profile, caps)?.toString('base64') };
+  // Built once per profile and capability set: every container of a caller mostly has the same.
+  const key = `${String(profile)}:${caps === 'all' ? 'all' : [...caps].map(String).sort().join(',')}`;
+  let seccomp = builtFilters.get(key);
+  if (seccomp === undefined) {
+    seccomp = buildSeccompFilter(profile, caps)?.toString('base64') ?? '';
+    if (builtFilters.size < 32) builtFilters.set(key, seccomp);
+  }
+  return { seccomp: seccomp || undefined };
 }
+
+/** The filters built so far (base64; '' for unconfined), by profile and capabilities. */
+const builtFilters = new Map<string, string>();
 
 /** One value for all three streams, or one each, as the spawn core takes them. */
 export function normalizeStdio(

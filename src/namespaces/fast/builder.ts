@@ -8,7 +8,7 @@
  * Nothing of the container's runs on this thread; it keeps every privilege.
  * @internal
  */
-import { closeSync, openSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 import {
   CLONE_FS,
@@ -258,11 +258,24 @@ function start(req: BuilderStartRequest): number {
   return arrive(req);
 }
 
+/** Deletes directory trees the caller discarded (a failure is left for prune to find). */
+function deleteTrees(paths: readonly string[] | undefined): void {
+  for (const path of paths ?? []) {
+    try {
+      rmSync(path, { recursive: true, force: true });
+    } catch {
+      // left for prune (the trash of a live process is not its to judge, of a dead one it is)
+    }
+  }
+}
+
 port.on('message', (req: BuilderRequest) => {
+  if (req.t === 'delete' || req.t === 'home') deleteTrees(req.trash); // before the reply: the caller is waiting for it
   let reply: ThreadReply;
   try {
     if (req.t === 'start') reply = { ok: true, pid: start(req) };
     else if (req.t === 'prebuild') reply = { ok: true, fds: prebuild(req) };
+    else if (req.t === 'delete') reply = { ok: true };
     else if (req.t === 'home')
       reply = { ok: true }; // a start given up after its build
     else throw new Error(`the builder thread has no request "${(req as { t: string }).t}"`);
@@ -276,5 +289,7 @@ port.on('message', (req: BuilderRequest) => {
   if (req.t === 'home') dropSpareNet();
   // Done with a container that had a network namespace of its own: the next one's, now, while the caller runs this one.
   else if ((req.t === 'start' || req.t === 'prebuild') && reply.ok && newNamespaces(req.config) & CLONE_NEWNET) makeSpareNet();
+  // What the caller discarded before this start, deleted while it goes on with the container.
+  if (req.t === 'start') deleteTrees(req.trash);
 });
 port.postMessage({ ok: true, pid: gettid() } satisfies ThreadReply);

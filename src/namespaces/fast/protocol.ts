@@ -76,6 +76,14 @@ export interface BuilderStartRequest {
   readonly mntFd?: number | undefined;
   /** The spawner's children before its spawn (ours is the one that is new at the barrier). */
   readonly earlier: readonly number[];
+  /** Directory trees to delete once the reply is sent (see ./deferred-delete.ts). */
+  readonly trash?: readonly string[] | undefined;
+}
+
+/** To the builder: delete these directory trees, then reply. */
+export interface DeleteRequest {
+  readonly t: 'delete';
+  readonly trash: readonly string[];
 }
 
 /**
@@ -93,10 +101,12 @@ export interface SpawnerStartRequest {
 /** To either thread: return to the host's namespaces (and the spawner to its park): a start given up before `spawn`. */
 export interface HomeRequest {
   readonly t: 'home';
+  /** For the builder: directory trees to delete first (the threads are about to end). */
+  readonly trash?: readonly string[] | undefined;
 }
 
 /** What the builder thread is asked. */
-export type BuilderRequest = BuilderStartRequest | PrebuildRequest | HomeRequest;
+export type BuilderRequest = BuilderStartRequest | PrebuildRequest | DeleteRequest | HomeRequest;
 
 /** What a spawner thread is asked (an exec into a running container: enter, then spawn). */
 export type SpawnerRequest = SpawnerStartRequest | EnterRequest | SpawnThreadRequest | HomeRequest;

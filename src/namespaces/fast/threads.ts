@@ -37,6 +37,7 @@ import {
   unlinkSync,
   writeFileSync,
 } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { constants as osConstants, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -55,12 +56,26 @@ import type { PreparedNamespaces, SpawnRequest } from '../spawn-request.js';
 import { NAMESPACES, type NamespaceType } from '../types.js';
 import type { EnterRequest, PreparedFds, SpawnerData, SpawnerProfile, ThreadReply, ThreadRequest } from './protocol.js';
 import { threadChildren } from './thread-home.js';
+import { setDeleter } from './deferred-delete.js';
 import { BARRIER_TIMEOUT_MS, newHandoff } from './handoff.js';
 
 const log = logger('ctrkit:spawn');
 
 /** How long threads stay without a start before they end. */
 const IDLE_MS = 2000;
+
+/** How long discarded trees wait for a start to take them along before a request of their own. */
+const TRASH_DELAY_MS = 50;
+
+/** A tree to delete, and what settles its promise. */
+interface Trash {
+  readonly path: string;
+  readonly done: () => void;
+}
+
+function settle(trash: readonly Trash[]): void {
+  for (const t of trash) t.done();
+}
 
 /** One worker thread and its replies, in order. */
 class ThreadHandle {
@@ -139,6 +154,66 @@ class ThreadStarter {
     // system calls that only the command's process can end (the builder opening FIFO 1, the
     // spawner in posix_spawn): end that process and open both FIFOs first.
     process.once('exit', () => this.current?.emergency(this.started));
+    setDeleter((path) => this.deleteLater(path));
+  }
+
+  /** Trees to delete (see ./deferred-delete.ts) not handed to the builder yet. */
+  private trash: Trash[] = [];
+  /** Those handed over with the last start: deleted once the builder answers its next request. */
+  private deleting: Trash[] = [];
+  private trashTimer: NodeJS.Timeout | undefined;
+
+  private deleteLater(path: string): Promise<void> | undefined {
+    if (!this.builder || this.builder.dead || this.handedOver) return undefined;
+    return new Promise<void>((done) => {
+      this.trash.push({ path, done });
+      this.flushSoon();
+    });
+  }
+
+  /** Unless a start takes the trash along within a moment: a request of its own, between starts. */
+  private flushSoon(): void {
+    this.trashTimer ??= setTimeout(() => {
+      this.trashTimer = undefined;
+      void this.serialize(() => this.flushTrash());
+    }, TRASH_DELAY_MS);
+  }
+
+  /**
+   * The trash for the builder's next request, and what settles what it was handed before
+   * (after a start's reply it deletes what came with the start: done by its next answer).
+   */
+  handTrash(): { paths: string[]; earlierDone: () => void } {
+    clearTimeout(this.trashTimer);
+    this.trashTimer = undefined;
+    const earlier = this.deleting;
+    this.deleting = this.trash;
+    this.trash = [];
+    return { paths: this.deleting.map((t) => t.path), earlierDone: () => settle(earlier) };
+  }
+
+  /** The builder answered a start: what it was handed before is gone; what came with the start goes next. */
+  answered(earlierDone: () => void): void {
+    earlierDone();
+    if (this.deleting.length) this.flushSoon(); // settled by its next answer
+  }
+
+  /** A request of the builder's own for the trash; everything handed over is gone once it answers. */
+  private async flushTrash(): Promise<void> {
+    const builder = this.builder;
+    const { paths, earlierDone } = this.handTrash();
+    if (!builder || builder.dead) return this.deleteHere();
+    await builder.request({ t: 'delete', trash: paths });
+    earlierDone();
+    settle(this.deleting.splice(0));
+  }
+
+  /** Without a builder to hand it to (it ended, or was replaced): this thread deletes what is left. */
+  private deleteHere(): void {
+    for (const t of [...this.deleting.splice(0), ...this.trash.splice(0)])
+      void rm(t.path, { recursive: true, force: true })
+        .catch(() => undefined)
+        .finally(t.done);
   }
   private idle: NodeJS.Timeout | undefined;
   private pending = 0;
@@ -162,21 +237,32 @@ class ThreadStarter {
     // After a held start a spawner waits in posix_spawn until another process releases the
     // init: terminating it would wait as long. Such a process ends with _exit instead.
     if (this.pending > 0 || this.handedOver) return;
+    const builder = this.builder;
     const threads = [this.builder, ...this.spawners.values()].filter((t): t is ThreadHandle => t !== undefined);
     this.builder = undefined;
     this.spawners.clear();
     // Their fds are this process's (the builder's spare network namespace, the spawners'
-    // park files): a `home` request closes them before the threads end.
+    // park files): a `home` request closes them before the threads end. The builder deletes
+    // the trash it still has first.
+    const { paths } = this.handTrash();
+    let answered = false;
     await Promise.all(
       threads
         .filter((t) => !t.dead)
         .map(async (t) => {
           let timer: NodeJS.Timeout | undefined;
-          await Promise.race([t.request({ t: 'home' }), new Promise((r) => (timer = setTimeout(r, 1000)))]);
+          await Promise.race([
+            t.request({ t: 'home', trash: t === builder ? paths : undefined }).then(() => {
+              if (t === builder) answered = true;
+            }),
+            new Promise((r) => (timer = setTimeout(r, 1000))),
+          ]);
           clearTimeout(timer);
         }),
     );
     await Promise.all(threads.map((t) => t.worker.terminate()));
+    if (answered) settle(this.deleting.splice(0));
+    this.deleteHere();
     this.removeParks();
   }
 
@@ -253,6 +339,7 @@ class ThreadStarter {
 
   /** Replaces both kinds of thread after a start that left them in an unknown state. */
   reset(): void {
+    this.deleteHere(); // what the old builder was handed may not be gone
     this.builder?.terminate();
     this.builder = undefined;
     for (const s of this.spawners.values()) s.terminate();
@@ -287,6 +374,7 @@ function parkTasksOf(cgroupTasks: readonly string[], parks: Set<string>): string
   return cgroupTasks.map((tasks) => {
     const parent = dirname(dirname(tasks));
     const park = join(parent, `ctkpark-${process.pid}`);
+    if (parks.has(park)) return join(park, 'tasks'); // made by an earlier start (stop() forgets what it removes)
     parks.add(park);
     if (!existsSync(park)) {
       try {
@@ -661,12 +749,23 @@ class ThreadStart {
     void spawned.then((r) => {
       if (!r.ok && arriving) unblock = openSync(this.fifos[0], fsConstants.O_RDWR | fsConstants.O_NONBLOCK);
     });
+    const trash = this.s.handTrash(); // deleted by the builder after its reply
     const arrived = await timeout(
-      this.builder.request({ t: 'start', config: c, spawnerTid: this.spawner.tid, fifo: this.fifos[0], handoff, mntFd: prepared?.mnt, earlier }),
+      this.builder.request({
+        t: 'start',
+        config: c,
+        spawnerTid: this.spawner.tid,
+        fifo: this.fifos[0],
+        handoff,
+        mntFd: prepared?.mnt,
+        earlier,
+        trash: trash.paths,
+      }),
       'sync',
     ).finally(() => {
       arriving = false;
       if (unblock >= 0) closeSync(unblock);
+      this.s.answered(trash.earlierDone);
     });
     const pid = arrived.pid;
     if (pid !== undefined) this.pidfd = pidfdOpen(pid);
