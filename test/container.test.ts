@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { cpSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { commit, diff, formatChanges } from 'ctrkit/overlay';
@@ -156,6 +156,29 @@ describe('Container.run', () => {
       expect(await eventually(() => readdirSync(stateDir).length === 0)).toBe(true);
       expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(stateDir);
       cleanup();
+    });
+
+    it('a caller that exits right after run() leaves no trash behind, on both start paths', () => {
+      const [dir, cleanup] = tempDir();
+      try {
+        mkdirSync(join(dir, 'node_modules'));
+        symlinkSync(process.cwd(), join(dir, 'node_modules', 'ctrkit'));
+        for (const startPath of ['auto', 'stage']) {
+          const stateDir = join(dir, `state-${startPath}`);
+          writeFileSync(
+            join(dir, 'run.mjs'),
+            `import { Container } from 'ctrkit';
+            const r = await Container.run({ rootfs: ${JSON.stringify(rootfs)}, command: ['sh', '-c', 'seq 100 | while read i; do echo $i > /f$i; done'],
+              stateDir: ${JSON.stringify(stateDir)}, startPath: '${startPath}' });
+            if (r.exitCode !== 0) throw new Error(r.stderr);
+            process.exit(0);`,
+          );
+          execFileSync(process.execPath, [join(dir, 'run.mjs')], { stdio: 'ignore', timeout: 30_000 });
+          expect(readdirSync(stateDir)).toEqual([]);
+        }
+      } finally {
+        cleanup();
+      }
     });
 
     it('containers share the same lower and see only their own writes', async () => {

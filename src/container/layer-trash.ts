@@ -10,7 +10,7 @@
  * next process that prepares a layer in the same state directory, and by `prune()`.
  * @internal
  */
-import { readdirSync, renameSync } from 'node:fs';
+import { readdirSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { logger } from '../log.js';
 import { OverlayError } from '../overlay/errors.js';
@@ -23,6 +23,20 @@ const log = logger('ctrkit:container');
 /** `ctk-trash-PID-START-NAME`: the deleting process's identity, then the layer's own name. */
 const TRASH = /^ctk-trash-(\d+)-(\d+)-/;
 const pending = new Set<Promise<void>>();
+/** The trash directories being deleted, by path. */
+const inFlight = new Set<string>();
+let exitHook = false;
+
+/** At exit, whatever is still being deleted goes now, synchronously: the process leaves no trash behind. */
+function deleteLeftNow(): void {
+  for (const trash of inFlight) {
+    try {
+      rmSync(trash, { recursive: true, force: true });
+    } catch {
+      // the next process preparing a layer here, or prune, deletes it
+    }
+  }
+}
 const swept = new Set<string>();
 
 /** Whether a state directory entry is a trash directory (not a layer `prune` should read). */
@@ -60,8 +74,16 @@ export function discardLayer(dir: string, merged: string): Promise<void> {
  * failed: logged, left for prune).
  */
 function remove(trash: string): Promise<void> {
+  if (inFlight.size === 0 && !exitHook) {
+    exitHook = true;
+    process.once('exit', deleteLeftNow);
+  }
+  inFlight.add(trash);
   const deleting = deleteOnBuilder(trash) ?? removeTree(trash).catch((e: unknown) => log('deleting %s: %s', trash, (e as Error).message));
-  const done: Promise<void> = deleting.finally(() => pending.delete(done));
+  const done: Promise<void> = deleting.finally(() => {
+    pending.delete(done);
+    inFlight.delete(trash);
+  });
   pending.add(done);
   return done;
 }
