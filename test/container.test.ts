@@ -181,6 +181,26 @@ describe('Container.run', () => {
       }
     });
 
+    it('a caller killed right after run() has its trash deleted by its owner helper', async () => {
+      const [dir, cleanup] = tempDir();
+      try {
+        mkdirSync(join(dir, 'node_modules'));
+        symlinkSync(process.cwd(), join(dir, 'node_modules', 'ctrkit'));
+        const stateDir = join(dir, 'state');
+        writeFileSync(
+          join(dir, 'run.mjs'),
+          `import { Container } from 'ctrkit';
+          await Container.run({ rootfs: ${JSON.stringify(rootfs)}, command: ['sh', '-c', 'seq 300 | while read i; do echo $i > /f$i; done'],
+            stateDir: ${JSON.stringify(stateDir)} });
+          process.kill(process.pid, 'SIGKILL');`,
+        );
+        expect(() => execFileSync(process.execPath, [join(dir, 'run.mjs')], { stdio: 'ignore', timeout: 30_000 })).toThrow();
+        expect(await eventually(() => readdirSync(stateDir).length === 0, 5000)).toBe(true);
+      } finally {
+        cleanup();
+      }
+    });
+
     it('containers share the same lower and see only their own writes', async () => {
       const runs = await Promise.all([1, 2, 3].map((i) => sh(`echo ${i} > /mine; sleep 0.2; ls / | grep -c mine; cat /mine`)));
       expect(runs.map((r) => r.stdout)).toEqual(['1\n1\n', '1\n2\n', '1\n3\n']);

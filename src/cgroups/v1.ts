@@ -58,7 +58,11 @@ export class CgroupV1 extends CgroupBase {
   private active: Set<string> | undefined;
 
   directories(): string[] {
-    const controllers = this.active ?? new Set(this.dirs.keys());
+    return this.directoriesOf(this.active ?? new Set(this.dirs.keys()));
+  }
+
+  /** The directories of these controllers' hierarchies, each once. */
+  private directoriesOf(controllers: ReadonlySet<string>): string[] {
     return [...new Set([...this.dirs].filter(([c]) => controllers.has(c)).map(([, d]) => d))];
   }
 
@@ -199,6 +203,14 @@ export class CgroupV1 extends CgroupBase {
    */
   taskFiles(): string[] {
     return this.directories().map((d) => join(d, 'tasks'));
+  }
+
+  /**
+   * The `tasks` files {@link CgroupV1.create} makes, known before it ran: a start plans its
+   * mounts and threads while its cgroup is being made. @internal
+   */
+  plannedTaskFiles(): string[] {
+    return this.directoriesOf(this.active ?? this.controllersNeeded()).map((d) => join(d, 'tasks'));
   }
 
   async addProcess(pid: number): Promise<void> {

@@ -31,6 +31,23 @@ export async function prepareEtcFiles(
   hostNetwork: boolean,
   extraHosts: Readonly<Record<string, string>> = {},
 ): Promise<EtcFiles> {
+  const etc = planEtcFiles(layerDir, stateDir, hostname, hostNetwork, extraHosts);
+  await etc.write(undefined);
+  return etc;
+}
+
+/**
+ * The same, but the files are not written yet (`write(undefined)` does): their paths, for a
+ * start whose mounts are planned while the files are made. Their own directory, when there is
+ * no layer to hold them, exists already. @internal
+ */
+export function planEtcFiles(
+  layerDir: string | undefined,
+  stateDir: string,
+  hostname: string,
+  hostNetwork: boolean,
+  extraHosts: Readonly<Record<string, string>> = {},
+): EtcFiles {
   let own: string | undefined;
   if (layerDir === undefined) {
     // Synchronous, like the files themselves (../network/etc-files.ts): a few microseconds each.
@@ -43,7 +60,6 @@ export async function prepareEtcFiles(
   const write = async (address: string | undefined, dns?: readonly string[]) => {
     await writeNetworkFiles(dir, { hostname, address, keepLoopbackDns: hostNetwork, extraHosts, dns });
   };
-  await write(undefined);
   return {
     dir: own,
     binds: [

@@ -26,7 +26,7 @@ import { hasLimits } from './limits.js';
 import { mountPlan } from './mount-plan.js';
 import type { CgroupV1 } from '../cgroups/index.js';
 import { RunningContainer } from './running.js';
-import { prepareEtcFiles } from './etc-files.js';
+import { planEtcFiles } from './etc-files.js';
 import { defaultStateDir, prepareWritableRoot } from './writable-root.js';
 import type { HealthcheckOptions, RunOptions, RunResult } from './options.js';
 import { resolveRootSource, type RootSource } from './root-source.js';
@@ -194,6 +194,8 @@ export interface PreparedContainer {
   record: ContainerRecord;
   /** What {@link unshare} is given, but the streams and the hook. */
   readonly unshareOptions: UnshareOptions & { command: readonly string[] };
+  /** Prepared `early`: settles once the files, the cgroup and the record exist (the start's gate). */
+  readonly ready?: Promise<void> | undefined;
 }
 
 /**
@@ -201,7 +203,7 @@ export interface PreparedContainer {
  * anything is made; whatever was made is released if a later step fails.
  * @internal
  */
-export async function prepareContainer(options: RunOptions, how: Ownership, commandLater = false): Promise<PreparedContainer> {
+export async function prepareContainer(options: RunOptions, how: Ownership, commandLater = false, early = false): Promise<PreparedContainer> {
   const id = newContainerId();
   const { cgroup: cgroupHandle, init } = await validateOptions(options, `ctk-${id}`);
   const source = await resolveRootSource(options);
@@ -212,12 +214,13 @@ export async function prepareContainer(options: RunOptions, how: Ownership, comm
   // acknowledgement is awaited before the container's process exists (below): a message
   // still in our socket when we die would be lost, and a process waiting at the thread
   // path's barrier has nobody else to end it.
-  const watched = isHelper() ? Promise.resolve() : ownerHelper().watch(store.root);
+  const stateDir = options.stateDir ?? defaultStateDir();
+  // (And the trash of its discarded layers in `stateDir`, should we die before it is deleted.)
+  const watched = isHelper() ? Promise.resolve() : ownerHelper().watch(store.root, stateDir);
   watched.catch(() => undefined); // awaited below
   const mode = networkMode(options);
   const network = options.network ?? 'none';
   const hostname = spawnOptions.hostname ?? 'container';
-  const stateDir = options.stateDir ?? defaultStateDir();
   const keepLayer = options.keepLayer ?? false;
   const user = spawnOptions.user;
   let record: ContainerRecord = {
@@ -257,26 +260,43 @@ export async function prepareContainer(options: RunOptions, how: Ownership, comm
   const named = options.name !== undefined;
   if (named) await store.create(record);
   const parts: ContainerParts = { cgroup: undefined, root: undefined, etc: undefined, network: undefined, membership: undefined, log: undefined };
+  let ready: Promise<void> | undefined;
   try {
     if (options.userns === 'auto') parts.userns = await (await import('./userns.js')).allocateUserns(id, options.signal);
     record = { ...record, resources: { ...record.resources, userns: parts.userns?.range } };
     if (options.overlay !== false) parts.root = await prepareWritableRoot(source.lower, stateDir, keepLayer, options.signal, options.storageDriver);
-    // /etc/hosts, /etc/hostname and /etc/resolv.conf, bound in; rewritten once the address is known.
-    parts.etc = await prepareEtcFiles(parts.root?.layer.dir, stateDir, hostname, mode === 'host', parseExtraHosts(options.extraHosts));
+    // /etc/hosts, /etc/hostname and /etc/resolv.conf, bound in; rewritten once the address is
+    // known. Their paths now, the files below.
+    const etc = planEtcFiles(parts.root?.layer.dir, stateDir, hostname, mode === 'host', parseExtraHosts(options.extraHosts));
+    parts.etc = etc;
     // Root gives every container a cgroup of its own; an unprivileged caller only when it
     // asked for limits (cgroupfs is root's unless a subtree was delegated to it).
-    if (process.getuid?.() === 0 || hasLimits(options)) {
-      const cgroup = cgroupHandle;
-      record = { ...record, resources: { ...record.resources, cgroup: { version: cgroup.version, path: cgroup.path } } };
-      await cgroup.create();
-      parts.cgroup = cgroup;
-    }
-    record = { ...record, resources: { ...record.resources, layerDir: parts.root?.layer.dir, etcDir: parts.etc.dir } };
-    await (named ? store.write(record) : store.create(record));
+    const cgroup = process.getuid?.() === 0 || hasLimits(options) ? cgroupHandle : undefined;
+    record = {
+      ...record,
+      resources: { ...record.resources, cgroup: cgroup && { version: cgroup.version, path: cgroup.path }, layerDir: parts.root?.layer.dir, etcDir: etc.dir },
+    };
     const { userns, idmapped } = userNamespaceOf(options, spawnOptions, parts);
-    const selfJoin = parts.cgroup?.version === 1 && !userns;
+    const selfJoin = cgroup?.version === 1 && !userns;
     const plan = containerPlan(options, parts, spawnOptions, init, userns, idmapped);
-    await watched;
+    // What the container's process waits for: the /etc files, the cgroup, the record and the
+    // owner helper's watch. With `early` they are made while the thread start path builds
+    // the namespaces and the root (the launch passes them on as the start's gate).
+    const rest = async (): Promise<void> => {
+      await etc.write(undefined);
+      if (cgroup) {
+        await cgroup.create();
+        parts.cgroup = cgroup;
+      }
+      await (named ? store.write(record) : store.create(record));
+      await watched;
+    };
+    if (early) {
+      // After the launch has handed the start to the threads (it gets there without leaving
+      // this tick): made here meanwhile, not before.
+      ready = new Promise<void>((go) => setImmediate(go)).then(rest);
+      ready.catch(() => undefined); // awaited by the launch
+    } else await rest();
     const unshareOptions: UnshareOptions & { command: readonly string[] } = {
       ...spawnOptions,
       uidMap: parts.userns?.uidMap ?? spawnOptions.uidMap,
@@ -290,13 +310,14 @@ export async function prepareContainer(options: RunOptions, how: Ownership, comm
       mounts: plan.mounts,
       // v1: the init joins its cgroup itself, 10-20 ms cheaper than a move from here (not
       // from a user namespace, whose root may not write the host's cgroup files).
-      cgroupTasks: selfJoin ? (parts.cgroup as CgroupV1).taskFiles() : undefined,
+      cgroupTasks: selfJoin ? (cgroup as CgroupV1).plannedTaskFiles() : undefined,
       // v2 has no per-thread membership: the thread start path could not root the cgroup
       // namespace at the container's cgroup, so the init stage starts it (moved in the hook).
-      startPath: parts.cgroup?.version === 2 ? 'stage' : spawnOptions.startPath,
+      startPath: cgroup?.version === 2 ? 'stage' : spawnOptions.startPath,
     };
-    return { id, options, source, init, spawnOptions, store, parts, record, unshareOptions };
+    return { id, options, source, init, spawnOptions, store, parts, record, unshareOptions, ready };
   } catch (e) {
+    await ready?.catch(() => undefined); // nothing is undone while it is still being made
     await undoParts(parts);
     await store.remove(id, options.name).catch(() => undefined);
     throw e;
@@ -344,11 +365,7 @@ export async function launchContainer(
   let handle: RunningContainer | undefined;
   try {
     const network$ = mode === 'bridge' || mode === 'cni' || mode === 'pasta' ? await import('../network/connect.js') : undefined;
-    if (record.log) {
-      const { LogWriter } = await import('./logs/index.js');
-      parts.log = LogWriter.open(record.log.path, { maxSize: record.log.maxSize, maxFiles: record.log.maxFiles });
-      if (options.onLog) parts.log.subscribe(options.onLog);
-    }
+    if (record.log) parts.log = await openLog(p, record.log, options.onLog);
     const selfJoin = p.unshareOptions.cgroupTasks !== undefined;
     const unshareOptions: UnshareOptions = {
       ...p.unshareOptions,
@@ -392,7 +409,10 @@ export async function launchContainer(
         await options.onNamespaces?.(ctx);
       },
     };
-    const proc = prepared ? await spawnInNamespaces({ ...(await unshareRequest(unshareOptions)), prepared }) : await unshare(unshareOptions);
+    // A container prepared early: its files, cgroup and record are still being made, and the
+    // start waits for them only where it must (see SpawnRequest.gate).
+    const request = await unshareRequest(unshareOptions);
+    const proc = await spawnInNamespaces(prepared ? { ...request, prepared } : { ...request, gate: p.ready });
     if (options.input !== undefined) proc.stdin?.end(options.input);
     const local = new LocalContainer(
       proc,
@@ -422,12 +442,22 @@ export async function launchContainer(
     return handle;
   } catch (e) {
     prepared?.close();
+    await p.ready?.catch(() => undefined); // nothing is undone while it is still being made
     await undoParts(parts);
     await store.remove(id, p.options.name).catch(() => undefined);
     if (prepared && (e as { threadsUnavailable?: boolean })?.threadsUnavailable)
       throw new ContainerError('ERR_PREWARM_UNAVAILABLE', `a prewarmed container needs the thread start path: ${(e as Error).message}`, { cause: e });
     throw e;
   }
+}
+
+/** The container's log, in its record's directory (made by then: see PreparedContainer.ready). */
+async function openLog(p: PreparedContainer, log: NonNullable<ContainerRecord['log']>, onLog: RunOptions['onLog']): Promise<ContainerParts['log']> {
+  await p.ready;
+  const { LogWriter } = await import('./logs/index.js');
+  const writer = LogWriter.open(log.path, { maxSize: log.maxSize, maxFiles: log.maxFiles });
+  if (onLog) writer.subscribe(onLog);
+  return writer;
 }
 
 /**
@@ -442,7 +472,7 @@ export async function startContainer(options: RunOptions, how: Ownership, captur
     pooled.launched?.(start);
     return start;
   }
-  return launchContainer(await prepareContainer(options, how), options, captureByDefault);
+  return launchContainer(await prepareContainer(options, how, false, true), options, captureByDefault);
 }
 
 /** The per-start part of `options` a prewarmed container takes. */

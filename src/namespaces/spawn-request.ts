@@ -52,4 +52,10 @@ export interface SpawnRequest {
   readonly startPath?: 'auto' | 'stage' | undefined;
   /** Start in these prepared namespaces (thread path only; closed once the start is over). */
   readonly prepared?: PreparedNamespaces | undefined;
+  /**
+   * What the command's process must wait for, made by the caller while the namespaces and
+   * the root are built: the files the mounts bind, the cgroup it joins, its record. The
+   * process exists only once this resolved; a rejection ends the start with its error.
+   */
+  readonly gate?: Promise<void> | undefined;
 }

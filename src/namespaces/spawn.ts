@@ -397,6 +397,7 @@ export async function spawnInNamespaces(req: SpawnRequest): Promise<NamespacedPr
     const proc = await spawnOnThreads(req);
     if (proc) return proc;
   } else log('start path: stage (%s)', refusal);
+  await req.gate; // the stage path starts nothing before it
   const [launcher, args] = launcherArgs(req);
   log('%s %o', launcher, args);
   const l = new Launch(req, launcher, args);

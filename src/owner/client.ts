@@ -91,15 +91,17 @@ class HelperClient {
   }
 
   /**
-   * Asks the helper to release our containers under `root` when we end. Resolves once the
+   * Asks the helper to release our containers under `root` when we end (and to delete what
+   * we left in the trash of `stateDir`: see ../container/layer-trash.ts). Resolves once the
    * helper has it: from then on, whatever we start there is reclaimed if we die.
    */
-  watch(root: string): Promise<void> {
-    let acked = this.watched.get(root);
+  watch(root: string, stateDir?: string): Promise<void> {
+    const key = `${root}\0${stateDir ?? ''}`;
+    let acked = this.watched.get(key);
     if (!acked) {
-      acked = this.request((req) => ({ t: 'watch', req, root })).then(() => undefined);
-      this.watched.set(root, acked);
-      acked.catch(() => this.watched.delete(root));
+      acked = this.request((req) => ({ t: 'watch', req, root, stateDir })).then(() => undefined);
+      this.watched.set(key, acked);
+      acked.catch(() => this.watched.delete(key));
     }
     return acked;
   }

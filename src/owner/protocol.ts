@@ -17,7 +17,7 @@ export interface DetachedStart {
 
 /** Owner → helper. */
 export type ToHelper =
-  | { readonly t: 'watch'; readonly req: number; readonly root: string }
+  | { readonly t: 'watch'; readonly req: number; readonly root: string; readonly stateDir?: string | undefined }
   /** A named network the owner created: removed once the owner ended and it is empty. */
   | { readonly t: 'watch-network'; readonly req: number; readonly stateDir: string; readonly name: string }
   | { readonly t: 'start'; readonly req: number; readonly start: DetachedStart };

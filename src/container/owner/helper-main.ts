@@ -20,6 +20,8 @@ becomeHelper();
 const [ownerPid, ownerStart] = (process.argv[2] ?? '').split(':').map(Number);
 const owner: ProcessIdentity | undefined = ownerPid && ownerStart !== undefined ? { pid: ownerPid, start: ownerStart } : undefined;
 const roots = new Set<string>();
+/** Where the owner discards its containers' layers: the trash it leaves there is deleted. */
+const stateDirs = new Set<string>();
 /** Networks the owner created: `stateDir\0name`. */
 const networks = new Set<string>();
 let running = 0;
@@ -68,6 +70,10 @@ async function reap(): Promise<void> {
       );
       log('owner %d gone: released %d containers under %s', owner.pid, mine.length, root);
     }
+    // What it discarded and was deleting when it ended (the trash of processes that are gone).
+    const { sweepTrash, trashSettled } = await import('../layer-trash.js');
+    for (const dir of stateDirs) sweepTrash(dir, true);
+    await trashSettled();
     // Where the owner's start-path thread waited between its containers.
     const { removeParks } = await import('../parks.js');
     await removeParks(owner.pid).catch((e: unknown) => log('parks: %s', (e as Error).message));
@@ -97,6 +103,7 @@ async function startDetached(m: Extract<ToHelper, { t: 'start' }>): Promise<void
 process.on('message', (m: ToHelper) => {
   if (m.t === 'watch') {
     roots.add(m.root);
+    if (m.stateDir) stateDirs.add(m.stateDir);
     reply({ t: 'watching', req: m.req });
   } else if (m.t === 'watch-network') {
     networks.add(`${m.stateDir}\0${m.name}`);

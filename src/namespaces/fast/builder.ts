@@ -35,7 +35,7 @@ import { setUpNamesAndLoopback } from '../init/names.js';
 import { finishRoot, makeRootPrivate, prepareRoot } from '../init/rootfs.js';
 import { toWire } from '../init/wire.js';
 import type { InitStep } from '../protocol.js';
-import { BARRIER_TIMEOUT_MS, built, namespacesMade, waitEntered, type Handoff } from './handoff.js';
+import { BARRIER_TIMEOUT_MS, built, namespacesMade, waitEntered, waitReady, type Handoff } from './handoff.js';
 import type { BuilderStartRequest, PrebuildRequest, PreparedFds, ThreadReply, BuilderRequest } from './protocol.js';
 import { NS_FLAG, openHome, threadChildren, threadNsPath, withFd, type ThreadNamespace } from './thread-home.js';
 
@@ -121,7 +121,7 @@ function enterNamespaces(config: StageConfig): boolean {
 }
 
 /** Everything but /proc: namespaces, root, names, loopback; the command's path. */
-function build(config: StageConfig, spawnerTid: number, handoff: Handoff): string {
+function build(config: StageConfig, spawnerTid: number, handoff: Handoff, gated: boolean): string {
   const rootfs = config.rootfs!;
   setStep('propagation');
   const loopbackIsUp = enterNamespaces(config);
@@ -139,7 +139,11 @@ function build(config: StageConfig, spawnerTid: number, handoff: Handoff): strin
   };
   setStep('propagation');
   makeRootPrivate();
-  prepareRoot(config, cgroupfsLast(rootfs), setStep, true, joinCgroupns);
+  const waitForCaller = () => {
+    if (gated) waitReady(handoff, BARRIER_TIMEOUT_MS); // the files the plan binds are made meanwhile
+  };
+  prepareRoot(config, cgroupfsLast(rootfs), setStep, true, { beforePlan: waitForCaller, beforeCgroupfs: joinCgroupns });
+  waitForCaller(); // a plan mounted in order after /proc: before the command's path is looked up
   joinCgroupns(); // a plan without cgroupfs, or one mounted in order after /proc
   setUpNamesAndLoopback(config, setStep, loopbackIsUp);
   return lookup(config);
@@ -251,7 +255,7 @@ function arrive({ config, fifo, spawnerTid, mntFd, earlier: before }: BuilderSta
 function start(req: BuilderStartRequest): number {
   let path: string | undefined;
   try {
-    path = req.mntFd !== undefined ? resolve(req.config, req.mntFd) : build(req.config, req.spawnerTid, req.handoff);
+    path = req.mntFd !== undefined ? resolve(req.config, req.mntFd) : build(req.config, req.spawnerTid, req.handoff, req.gated ?? false);
   } finally {
     built(req.handoff, path); // undefined: failed, and the spawner gives up too
   }

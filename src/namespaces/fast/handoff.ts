@@ -4,7 +4,9 @@
  * container's cgroups and made its PID and cgroup namespaces (the builder mounts cgroupfs in
  * that cgroup namespace); the builder says when it has made the container's namespaces (the
  * spawner enters them while the root is being built) and when the root is built, handing
- * over the command's path found in it (the spawner posix_spawns it at once). Each message through the
+ * over the command's path found in it (the spawner posix_spawns it at once). A start whose
+ * caller still prepares (its files, its cgroup: see SpawnRequest.gate) has one more cell,
+ * set by the main thread: the spawner enters nothing and the builder binds nothing before. Each message through the
  * main thread would cost a wake-up of its event loop and a structured clone on the way.
  * @internal
  */
@@ -16,7 +18,8 @@ const ENTERED = 0;
 const NAMESPACES = 1;
 const BUILT = 2;
 const PATH_LENGTH = 3;
-const CELLS = 4;
+const READY = 4;
+const CELLS = 5;
 const PATH_BYTES = 4096;
 
 /** A cell's values: not yet, done, or failed (the other thread gives up too). */
@@ -57,6 +60,16 @@ function wait(h: Handoff, cell: number, ms: number, what: string): void {
  */
 export class HandoffError extends Error {
   override readonly name = 'HandoffError';
+}
+
+/** Main thread: what the start waits for (see SpawnRequest.gate) is there, or (`ok` false) never will be. */
+export function ready(h: Handoff, ok: boolean): void {
+  set(h, READY, ok ? DONE : FAILED);
+}
+
+/** Either thread: waits for {@link ready} (a start with a gate). */
+export function waitReady(h: Handoff, ms: number): void {
+  wait(h, READY, ms, "the caller's preparations");
 }
 
 /** Spawner: the cgroups are joined and the namespaces for children made (or not: `ok` false). */

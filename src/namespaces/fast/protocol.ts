@@ -78,6 +78,8 @@ export interface BuilderStartRequest {
   readonly earlier: readonly number[];
   /** Directory trees to delete once the reply is sent (see ./deferred-delete.ts). */
   readonly trash?: readonly string[] | undefined;
+  /** The caller still prepares (SpawnRequest.gate): the plan's mounts wait for the handoff's ready cell. */
+  readonly gated?: boolean | undefined;
 }
 
 /** To the builder: delete these directory trees, then reply. */
@@ -93,6 +95,8 @@ export interface DeleteRequest {
  */
 export interface SpawnerStartRequest {
   readonly t: 'start';
+  /** The caller still prepares (SpawnRequest.gate): nothing is entered before the handoff's ready cell. */
+  readonly gated?: boolean | undefined;
   readonly enter: Omit<EnterRequest, 't'>;
   readonly spawn: Omit<SpawnThreadRequest, 't' | 'path'>;
   readonly handoff: SharedArrayBuffer;

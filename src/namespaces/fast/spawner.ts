@@ -33,7 +33,7 @@ import type { InitStep } from '../protocol.js';
 import { failsOnlyWithErrno } from '../seccomp-actions.js';
 
 const SECCOMP_FILTER_FLAG_TSYNC = 1;
-import { BARRIER_TIMEOUT_MS, entered, waitBuilt, waitNamespaces } from './handoff.js';
+import { BARRIER_TIMEOUT_MS, entered, waitBuilt, waitNamespaces, waitReady } from './handoff.js';
 import type { EnterRequest, SpawnerData, SpawnerStartRequest, SpawnThreadRequest, ThreadReply, SpawnerRequest } from './protocol.js';
 import { NS_FLAG, openHome, threadNsPath, withFd, type ThreadNamespace } from './thread-home.js';
 
@@ -157,6 +157,10 @@ function enter(req: EnterRequest): void {
  */
 function start(req: SpawnerStartRequest): number {
   try {
+    if (req.gated) {
+      step = 'cgroup';
+      waitReady(req.handoff, BARRIER_TIMEOUT_MS); // the cgroup may not exist before
+    }
     enter({ t: 'enter', ...req.enter });
   } catch (e) {
     entered(req.handoff, false);

@@ -57,7 +57,7 @@ import { NAMESPACES, type NamespaceType } from '../types.js';
 import type { EnterRequest, PreparedFds, SpawnerData, SpawnerProfile, ThreadReply, ThreadRequest } from './protocol.js';
 import { threadChildren } from './thread-home.js';
 import { setDeleter } from './deferred-delete.js';
-import { BARRIER_TIMEOUT_MS, newHandoff } from './handoff.js';
+import { BARRIER_TIMEOUT_MS, newHandoff, ready } from './handoff.js';
 
 const log = logger('ctrkit:spawn');
 
@@ -668,6 +668,22 @@ async function execOne(s: ThreadStarter, req: JoinSpawn, stdio: ThreadStdio): Pr
   }
 }
 
+/**
+ * A caller still preparing (SpawnRequest.gate): both threads go as far as they can without it,
+ * and the handoff's ready cell opens (or fails) once it settled. Rejects like the gate.
+ */
+function gateOf(gate: Promise<void> | undefined, handoff: SharedArrayBuffer): Promise<void> | undefined {
+  const opened = gate?.then(
+    () => ready(handoff, true),
+    (e: unknown) => {
+      ready(handoff, false);
+      throw e;
+    },
+  );
+  opened?.catch(() => undefined); // reported by the start that failed of it
+  return opened;
+}
+
 /** The spawner's first step of a start: the cgroups, then new (or named, or prepared) PID and cgroup namespaces. */
 function enterRequest(
   c: StageConfig,
@@ -725,8 +741,11 @@ class ThreadStart {
     // The spawner's children now (it spawns nothing before the handoff): ours is the one that is new at the barrier.
     const earlier = threadChildren(this.spawner.tid);
     const handoff = newHandoff();
+    const gate = gateOf(this.req.gate, handoff);
+    const gated = gate !== undefined;
     const spawned = this.spawner.request({
       t: 'start',
+      gated,
       enter: enterRequest(c, cgroupTasks, parkTasks, prepared),
       spawn: {
         builderTid: this.builder.tid,
@@ -760,6 +779,7 @@ class ThreadStart {
         mntFd: prepared?.mnt,
         earlier,
         trash: trash.paths,
+        gated,
       }),
       'sync',
     ).finally(() => {
@@ -775,21 +795,26 @@ class ThreadStart {
       threadPathBroken = 'procfs has no pidns= mount option';
       throw new ThreadsUnavailable(new Error(threadPathBroken));
     }
-    if (!arrived.ok) {
-      // The process waits at the barrier: its error is the builder's (abandon() ends it).
-      if (pid !== undefined) throw fail(arrived, this.argv0);
-      // It never got there: the failure of whichever thread failed first. The other one
-      // gave up because of it (a HandoffError), or found no process at the barrier.
-      const r = await timeout(spawned, 'exec');
-      if (r.ok) throw fail(arrived, this.argv0);
-      // A thread that ended (it could not get home last time): the stage path takes over.
-      if (r.step === 'start') throw new ThreadsUnavailable(new Error(r.error.message));
-      throw fail(r.error.name === 'HandoffError' ? arrived : r, this.argv0);
-    }
+    if (!arrived.ok) throw await this.failure(arrived, spawned, gate);
     if (pid === undefined) throw new InitError('sync', { name: 'Error', message: 'the builder thread named no process' }, '');
     if (this.req.signal?.aborted) throw new AbortError(this.req.signal.reason); // abandon() ends the process
     this.t.push(performance.now());
     return pid;
+  }
+
+  /** The error of a start whose builder failed (`arrived`). */
+  private async failure(arrived: Extract<ThreadReply, { ok: false }>, spawned: Promise<ThreadReply>, gate: Promise<void> | undefined): Promise<Error> {
+    // The process waits at the barrier: its error is the builder's (abandon() ends it).
+    if (arrived.pid !== undefined) return fail(arrived, this.argv0);
+    // It never got there: the failure of whichever thread failed first. The other one gave
+    // up because of it (a HandoffError), or found no process at the barrier. Both gave up
+    // when the caller's preparations failed: theirs is the error (thrown here).
+    const r = await timeout(spawned, 'exec');
+    await gate;
+    if (r.ok) return fail(arrived, this.argv0);
+    // A thread that ended (it could not get home last time): the stage path takes over.
+    if (r.step === 'start') return new ThreadsUnavailable(new Error(r.error.message));
+    return fail(r.error.name === 'HandoffError' ? arrived : r, this.argv0);
   }
 
   /** The caller's hook, then the barrier opens and the command execs. */

@@ -32,6 +32,14 @@ import type { InitStep } from '../protocol.js';
 import { fdPath, mkdirInRoot, mkdirOwn, openInRoot, touchAt } from './inroot.js';
 import { MOUNT_ATTR_NODEV, MOUNT_ATTR_NOEXEC, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY, mountSetattr } from '../../sys/mountapi.js';
 
+/** Points of {@link prepareRoot} where the thread start path waits for other threads' work. */
+export interface PrepareHooks {
+  /** Before the caller's mount plan: the files it binds are made meanwhile. */
+  readonly beforePlan?: (() => void) | undefined;
+  /** Before the cgroup hierarchies are mounted: the container's cgroup namespace is made meanwhile. */
+  readonly beforeCgroupfs?: (() => void) | undefined;
+}
+
 /** Records which step is running, for the error message. */
 export type StepTracker = (step: InitStep) => void;
 
@@ -325,10 +333,9 @@ function underProc(m: MountOperation): boolean {
  * /proc, /dev, /sys and the caller's mounts. With `deferProc`, /proc and the mounts inside it
  * are left for {@link finishRoot}: the thread start path can mount /proc only once the
  * container's init exists (a PID namespace without a process cannot be named).
- * `beforeCgroupfs` runs just before the cgroup hierarchies are mounted (the thread start path
- * joins the container's cgroup namespace there, made by another thread meanwhile).
+ * `hooks` let the thread start path wait for what other threads make meanwhile.
  */
-export function prepareRoot(cfg: StageConfig, rootfs: RootfsConfig, step: StepTracker, deferProc = false, beforeCgroupfs?: () => void): void {
+export function prepareRoot(cfg: StageConfig, rootfs: RootfsConfig, step: StepTracker, deferProc = false, hooks: PrepareHooks = {}): void {
   if (rootfs.idmapped?.length) {
     // The layers (or the rootfs) as the container's user namespace must see them.
     step('idmap');
@@ -351,7 +358,8 @@ export function prepareRoot(cfg: StageConfig, rootfs: RootfsConfig, step: StepTr
       mountProc(rootFd, cfg);
     }
     mountDevAndSys(rootFd, cfg, rootfs, step);
-    executePlan(rootFd, deferProc ? rootfs.mounts.filter((m) => !underProc(m)) : rootfs.mounts, step, beforeCgroupfs);
+    hooks.beforePlan?.();
+    executePlan(rootFd, deferProc ? rootfs.mounts.filter((m) => !underProc(m)) : rootfs.mounts, step, hooks.beforeCgroupfs);
   } finally {
     close(rootFd);
   }
