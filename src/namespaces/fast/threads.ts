@@ -201,11 +201,13 @@ class ThreadStarter {
   /** A request of the builder's own for the trash; everything handed over is gone once it answers. */
   private async flushTrash(): Promise<void> {
     const builder = this.builder;
-    const { paths, earlierDone } = this.handTrash();
     if (!builder || builder.dead) return this.deleteHere();
-    await builder.request({ t: 'delete', trash: paths });
-    earlierDone();
-    settle(this.deleting.splice(0));
+    const { paths, earlierDone } = this.handTrash();
+    const r = await builder.request({ t: 'delete', trash: paths });
+    earlierDone(); // deleted after the start that took it, before this request
+    // A builder that ended meanwhile may not have got to it: deleted here then.
+    if (r.ok) settle(this.deleting.splice(0));
+    else this.deleteHere();
   }
 
   /** Without a builder to hand it to (it ended, or was replaced): this thread deletes what is left. */
@@ -243,8 +245,11 @@ class ThreadStarter {
     this.spawners.clear();
     // Their fds are this process's (the builder's spare network namespace, the spawners'
     // park files): a `home` request closes them before the threads end. The builder deletes
-    // the trash it still has first.
-    const { paths } = this.handTrash();
+    // all the trash it was given first (again what it may have deleted: rm -f).
+    clearTimeout(this.trashTimer);
+    this.trashTimer = undefined;
+    this.deleting = [...this.deleting, ...this.trash.splice(0)];
+    const paths = this.deleting.map((t) => t.path);
     let answered = false;
     await Promise.all(
       threads
