@@ -30,6 +30,7 @@ import type { RootfsConfig, StageConfig } from '../init/config.js';
 import type { MountOperation } from '../mount-plan.js';
 import { lookupCommandIn } from '../init/exec.js';
 import { openInRoot } from '../init/inroot.js';
+import { removeSmallTreeSync } from '../../overlay/remove-tree.js';
 import { bringLoopbackUp } from '../init/loopback.js';
 import { setUpNamesAndLoopback } from '../init/names.js';
 import { finishRoot, makeRootPrivate, prepareRoot } from '../init/rootfs.js';
@@ -266,7 +267,8 @@ function start(req: BuilderStartRequest): number {
 function deleteTrees(paths: readonly string[] | undefined): void {
   for (const path of paths ?? []) {
     try {
-      rmSync(path, { recursive: true, force: true });
+      // Mostly an untouched layer: listed and deleted in about half the calls rm -rf makes.
+      if (!removeSmallTreeSync(path)) rmSync(path, { recursive: true, force: true });
     } catch {
       // left for prune (the trash of a live process is not its to judge, of a dead one it is)
     }
