@@ -20,26 +20,11 @@ export interface EtcFiles {
 }
 
 /**
- * Writes the three files into `layerDir/etc` when the container has a writable-layer
- * directory (they then share its fate), else into a directory of their own in `stateDir`.
+ * Plans the three files in `layerDir/etc` when the container has a writable-layer directory
+ * (they then share its fate), else in a directory of their own in `stateDir` (made now).
+ * Nothing is written yet: `write(undefined)` writes them, the start's mounts are planned
+ * with their paths meanwhile.
  * @internal
- */
-export async function prepareEtcFiles(
-  layerDir: string | undefined,
-  stateDir: string,
-  hostname: string,
-  hostNetwork: boolean,
-  extraHosts: Readonly<Record<string, string>> = {},
-): Promise<EtcFiles> {
-  const etc = planEtcFiles(layerDir, stateDir, hostname, hostNetwork, extraHosts);
-  await etc.write(undefined);
-  return etc;
-}
-
-/**
- * The same, but the files are not written yet (`write(undefined)` does): their paths, for a
- * start whose mounts are planned while the files are made. Their own directory, when there is
- * no layer to hold them, exists already. @internal
  */
 export function planEtcFiles(
   layerDir: string | undefined,

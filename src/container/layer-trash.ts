@@ -3,20 +3,19 @@
  * background (by the thread start path's builder thread while it runs: see
  * ../namespaces/fast/deferred-delete.ts). A rename is one call; deleting even an untouched
  * layer is about a dozen (its directories, the /etc files, the ownership files), each a
- * journal update on a disk
- * filesystem (about 1.2 ms together on this project's test machine), and a layer the
- * container wrote to may take much longer. The trash is named after the process that
- * deletes it: a trash directory whose process is gone (killed mid-way) is deleted by the
- * next process that prepares a layer in the same state directory, and by `prune()`.
+ * journal update on a disk filesystem (about 1.2 ms together on this project's test
+ * machine), and a layer the container wrote to may take much longer. The trash is named after
+ * the process that deletes it: a trash directory whose process is gone (killed mid-way) is
+ * deleted by its owner helper, by the next process that prepares a layer in the same state
+ * directory, and by `prune()`.
  * @internal
  */
 import { readdirSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { logger } from '../log.js';
-import { OverlayError } from '../overlay/errors.js';
+import { refuseWhileMounted } from '../overlay/layer-dirs.js';
 import { removeTree } from '../overlay/remove-tree.js';
 import { deleteOnBuilder } from '../namespaces/fast/deferred-delete.js';
-import { mountFacts } from '../sys/mountapi.js';
 import { isAlive, selfIdentity } from '../sys/liveness.js';
 
 const log = logger('ctrkit:container');
@@ -39,6 +38,12 @@ function deleteLeftNow(): void {
 }
 const swept = new Set<string>();
 
+/** This process's trash name in `dir` for the layer named `name`. */
+function trashOf(dir: string, name: string): string {
+  const self = selfIdentity();
+  return join(dir, `ctk-trash-${self.pid}-${self.start}-${name}`);
+}
+
 /** Whether a state directory entry is a trash directory (not a layer `prune` should read). */
 export function isTrash(name: string): boolean {
   return TRASH.test(name);
@@ -46,19 +51,13 @@ export function isTrash(name: string): boolean {
 
 /**
  * Moves a layer directory into the trash and deletes it from there; the promise resolves once
- * it is gone (a caller in a hurry need not wait: the directory is out of the way). Refuses while its merged view is still mounted on the host (a forgotten unmount must never
- * turn into deleting through it); the container's own mount namespace is gone by now.
+ * it is gone (a caller in a hurry need not wait: the directory is out of the way). Refuses
+ * while its merged view is still mounted on the host; the container's own mount namespace is
+ * gone by now.
  */
 export function discardLayer(dir: string, merged: string): Promise<void> {
-  let mounted = false;
-  try {
-    mounted = mountFacts(merged).isMountRoot;
-  } catch {
-    // merged is gone: nothing can be mounted there
-  }
-  if (mounted) throw new OverlayError('ERR_OVERLAY_BUSY', `not removing ${dir}: ${merged} is still mounted`, { path: merged });
-  const self = selfIdentity();
-  const trash = join(dirname(dir), `ctk-trash-${self.pid}-${self.start}-${basename(dir)}`);
+  refuseWhileMounted(dir, merged);
+  const trash = trashOf(dirname(dir), basename(dir));
   try {
     renameSync(dir, trash);
   } catch (e) {
@@ -74,7 +73,7 @@ export function discardLayer(dir: string, merged: string): Promise<void> {
  * failed: logged, left for prune).
  */
 function remove(trash: string): Promise<void> {
-  if (inFlight.size === 0 && !exitHook) {
+  if (!exitHook) {
     exitHook = true;
     process.once('exit', deleteLeftNow);
   }
@@ -106,8 +105,7 @@ export function sweepTrash(stateDir: string, again = false): string[] {
     const m = TRASH.exec(e);
     if (!m || isAlive({ pid: Number(m[1]), start: Number(m[2]) })) continue;
     // Taken over under this process's name first: two sweepers never delete one tree twice.
-    const self = selfIdentity();
-    const mine = join(stateDir, `ctk-trash-${self.pid}-${self.start}-${e.slice(m[0].length)}`);
+    const mine = trashOf(stateDir, e.slice(m[0].length));
     try {
       renameSync(join(stateDir, e), mine);
     } catch {

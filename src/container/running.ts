@@ -503,15 +503,15 @@ export class RunningContainer implements AsyncDisposable {
     return copyFromContainer(this.pid, containerPath, options);
   }
 
-  /**
-   * Removes the container: its record and log (and, if it still runs, with `force`, first
-   * kills it and releases what it holds), like `docker rm [-f]`.
-   */
   /** An owned container removed as soon as it ends (Container.run): its exit is not recorded first. @internal */
   removeOnExit(): void {
     if (this.local) this.local.recordExit = false;
   }
 
+  /**
+   * Removes the container: its record and log (and, if it still runs, with `force`, first
+   * kills it and releases what it holds), like `docker rm [-f]`.
+   */
   async remove(options: { readonly force?: boolean } = {}): Promise<void> {
     const r = await this.fresh();
     const status = liveStatus(r, false);

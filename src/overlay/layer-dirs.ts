@@ -72,17 +72,7 @@ export class LayerDirs implements AsyncDisposable {
   /** Deletes the directory and everything in it. */
   async remove(): Promise<void> {
     if (this.removed) return;
-    let mounted = false;
-    try {
-      mounted = mountFacts(this.merged).isMountRoot;
-    } catch {
-      // merged is gone already: nothing can be mounted there
-    }
-    if (mounted) {
-      throw new OverlayError('ERR_OVERLAY_BUSY', `not removing ${this.dir}: ${this.merged} is still mounted (unmount the overlay first)`, {
-        path: this.merged,
-      });
-    }
+    refuseWhileMounted(this.dir, this.merged);
     // A container that wrote little: gone at once, synchronously; else rm -rf.
     if (!removeSmallTreeSync(this.dir)) await removeTree(this.dir);
     this.removed = true;
@@ -92,4 +82,18 @@ export class LayerDirs implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.remove();
   }
+}
+
+/**
+ * Throws ERR_OVERLAY_BUSY while `merged` is a mount point on the host: a forgotten unmount must
+ * never turn into deleting through the merged view (of `dir`, about to be removed). @internal
+ */
+export function refuseWhileMounted(dir: string, merged: string): void {
+  let mounted = false;
+  try {
+    mounted = mountFacts(merged).isMountRoot;
+  } catch {
+    // merged is gone already: nothing can be mounted there
+  }
+  if (mounted) throw new OverlayError('ERR_OVERLAY_BUSY', `not removing ${dir}: ${merged} is still mounted (unmount the overlay first)`, { path: merged });
 }

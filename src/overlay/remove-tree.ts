@@ -23,10 +23,10 @@ export async function removeTree(path: string): Promise<void> {
 }
 
 /**
- * The same for a tree of at most `budget` entries, synchronously: a container that wrote
- * little leaves a handful of files, which go in microseconds each, where every call of
- * `rm` is a thread-pool round trip. False, with nothing removed, for a larger tree or one
- * that cannot be listed (a rootless owner's `work/work`): {@link removeTree} takes it then.
+ * The same for a tree of at most `budget` entries, synchronously and with about half the calls
+ * of rm -rf (no lstat of every entry): a container that wrote little leaves a handful of
+ * files. False, with nothing removed, for a larger tree or one that cannot be listed (a
+ * rootless owner's `work/work`): {@link removeTree} takes it then.
  * @internal
  */
 export function removeSmallTreeSync(path: string, budget = 64): boolean {

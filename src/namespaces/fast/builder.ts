@@ -283,7 +283,7 @@ port.on('message', (req: BuilderRequest) => {
     else if (req.t === 'prebuild') reply = { ok: true, fds: prebuild(req) };
     else if (req.t === 'delete') reply = { ok: true };
     else if (req.t === 'home')
-      reply = { ok: true }; // a start given up after its build
+      reply = { ok: true }; // the threads are about to end (the spare is dropped below)
     else throw new Error(`the builder thread has no request "${(req as { t: string }).t}"`);
   } catch (e) {
     // A failure after the process arrived names it, for the caller to kill.

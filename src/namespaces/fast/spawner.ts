@@ -167,7 +167,7 @@ function start(req: SpawnerStartRequest): number {
     throw e;
   }
   entered(req.handoff, true);
-  step = 'rootfs';
+  step = 'join';
   if (!req.spawn.nsFds) waitNamespaces(req.handoff, BARRIER_TIMEOUT_MS);
   joinNamespaces(req.spawn);
   step = 'rootfs';
