@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { commit, diff, formatChanges } from 'ctrkit/overlay';
 import { Container, DEFAULT_MASKED_PATHS, InvalidOptionError, CommandNotFoundError, type RunResult } from 'ctrkit';
 import { DEFAULT_CAPABILITIES, CAPABILITIES } from 'ctrkit/namespaces';
-import { ctrkitProcesses, eventually, hostMounts, rootfs, tempDir } from './helpers.js';
+import { ctrkitProcesses, eventually, hostMounts, processes, rootfs, tempDir } from './helpers.js';
 
 const sh = (script: string, extra: Partial<Parameters<typeof Container.run>[0]> = {}): Promise<RunResult> =>
   Container.run({ rootfs, command: ['sh', '-c', script], ...extra });
@@ -92,6 +92,28 @@ describe('Container.run', () => {
     const ac = new AbortController();
     setTimeout(() => ac.abort(), 200);
     await expect(sh('sleep 30', { signal: ac.signal })).rejects.toMatchObject({ code: 'ABORT_ERR' });
+  });
+
+  it('a record that cannot be written ends the start with its error, on both start paths: the command is killed, nothing is left', async () => {
+    // The records on a tmpfs of one page: a container's first record fits, the one that says
+    // it runs does not. (On the thread path that one is written while the command starts.)
+    const [stateRoot, cleanupRoot] = tempDir();
+    const [stateDir, cleanupDir] = tempDir();
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4k', 'ctk-test', stateRoot]);
+    try {
+      for (const startPath of ['auto', 'stage'] as const) {
+        const cgroups = readdirSync('/sys/fs/cgroup/memory').filter((e) => e.startsWith('ctk-'));
+        await expect(sh('sleep 31.5', { stateRoot, stateDir, startPath })).rejects.toMatchObject({ code: 'ENOSPC' });
+        expect([...processes().values()].filter((cmd) => cmd.includes('31.5'))).toEqual([]);
+        expect(readdirSync(stateRoot)).toEqual([]);
+        expect(await eventually(() => readdirSync(stateDir).length === 0)).toBe(true);
+        expect(readdirSync('/sys/fs/cgroup/memory').filter((e) => e.startsWith('ctk-') && !cgroups.includes(e))).toEqual([]);
+      }
+    } finally {
+      execFileSync('umount', [stateRoot]);
+      cleanupRoot();
+      cleanupDir();
+    }
   });
 
   it('start() streams; disposing the handle kills it and leaves nothing', async () => {

@@ -18,7 +18,7 @@ import {
 import { identify, selfIdentity } from '../sys/liveness.js';
 import { spawnInNamespaces } from '../namespaces/spawn.js';
 import { unshareRequest } from '../namespaces/unshare.js';
-import type { PreparedNamespaces } from '../namespaces/spawn-request.js';
+import type { PreparedNamespaces, SpawnRequest } from '../namespaces/spawn-request.js';
 import { takePrewarmed } from './prewarm-registry.js';
 import { ContainerError } from './errors.js';
 import { collect } from './output.js';
@@ -411,7 +411,7 @@ export async function launchContainer(
     };
     // A container prepared early: its files, cgroup and record are still being made, and the
     // start waits for them only where it must (see SpawnRequest.gate).
-    const request = await unshareRequest(unshareOptions);
+    const request = recordsAlongside(await unshareRequest(unshareOptions), !network$ && !options.onNamespaces && (!parts.cgroup || selfJoin) && !parts.userns);
     const proc = await spawnInNamespaces(prepared ? { ...request, prepared } : { ...request, gate: p.ready });
     if (options.input !== undefined) proc.stdin?.end(options.input);
     const local = new LocalContainer(
@@ -449,6 +449,15 @@ export async function launchContainer(
       throw new ContainerError('ERR_PREWARM_UNAVAILABLE', `a prewarmed container needs the thread start path: ${(e as Error).message}`, { cause: e });
     throw e;
   }
+}
+
+/**
+ * With nothing to do before the command runs but the records (`recordsOnly`: no network to
+ * connect, no onNamespaces of the caller's, a cgroup the process joins itself, no user
+ * namespace), the hook runs alongside: the thread path lets the command go at once.
+ */
+function recordsAlongside(request: SpawnRequest, recordsOnly: boolean): SpawnRequest {
+  return recordsOnly ? { ...request, hook: undefined, alongside: request.hook } : request;
 }
 
 /** The container's log, in its record's directory (made by then: see PreparedContainer.ready). */

@@ -45,6 +45,12 @@ export interface SpawnRequest {
   /** With `config.tty`: the terminal's initial size (else the kernel's 0x0). */
   readonly ttySize?: TtySize | undefined;
   readonly hook?: SpawnHook | undefined;
+  /**
+   * Runs when `hook` would, but need not hold the command back: bookkeeping (the caller's
+   * records). Without a `hook`, the thread path lets the command go at once and runs this
+   * meanwhile; the start resolves once both are done. A failure ends the start as the hook's does.
+   */
+  readonly alongside?: SpawnHook | undefined;
   readonly signal?: AbortSignal | undefined;
   /** Enter the namespaces of an existing process with nsenter(1) instead of creating new ones. */
   readonly join?: { readonly target: number; readonly namespaces: readonly NamespaceType[] } | undefined;

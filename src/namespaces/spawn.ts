@@ -343,6 +343,7 @@ async function handshake(l: Launch, req: SpawnRequest): Promise<{ pid: number; n
   log('stage is up as host pid %d', pid);
   l.step = 'sync';
   if (req.hook) await req.hook({ pid, signal: l.abort.signal });
+  if (req.alongside) await req.alongside({ pid, signal: l.abort.signal });
   if (l.abort.signal.aborted) throw new AbortError(l.abort.signal.reason);
   l.channel.send({ t: 'go' });
   if (req.config.tty) {

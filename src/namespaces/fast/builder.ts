@@ -9,6 +9,7 @@
  * @internal
  */
 import { closeSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
 import { parentPort } from 'node:worker_threads';
 import {
   CLONE_FS,
@@ -20,8 +21,10 @@ import {
   AT_FDCWD,
   O_CLOEXEC,
   O_DIRECTORY,
+  O_NONBLOCK,
   O_PATH,
   O_RDONLY,
+  O_RDWR,
 } from '../../sys/constants.js';
 import { close, openat, setns, unshare } from '../../sys/libc.js';
 import { SysError } from '../../sys/sys-error.js';
@@ -229,31 +232,44 @@ function resolve(config: StageConfig, mntFd: number): string {
   return lookup(config);
 }
 
-/** Waits at the barrier's first FIFO for the command's process, then /proc and the pivot. */
-function arrive({ config, fifo, spawnerTid, mntFd, earlier: before }: BuilderStartRequest): number {
+/**
+ * Waits at the barrier's first FIFO for the command's process, then /proc and the pivot; with
+ * `release`, lets it go. Its PID, and the release's fd.
+ */
+function arrive({ config, fifo, spawnerTid, mntFd, earlier: before, release }: BuilderStartRequest): { pid: number; released?: number } {
   const earlier = new Set(before);
   setStep('sync');
   closeSync(openSync(fifo, 'r')); // returns once the command's process opened the other end
   // The spawner's earlier commands may still run: ours is the child it did not have before.
   const [pid] = threadChildren(spawnerTid).filter((p) => !earlier.has(p));
   if (pid === undefined) throw new Error('the command did not start');
+  let releaseDir = -1;
   try {
+    // The release's directory, for after the pivot (whose root does not have it).
+    if (release !== undefined) releaseDir = openat(AT_FDCWD, dirname(release), O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
     if (mntFd !== undefined) {
       setStep('join');
       setns(mntFd, CLONE_NEWNS);
     }
     finishRoot(config, config.rootfs!, setStep, `/proc/${pid}/ns/pid`);
+    // A writer on the second FIFO: the process, blocked opening it for reading, goes on to its
+    // exec. O_RDWR never blocks; the fd stays open (the caller closes it) until the process
+    // has been there. Opened past Node's fd tracking (see prebuild).
+    if (release === undefined) return { pid };
+    setStep('exec');
+    return { pid, released: openat(releaseDir, basename(release), O_RDWR | O_NONBLOCK | O_CLOEXEC, 0) };
   } catch (e) {
     throw Object.assign(e as Error, { pid });
+  } finally {
+    if (releaseDir >= 0) close(releaseDir);
   }
-  return pid;
 }
 
 /**
  * A whole start: the root built (or a prepared one's command found), the command's path handed
- * to the spawner, which spawns it at once; then the barrier. The command's PID.
+ * to the spawner, which spawns it at once; then the barrier. The command's PID (see arrive).
  */
-function start(req: BuilderStartRequest): number {
+function start(req: BuilderStartRequest): { pid: number; released?: number } {
   let path: string | undefined;
   try {
     path = req.mntFd !== undefined ? resolve(req.config, req.mntFd) : build(req.config, req.spawnerTid, req.handoff, req.gated ?? false);
@@ -279,7 +295,7 @@ port.on('message', (req: BuilderRequest) => {
   if (req.t === 'delete' || req.t === 'home') deleteTrees(req.trash); // before the reply: the caller is waiting for it
   let reply: ThreadReply;
   try {
-    if (req.t === 'start') reply = { ok: true, pid: start(req) };
+    if (req.t === 'start') reply = { ok: true, ...start(req) };
     else if (req.t === 'prebuild') reply = { ok: true, fds: prebuild(req) };
     else if (req.t === 'delete') reply = { ok: true };
     else if (req.t === 'home')

@@ -80,6 +80,12 @@ export interface BuilderStartRequest {
   readonly trash?: readonly string[] | undefined;
   /** The caller still prepares (SpawnRequest.gate): the plan's mounts wait for the handoff's ready cell. */
   readonly gated?: boolean | undefined;
+  /**
+   * The barrier's second FIFO, when the caller has nothing to do before the command runs
+   * (SpawnRequest.alongside): opened by the builder once the root is finished, which lets the
+   * command go; the fd is in the reply, for the caller to close once the command execs.
+   */
+  readonly release?: string | undefined;
 }
 
 /** To the builder: delete these directory trees, then reply. */
@@ -119,7 +125,7 @@ export type ThreadRequest = BuilderRequest | SpawnerRequest;
 
 /** A thread's answer to one request. */
 export type ThreadReply =
-  | { readonly ok: true; readonly path?: string; readonly pid?: number; readonly fds?: PreparedFds }
+  | { readonly ok: true; readonly path?: string; readonly pid?: number; readonly fds?: PreparedFds; readonly released?: number }
   | { readonly ok: false; readonly step: InitStep; readonly error: WireError; readonly pid?: number | undefined };
 
 /** What a spawner thread is made with: the container profile it serves, once and for all. */

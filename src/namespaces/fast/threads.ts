@@ -710,6 +710,8 @@ class ThreadStart {
   private readonly fifos: [string, string];
   private readonly argv0: string;
   private pidfd = -1;
+  /** The builder let the process go (BuilderStartRequest.release): its writer on FIFO 2, open until the exec. */
+  private released = -1;
   private spawned: Promise<ThreadReply> | undefined;
   private readonly t0 = performance.now();
   private t: number[] = [];
@@ -731,6 +733,11 @@ class ThreadStart {
       this.fifos[1] = holdAt;
     }
     this.argv0 = req.config.argv[0]!;
+  }
+
+  /** Nothing of the caller's holds the command back (SpawnRequest.alongside): the builder releases it. */
+  private get releasedByBuilder(): boolean {
+    return this.req.hook === undefined && this.req.alongside !== undefined && this.holdAt === undefined;
   }
 
   /**
@@ -765,6 +772,19 @@ class ThreadStart {
       },
       handoff,
     });
+    const trash = this.s.handTrash(); // deleted by the builder after its reply
+    const building = this.builder.request({
+      t: 'start',
+      config: c,
+      spawnerTid: this.spawner.tid,
+      fifo: this.fifos[0],
+      handoff,
+      mntFd: prepared?.mnt,
+      earlier,
+      trash: trash.paths,
+      gated,
+      release: this.releasedByBuilder ? this.fifos[1] : undefined,
+    });
     this.spawned = spawned;
     // A spawner that fails before its child opened FIFO 1 would leave the builder waiting
     // there: a writer held open until the builder answered lets it go (whenever it gets there).
@@ -773,26 +793,13 @@ class ThreadStart {
     void spawned.then((r) => {
       if (!r.ok && arriving) unblock = openSync(this.fifos[0], fsConstants.O_RDWR | fsConstants.O_NONBLOCK);
     });
-    const trash = this.s.handTrash(); // deleted by the builder after its reply
-    const arrived = await timeout(
-      this.builder.request({
-        t: 'start',
-        config: c,
-        spawnerTid: this.spawner.tid,
-        fifo: this.fifos[0],
-        handoff,
-        mntFd: prepared?.mnt,
-        earlier,
-        trash: trash.paths,
-        gated,
-      }),
-      'sync',
-    ).finally(() => {
+    const arrived = await timeout(building, 'sync').finally(() => {
       arriving = false;
       if (unblock >= 0) closeSync(unblock);
       this.s.answered(trash.earlierDone);
     });
     const pid = arrived.pid;
+    if (arrived.ok && arrived.released !== undefined) this.released = arrived.released;
     if (pid !== undefined) this.pidfd = pidfdOpen(pid);
     if (!arrived.ok && arrived.step === 'proc' && arrived.error.code === 'EINVAL') {
       // A kernel whose procfs has no pidns= option (older than 2025's): this process takes
@@ -822,18 +829,36 @@ class ThreadStart {
     return fail(r.error.name === 'HandoffError' ? arrived : r, this.argv0);
   }
 
-  /** The caller's hook, then the barrier opens and the command execs. */
+  /**
+   * The caller's hook, then the barrier opens and the command execs; `alongside` runs before
+   * the barrier opens too, or, when the builder opened it already, while the command execs.
+   */
   async release(pid: number): Promise<void> {
-    const { hook, signal } = this.req;
-    if (hook) await hook({ pid, signal: signal ?? new AbortController().signal });
-    if (signal?.aborted) throw new AbortError(signal.reason);
-    this.t.push(performance.now());
-    // The command's process opens FIFO 2 for reading: it goes on (and execs) once a writer
-    // is there. O_RDWR never blocks and stays a writer until closed, so a process that has
-    // not reached that open yet finds it too (a non-blocking O_WRONLY open would fail with
-    // ENXIO then, and the wake-up would be lost).
-    const release = openSync(this.fifos[1], fsConstants.O_RDWR | fsConstants.O_NONBLOCK);
-    const done = await timeout(this.spawned!, 'exec').finally(() => closeSync(release));
+    const { hook, alongside } = this.req;
+    const signal = this.req.signal ?? new AbortController().signal;
+    let release = this.released;
+    this.released = -1;
+    try {
+      if (release < 0) {
+        if (hook) await hook({ pid, signal });
+        if (alongside) await alongside({ pid, signal });
+        if (signal.aborted) throw new AbortError(signal.reason);
+        this.t.push(performance.now());
+        // The command's process opens FIFO 2 for reading: it goes on (and execs) once a writer
+        // is there. O_RDWR never blocks and stays a writer until closed, so a process that has
+        // not reached that open yet finds it too (a non-blocking O_WRONLY open would fail with
+        // ENXIO then, and the wake-up would be lost).
+        release = openSync(this.fifos[1], fsConstants.O_RDWR | fsConstants.O_NONBLOCK);
+      } else {
+        this.t.push(performance.now());
+        await alongside?.({ pid, signal });
+        if (signal.aborted) throw new AbortError(signal.reason);
+      }
+    } catch (e) {
+      if (release >= 0) close(release); // the process was let go: abandon() ends it
+      throw e;
+    }
+    const done = await timeout(this.spawned!, 'exec').finally(() => close(release));
     if (!done.ok) {
       // posix_spawn reaped the child whose exec failed.
       close(this.pidfd);
@@ -853,6 +878,8 @@ class ThreadStart {
 
   /** After a failure: the command's process killed and reaped, the threads released. */
   async abandon(): Promise<void> {
+    if (this.released >= 0) close(this.released);
+    this.released = -1;
     if (this.pidfd >= 0) {
       const fd = this.pidfd;
       this.pidfd = -1;
