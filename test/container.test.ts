@@ -105,7 +105,7 @@ describe('Container.run', () => {
         const cgroups = readdirSync('/sys/fs/cgroup/memory').filter((e) => e.startsWith('ctk-'));
         await expect(sh('sleep 31.5', { stateRoot, stateDir, startPath })).rejects.toMatchObject({ code: 'ENOSPC' });
         expect([...processes().values()].filter((cmd) => cmd.includes('31.5'))).toEqual([]);
-        expect(readdirSync(stateRoot)).toEqual([]);
+        expect(await eventually(() => readdirSync(stateRoot).length === 0)).toBe(true);
         expect(await eventually(() => readdirSync(stateDir).length === 0)).toBe(true);
         expect(readdirSync('/sys/fs/cgroup/memory').filter((e) => e.startsWith('ctk-') && !cgroups.includes(e))).toEqual([]);
       }
@@ -170,14 +170,19 @@ describe('Container.run', () => {
     it('never changes the rootfs on disk, and leaves no state behind', async () => {
       const before = treeOf(rootfs);
       const [stateDir, cleanup] = tempDir();
-      const r = await sh('echo new > /created; rm /etc/os-release; echo x >> /etc/passwd; mkdir /d; cat /created', { stateDir });
+      const [stateRoot, cleanupRoot] = tempDir();
+      const r = await sh('echo new > /created; rm /etc/os-release; echo x >> /etc/passwd; mkdir /d; cat /created', { stateDir, stateRoot });
       expect(r.stdout).toBe('new\n');
       expect(treeOf(rootfs)).toBe(before);
       // The layer went into the trash at once; the trash is deleted in the background.
       expect(readdirSync(stateDir).filter((e) => !e.startsWith('ctk-trash-'))).toEqual([]);
       expect(await eventually(() => readdirSync(stateDir).length === 0)).toBe(true);
       expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(stateDir);
+      // Its record likewise: out of view at once (in the trash), then deleted with its directory.
+      expect(await Container.list({ stateRoot, all: true })).toEqual([]);
+      expect(await eventually(() => readdirSync(stateRoot).length === 0)).toBe(true);
       cleanup();
+      cleanupRoot();
     });
 
     it('a caller that exits right after run() leaves no trash behind, on both start paths', () => {

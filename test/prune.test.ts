@@ -76,7 +76,16 @@ describe('prune: what a crashed owner left', () => {
         writeFileSync(join(t, 'upper', 'a', 'b', 'f'), 'x');
       }
       await using live = await Container.start({ rootfs, command: ['sleep', '30'], pids: 32, stdio: 'ignore', stateRoot: join(dir, 'root') });
+      // Removed records in the trash of the state root, likewise (made after the start, which sweeps it once).
+      const root = join(dir, 'root');
+      const deadRecord = join(root, `ctk-trash-999999999-1-${'a'.repeat(64)}`);
+      const liveRecord = join(root, `ctk-trash-${process.pid}-${self}-${'b'.repeat(64)}`);
+      for (const t of [deadRecord, liveRecord]) {
+        mkdirSync(t);
+        writeFileSync(join(t, 'state.json'), '{}');
+      }
       const r = await Container.prune({ stateRoot: join(dir, 'root'), stateDir: layers });
+      expect(readdirSync(root).filter((e) => e.startsWith('ctk-trash-'))).toEqual([liveRecord.slice(root.length + 1)]);
       expect(r.cgroups).toContain(stray);
       expect(r.cgroups).not.toContain(live.cgroup!.path);
       expect([...r.layers].sort()).toEqual([join(layers, 'ctk-dead'), deadTrash]);

@@ -45,6 +45,7 @@ async function readIdentity(file: string): Promise<ProcessIdentity | undefined> 
  */
 async function pruneRecords(root: string | undefined): Promise<{ containers: string[]; known: Set<string> }> {
   const store = new StateStore(root);
+  sweepTrash(store.root, true); // records that a process had discarded and was deleting when it ended
   const containers: string[] = [];
   const known = new Set<string>();
   for (const r of await store.list()) {

@@ -28,6 +28,7 @@ import type { CgroupV1 } from '../cgroups/index.js';
 import { RunningContainer } from './running.js';
 import { planEtcFiles } from './etc-files.js';
 import { defaultStateDir, prepareWritableRoot } from './writable-root.js';
+import { sweepTrash } from './layer-trash.js';
 import type { HealthcheckOptions, RunOptions, RunResult } from './options.js';
 import { resolveRootSource, type RootSource } from './root-source.js';
 import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from './security.js';
@@ -209,6 +210,7 @@ export async function prepareContainer(options: RunOptions, how: Ownership, comm
   const source = await resolveRootSource(options);
   const spawnOptions = toUnshareOptions(options, source, init, commandLater);
   const store = new StateStore(options.stateRoot);
+  sweepTrash(store.root); // once per process: records a killed process was deleting
   const owner = selfIdentity();
   // Before anything exists: were we to die from here on, the helper releases it all. Its
   // acknowledgement is awaited before the container's process exists (below): a message

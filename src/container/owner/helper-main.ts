@@ -72,7 +72,7 @@ async function reap(): Promise<void> {
     }
     // What it discarded and was deleting when it ended (the trash of processes that are gone).
     const { sweepTrash, trashSettled } = await import('../layer-trash.js');
-    for (const dir of stateDirs) sweepTrash(dir, true);
+    for (const dir of [...stateDirs, ...roots]) sweepTrash(dir, true);
     await trashSettled();
     // Where the owner's start-path thread waited between its containers.
     const { removeParks } = await import('../parks.js');

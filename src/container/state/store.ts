@@ -10,7 +10,9 @@ import { mkdirSync, readlinkSync, renameSync, rmdirSync, rmSync, unlinkSync, wri
 import { mkdir, readdir, readFile, readlink, symlink, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { logger } from '../../log.js';
 import { ContainerError } from '../errors.js';
+import { discardDirectory } from '../layer-trash.js';
 import type { ContainerRecord } from './record.js';
 
 /**
@@ -24,6 +26,7 @@ export function defaultStateRoot(): string {
   return runtime ? join(runtime, 'ctrkit') : join(tmpdir(), `ctrkit-${process.getuid?.() ?? 0}`);
 }
 
+const log = logger('ctrkit:container');
 const errno = (e: unknown): string | undefined => (e as NodeJS.ErrnoException)?.code;
 
 /** Records of the containers under one state root. @internal */
@@ -141,17 +144,19 @@ export class StateStore {
     throw new ContainerError('ERR_NO_SUCH_CONTAINER', `no such container: ${idOrName} (in ${this.root})`);
   }
 
-  /** Deletes the record, its log and its name. Idempotent. */
+  /**
+   * Deletes the record, its log and its name. Idempotent. The record is gone from view at
+   * once, moved into the trash (see ../layer-trash.ts), and deleted in the background; then
+   * `containers` too, when that left it empty.
+   */
   async remove(id: string, name: string | undefined): Promise<void> {
-    // Synchronously, like write(). Mostly the directory holds the record alone: two calls;
-    // with a log (or a leftover temp file) in it, rm -rf. (A log may be larger; unlinking it
-    // is still one call.)
     const dir = this.dirOf(id);
-    ignoring(() => unlinkSync(join(dir, 'state.json')));
     try {
-      rmdirSync(dir);
-    } catch (e) {
-      if (errno(e) !== 'ENOENT') rmSync(dir, { recursive: true, force: true });
+      void discardDirectory(dir, this.root, [join(this.root, 'containers')]).catch((e: unknown) =>
+        log('deleting the record of %s: %s', id, (e as Error).message),
+      );
+    } catch {
+      rmSync(dir, { recursive: true, force: true }); // it could not be moved: deleted in place
     }
     if (name !== undefined) {
       let holder: string | undefined;
@@ -163,7 +168,7 @@ export class StateStore {
       if (holder === id) ignoring(() => unlinkSync(this.nameLink(name)));
     }
     // Leave no empty directories behind (another process may be creating one: ENOTEMPTY/ENOENT are fine).
-    for (const d of name === undefined ? ['containers'] : ['containers', 'names']) ignoring(() => rmdirSync(join(this.root, d)));
+    if (name !== undefined) ignoring(() => rmdirSync(join(this.root, 'names')));
   }
 }
 
