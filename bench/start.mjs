@@ -11,11 +11,20 @@
 //
 // Measured:
 //   1. cold    wall time of one start of /bin/true to completion; N interleaved rounds (each round one start
-//              of every subject, in rotating order) after one unmeasured warm-up start each; median
+//              of every subject, in rotating order) after one unmeasured warm-up start each; median.
+//              80 ms of quiet follow every start (QUIET), untimed, whatever the subject: each start
+//              finds the machine idle, as a single start does. (crun and runc pay for that: moving
+//              their init into a v1 cgroup through cgroup.procs waits for an RCU grace period; a
+//              crun start traced here spent 14.6 ms in that one write. In a loop of crun alone,
+//              25 starts each: 11-12 ms back to back, 27 ms with 80 ms between starts. ctrkit's
+//              thread moves itself through `tasks`, which does not wait.)
+//   1b. in rotation  the same N rounds again, without the quiet: each start right after another
+//              subject's (the figure called cold before; background work may overlap the next start)
 //   2. burst   20 starts back to back (sequential, each awaited), total / 20; B bursts per subject,
-//              interleaved and rotating; median of the per-start figures
+//              interleaved and rotating; median of the per-start figures; the quiet after each burst
 //   3. CPU     per subject on its own: 20 starts, delta of utime+stime+cutime+cstime of this Node process
-//              (/proc/self/stat, clock ticks -> ms) / 20; repeated 3 times, median. Children count in
+//              (/proc/self/stat, clock ticks -> ms) / 20, read after the quiet that follows the series
+//              (what the starts left to do in the background counts); repeated 3 times, median. Children count in
 //              cutime/cstime once reaped: ctrkit's containers (and the stage path's unshare) are children of
 //              this process and reaped by it; runc/crun (and what they wait for) are children too. Nothing is
 //              subtracted: the ctrkit figures include this Node process's own JS work (and its worker threads).
@@ -73,6 +82,11 @@ const HELD = 10;
 const START_TIMEOUT = 45_000;
 const MAX_FAILURES = 3; // failed starts are recorded and redone; more than this ends the run
 const THREAD_IDLE = 2500; // > ctrkit's start threads' idle time (2 s)
+// After every timed start (cold) or series (burst, CPU), before the next subject's: what a start
+// leaves to do in the background (ctrkit deletes an ended container's layer and record on a
+// thread, at the latest 50 ms after its last start) is done then, not in another subject's time;
+// and a CPU series is read only after it.
+const QUIET = Number(process.env.BENCH_QUIET_MS ?? 80);
 const TOTAL_TIMEOUT = 10 * 60_000; // the whole run
 
 if (process.getuid?.() !== 0) {
@@ -428,7 +442,9 @@ async function series(s, n, measure) {
     const m = measure();
     let ok = true;
     for (const fn of fns) if (!(ok = await attempt(s.name, fn))) break;
-    if (ok) return m();
+    const result = m();
+    await sleep(QUIET);
+    if (ok) return typeof result === 'function' ? result() : result;
   }
 }
 
@@ -495,21 +511,31 @@ try {
   }
   console.log(`first start in this process (unmeasured warm-up, ms): ${firsts.join(', ')}`);
 
-  // 1. cold
-  const cold = Object.fromEntries(subjects.map((s) => [s.name, []]));
-  for (let i = 0; i < COLD_ROUNDS; i++) {
-    for (const s of rotated(i)) {
-      for (;;) {
-        const fn = s.prepare();
-        const t = performance.now();
-        if (await attempt(s.name, fn)) {
-          cold[s.name].push(performance.now() - t);
-          break;
-        } // else redone
+  // 1. cold: each start after QUIET ms of quiet; then (1b) the same rounds without the quiet
+  const coldRounds = async (quiet) => {
+    const cold = Object.fromEntries(subjects.map((s) => [s.name, []]));
+    for (let i = 0; i < COLD_ROUNDS; i++) {
+      for (const s of rotated(i)) {
+        for (;;) {
+          const fn = s.prepare();
+          const t = performance.now();
+          const ok = await attempt(s.name, fn);
+          const ms = performance.now() - t;
+          if (quiet) await sleep(quiet);
+          if (ok) {
+            cold[s.name].push(ms);
+            break;
+          } // else redone
+        }
       }
     }
-  }
-  for (const s of subjects) results[s.name].cold = cold[s.name];
+    return cold;
+  };
+  const cold = await coldRounds(QUIET);
+  await sleep(QUIET);
+  const rotation = await coldRounds(0);
+  await sleep(QUIET);
+  for (const s of subjects) Object.assign(results[s.name], { cold: cold[s.name], rotation: rotation[s.name] });
 
   // 2. burst
   const burst = Object.fromEntries(subjects.map((s) => [s.name, []]));
@@ -543,7 +569,8 @@ try {
         await series(s, CPU_STARTS, () => {
           const h0 = helper ? helperTicks() : 0;
           const t0 = cpuTicks();
-          return () => {
+          // Read after the quiet pause: the background work of the series counts.
+          return () => () => {
             helperTotal += (helper ? helperTicks() : 0) - h0;
             return (((cpuTicks() - t0) / CLK_TCK) * 1000) / CPU_STARTS;
           };
@@ -687,7 +714,7 @@ try {
     const r = results[s.name];
     const d = (a) =>
       `${median(a).toFixed(1)} [${quantile(a, 0.25).toFixed(1)}-${quantile(a, 0.75).toFixed(1)}] ${Math.min(...a).toFixed(1)}-${Math.max(...a).toFixed(1)}`;
-    console.log(`  ${s.name.padEnd(13)} cold ${d(r.cold)} | burst ${d(r.burst)} | CPU ${r.cpu.map((x) => x.toFixed(1)).join(' / ')}`);
+    console.log(`  ${s.name.padEnd(13)} cold ${d(r.cold)} | in rotation ${d(r.rotation)} | burst ${d(r.burst)} | CPU ${r.cpu.map((x) => x.toFixed(1)).join(' / ')}`);
   }
   const helperLine = subjects
     .filter((s) => results[s.name].helperCpu !== undefined)
@@ -705,13 +732,15 @@ try {
   console.log(
     `\n${COLD_ROUNDS} cold rounds, ${BURSTS} bursts of ${BURST}, CPU ${CPU_REPEATS} x ${CPU_STARTS} starts (median), ${HELD} held containers; ${cpuModel}, ${cpus().length} cores, Linux ${release()}, Node ${process.version}\n`,
   );
-  console.log('| subject | cold ms | ×crun | burst ms/start | ×crun | CPU ms/start | ×crun | host procs/container | host RSS MiB/container |');
-  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+  console.log(
+    '| subject | cold ms | ×crun | in rotation ms | ×crun | burst ms/start | ×crun | CPU ms/start | ×crun | host procs/container | host RSS MiB/container |',
+  );
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const s of subjects) {
     const r = results[s.name];
-    const [c, b, u] = [median(r.cold), median(r.burst), median(r.cpu)];
+    const [c, o, b, u] = [median(r.cold), median(r.rotation), median(r.burst), median(r.cpu)];
     console.log(
-      `| ${s.name} | ${c.toFixed(1)} | ${ratio(c, median(crunR.cold))} | ${b.toFixed(1)} | ${ratio(b, median(crunR.burst))} | ${u.toFixed(1)} | ${ratio(u, median(crunR.cpu))} | ${r.procs.toFixed(1)} | ${r.rss.toFixed(1)} |`,
+      `| ${s.name} | ${c.toFixed(1)} | ${ratio(c, median(crunR.cold))} | ${o.toFixed(1)} | ${ratio(o, median(crunR.rotation))} | ${b.toFixed(1)} | ${ratio(b, median(crunR.burst))} | ${u.toFixed(1)} | ${ratio(u, median(crunR.cpu))} | ${r.procs.toFixed(1)} | ${r.rss.toFixed(1)} |`,
     );
   }
   console.log(`\nfailed starts (excluded from the figures, redone): ${failures.length ? `${failures.length}\n  ${failures.join('\n  ')}` : 'none'}`);
