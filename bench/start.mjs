@@ -714,7 +714,9 @@ try {
     const r = results[s.name];
     const d = (a) =>
       `${median(a).toFixed(1)} [${quantile(a, 0.25).toFixed(1)}-${quantile(a, 0.75).toFixed(1)}] ${Math.min(...a).toFixed(1)}-${Math.max(...a).toFixed(1)}`;
-    console.log(`  ${s.name.padEnd(13)} cold ${d(r.cold)} | in rotation ${d(r.rotation)} | burst ${d(r.burst)} | CPU ${r.cpu.map((x) => x.toFixed(1)).join(' / ')}`);
+    console.log(
+      `  ${s.name.padEnd(13)} cold ${d(r.cold)} | in rotation ${d(r.rotation)} | burst ${d(r.burst)} | CPU ${r.cpu.map((x) => x.toFixed(1)).join(' / ')}`,
+    );
   }
   const helperLine = subjects
     .filter((s) => results[s.name].helperCpu !== undefined)
