@@ -174,8 +174,9 @@ describe('Container.run', () => {
       const r = await sh('echo new > /created; rm /etc/os-release; echo x >> /etc/passwd; mkdir /d; cat /created', { stateDir, stateRoot });
       expect(r.stdout).toBe('new\n');
       expect(treeOf(rootfs)).toBe(before);
-      // The layer went into the trash at once; the trash is deleted in the background.
-      expect(readdirSync(stateDir).filter((e) => !e.startsWith('ctk-trash-'))).toEqual([]);
+      // The layer went out of the way at once (into the trash, or kept to be checked for the next
+      // container: it is not untouched, so it goes to the trash then); deleted in the background.
+      expect(readdirSync(stateDir).filter((e) => !/^ctk-(trash|spare)-/.test(e))).toEqual([]);
       expect(await eventually(() => readdirSync(stateDir).length === 0)).toBe(true);
       expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(stateDir);
       // Its record likewise: out of view at once (in the trash), then deleted with its directory.
@@ -183,6 +184,38 @@ describe('Container.run', () => {
       expect(await eventually(() => readdirSync(stateRoot).length === 0)).toBe(true);
       cleanup();
       cleanupRoot();
+    });
+
+    it('an untouched layer is kept for the next run(); one the container changed never is', async () => {
+      const [stateDir, cleanup] = tempDir();
+      const kept = () => readdirSync(stateDir).filter((e) => e.startsWith(`ctk-spare-${process.pid}-`));
+      try {
+        // Kept under a spare name once the run ended (checked a moment later), taken by the
+        // next run under a new, longer name, and kept again.
+        expect((await sh('true', { stateDir })).exitCode).toBe(0);
+        expect(await eventually(() => kept().length === 1)).toBe(true);
+        const first = kept()[0]!;
+        await new Promise((r) => setTimeout(r, 20)); // its check runs after the caller has its result
+        expect((await sh('cat /etc/hostname', { stateDir, hostname: 'second' })).stdout).toBe('second\n');
+        expect(await eventually(() => kept().length === 1 && kept()[0] !== first)).toBe(true);
+        expect(kept()[0]).toMatch(/-ctk-[A-Za-z0-9_-]{12}$/);
+        // A write, a changed mode of /, a changed /etc file: the layer that saw it is not kept (the
+        // one kept before was taken for it), and none of it reaches the next container.
+        const tick = () => new Promise((r) => setTimeout(r, 20));
+        for (const change of ['touch /leak', 'chmod 700 /', 'echo 10.9.9.9 leak >> /etc/hosts; chmod 666 /etc/hosts']) {
+          await tick();
+          expect(kept()).toHaveLength(1);
+          expect((await sh(change, { stateDir })).exitCode).toBe(0);
+          await tick();
+          expect(kept()).toEqual([]);
+          const r = await sh('ls /leak 2>&1; stat -c %a /; grep -c leak /etc/hosts; stat -c %a /etc/hosts', { stateDir });
+          expect(r.stdout.split('\n').slice(-5, -1)).toEqual(['ls: /leak: No such file or directory', '755', '0', '644']);
+        }
+        // Not taken for two seconds: deleted.
+        expect(await eventually(() => readdirSync(stateDir).length === 0, 6000)).toBe(true);
+      } finally {
+        cleanup();
+      }
     });
 
     it('a caller that exits right after run() leaves no trash behind, on both start paths', () => {

@@ -82,7 +82,9 @@ describe.skipIf(!threadPathPossible)('Container.prewarm', () => {
       await pool.close();
       const all = [...ids, ...(await Container.list({ stateRoot: join(dir, 'root'), all: true })).map((c) => c.id)];
       expect(await Container.list({ stateRoot: join(dir, 'root'), all: true })).toEqual([]);
-      expect(readdirSync(join(dir, 'state'))).toEqual([]);
+      // The run's layer, untouched, may be kept for the next container of this process: not the pool's, gone once idle.
+      expect(readdirSync(join(dir, 'state')).filter((e) => !e.startsWith('ctk-spare-'))).toEqual([]);
+      expect(await eventually(() => readdirSync(join(dir, 'state')).length === 0, 5000)).toBe(true);
       expect(cgroupsOf(all)).toEqual([]);
       await expect(pool.run({ command: ['true'] })).rejects.toMatchObject({ code: 'ERR_PREWARM_UNAVAILABLE' });
     } finally {

@@ -22,8 +22,12 @@ import { deleteOnBuilder } from '../namespaces/fast/deferred-delete.js';
 import { isAlive, selfIdentity } from '../sys/liveness.js';
 
 const log = logger('ctrkit:container');
-/** `ctk-trash-PID-START-NAME`: the deleting process's identity, then the layer's own name. */
-const TRASH = /^ctk-trash-(\d+)-(\d+)-/;
+/**
+ * `ctk-trash-PID-START-NAME`: the deleting process's identity, then the layer's own name; and
+ * `ctk-spare-PID-START-NAME`, a layer that process kept for its next container
+ * (./layer-pool.ts), which is its to delete likewise.
+ */
+const TRASH = /^ctk-(?:trash|spare)-(\d+)-(\d+)-/;
 const pending = new Set<Promise<void>>();
 /** The trash directories being deleted, by path. */
 const inFlight = new Set<string>();
@@ -62,7 +66,7 @@ function trashOf(dir: string, name: string): string {
   return join(dir, `ctk-trash-${self.pid}-${self.start}-${name}`);
 }
 
-/** Whether a state directory entry is a trash directory (not a layer `prune` should read). */
+/** Whether a state directory entry is a trash directory or a kept layer (not a layer `prune` should read). */
 export function isTrash(name: string): boolean {
   return TRASH.test(name);
 }

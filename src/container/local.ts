@@ -159,7 +159,7 @@ export class LocalContainer {
     await Promise.all([
       step('the /etc files', () => etc?.dispose()),
       // Out of the way at once, deleted in the background: the caller's result does not wait for the disk.
-      step('the writable layer', () => root?.dispose(true)),
+      step('the writable layer', () => root?.dispose(true, !this.recordExit)),
       cgroup &&
         step('the cgroup', async () => {
           stats = await cgroup.stats();

@@ -8,6 +8,7 @@ import { logger } from '../log.js';
 import { chooseDriver, type DriverChoice } from '../overlay/driver.js';
 import { LayerDirs } from '../overlay/layer-dirs.js';
 import { discardLayer, sweepTrash } from './layer-trash.js';
+import { offerLayer, takeLayer } from './layer-pool.js';
 import type { StorageDriver } from '../overlay/index.js';
 import type { IdmappedPath } from '../namespaces/index.js';
 
@@ -41,8 +42,10 @@ export interface WritableRoot {
   /**
    * Deletes it (unless kept). `background`: moved out of the way at once and deleted after
    * the returned promise resolved (see ./layer-trash.ts): an ended container's release.
+   * `reusable`: the container's record goes with it, so an untouched layer may be kept for the
+   * next container (./layer-pool.ts).
    */
-  dispose(background?: boolean): Promise<void>;
+  dispose(background?: boolean, reusable?: boolean): Promise<void>;
   /** Records the container's init, so that `prune` can tell a running container from a dead one. */
   recordContainer(pid: number): Promise<void>;
 }
@@ -82,9 +85,12 @@ export async function prepareWritableRoot(
     );
   }
   const driver = forced ?? (await choice!).driver;
-  const dirs = await LayerDirs.create({ parent: stateDir, prefix: 'ctk-', signal });
-  const dispose = async (background = false) => {
+  // One an earlier container of this process left untouched, owner.json included; or a new one.
+  const kept = driver === 'overlay' ? takeLayer(stateDir) : undefined;
+  const dirs = kept ? LayerDirs.adopt(kept) : await LayerDirs.create({ parent: stateDir, prefix: 'ctk-', signal });
+  const dispose = async (background = false, reusable = false) => {
     if (keep) return;
+    if (background && reusable && driver === 'overlay' && offerLayer(stateDir, dirs.dir)) return;
     const deleted = discardLayer(dirs.dir, dirs.merged);
     if (!background) await deleted;
   };
@@ -92,7 +98,7 @@ export async function prepareWritableRoot(
   const recordContainer = async (pid: number) => writeFileSync(join(dirs.dir, 'container.json'), JSON.stringify(identify(pid)));
   try {
     // Who made it: `prune` removes it once this process and the container are both gone.
-    writeFileSync(join(dirs.dir, 'owner.json'), JSON.stringify(selfIdentity()));
+    if (!kept) writeFileSync(join(dirs.dir, 'owner.json'), JSON.stringify(selfIdentity()));
     // A user namespace whose root is another uid outside sees all of it through idmapped mounts
     // (nothing is chowned): the directory itself (upper and work; merged is reached through it).
     const own: IdmappedPath = { path: dirs.dir };

@@ -58,10 +58,24 @@ export async function writeNetworkFiles(dir: string, options: NetworkFilesOption
   const search = options.dnsSearch ?? hostSearch;
   const resolv = [...servers.map((s) => `nameserver ${s}`), ...(search.length ? [`search ${search.join(' ')}`] : [])];
   const files = { hosts: join(dir, 'hosts'), hostname: join(dir, 'hostname'), resolvConf: join(dir, 'resolv.conf') };
-  writeFileSync(files.hosts, `${hosts.join('\n')}\n`, { mode: 0o644 });
-  writeFileSync(files.hostname, `${name}\n`, { mode: 0o644 });
-  writeFileSync(files.resolvConf, `${resolv.join('\n')}\n`, { mode: 0o644 });
+  writeUnlessSame(files.hosts, `${hosts.join('\n')}\n`);
+  writeUnlessSame(files.hostname, `${name}\n`);
+  writeUnlessSame(files.resolvConf, `${resolv.join('\n')}\n`);
   return files;
+}
+
+/**
+ * Writes `text` to `path` (mode 0644 when new), unless the file holds it already: a container's
+ * layer kept for the next one (see Container.run) has them. On ext4, truncating a file written
+ * a moment ago costs a disk write (its blocks are allocated first); reading it costs microseconds.
+ */
+function writeUnlessSame(path: string, text: string): void {
+  try {
+    if (readFileSync(path, 'utf8') === text) return;
+  } catch {
+    // not there yet
+  }
+  writeFileSync(path, text, { mode: 0o644 });
 }
 
 /** The host's file as text, or '' when it cannot be read. */

@@ -69,6 +69,11 @@ export class LayerDirs implements AsyncDisposable {
     return dirs;
   }
 
+  /** The three in `dir`, made by someone else just as {@link LayerDirs.create} makes them. @internal */
+  static adopt(dir: string): LayerDirs {
+    return new LayerDirs(dir);
+  }
+
   /** Deletes the directory and everything in it. */
   async remove(): Promise<void> {
     if (this.removed) return;

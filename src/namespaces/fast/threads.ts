@@ -175,7 +175,7 @@ class ThreadStarter {
   private flushSoon(): void {
     this.trashTimer ??= setTimeout(() => {
       this.trashTimer = undefined;
-      void this.serialize(() => this.flushTrash());
+      void this.serialize(() => this.flushTrash(), true);
     }, TRASH_DELAY_MS);
   }
 
@@ -221,18 +221,22 @@ class ThreadStarter {
   private pending = 0;
 
   /** Runs `fn` once every earlier start is done. */
-  serialize<T>(fn: () => Promise<T>): Promise<T> {
+  serialize<T>(fn: () => Promise<T>, chore = false): Promise<T> {
     clearTimeout(this.idle);
     this.pending++;
     const run = this.queue.then(fn, fn);
     this.queue = run.catch(() => undefined);
     void this.queue.then(() => {
       // Idle threads go after a while, and the parks with them: nothing of ours stays in
-      // cgroupfs while nothing starts. The next start pays for new threads (~30 ms).
-      if (--this.pending === 0) this.idle = setTimeout(() => void this.stop(), IDLE_MS).unref();
+      // cgroupfs while nothing starts. The next start pays for new threads (~30 ms). A chore
+      // (deleting what was discarded) does not put that off.
+      if (!chore) this.idleAt = Date.now() + IDLE_MS;
+      if (--this.pending === 0) this.idle = setTimeout(() => void this.stop(), Math.max(0, this.idleAt - Date.now())).unref();
     });
     return run;
   }
+  /** When the threads go, unless a start comes first (IDLE_MS after the last one). */
+  private idleAt = 0;
 
   /** Ends the threads (none is mid-start) and removes this process's parks. */
   async stop(): Promise<void> {
