@@ -14,6 +14,7 @@ import { lstatSync, readdirSync, renameSync, rmSync, unlinkSync } from 'node:fs'
 import { basename, join } from 'node:path';
 import { logger } from '../log.js';
 import { llistxattr } from '../sys/libc.js';
+import { mountFacts } from '../sys/mountapi.js';
 import { selfIdentity } from '../sys/liveness.js';
 import { discardDirectory } from './layer-trash.js';
 
@@ -64,6 +65,12 @@ export function takeLayer(stateDir: string): string | undefined {
 export function offerLayer(stateDir: string, dir: string): boolean {
   let pool = pools.get(stateDir);
   if ((pool ? pool.layers.length + pool.unchecked.size : 0) >= POOL_MAX) return false;
+  // A merged view still mounted on the host (never a container's own): the caller refuses to delete it.
+  try {
+    if (mountFacts(join(dir, 'merged')).isMountRoot) return false;
+  } catch {
+    return false; // no merged: not as it was made
+  }
   const self = selfIdentity();
   const kept = join(stateDir, `ctk-spare-${self.pid}-${self.start}-${basename(dir)}`);
   try {
