@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Container } from 'ctrkit';
 import { Cgroup } from 'ctrkit/cgroups';
-import { unshare } from 'ctrkit/namespaces';
+import { NamespaceRef, unshare } from 'ctrkit/namespaces';
 import { text } from 'node:stream/consumers';
 import { alive, eventually, helperGone, rootfs, tempDir } from './helpers.js';
 
@@ -127,6 +127,23 @@ describe.skipIf(!threadPathPossible)('the thread start path', () => {
         .forEach((line, i) => {
           if (!line.endsWith(`/ctkpark-${process.pid}`)) expect(line).toBe(own[i]);
         });
+    }
+  });
+
+  it("names a command's namespaces even when it is over before start() returns (the builder let it go)", async () => {
+    // A command with nothing to wait for runs while its records are written: `true` has
+    // often exited by the time start() resolves. Its namespaces were read before it went.
+    for (let i = 0; i < 20; i++) {
+      const c = await Container.start({ rootfs, command: ['true'], stdio: 'ignore' });
+      try {
+        for (const type of ['pid', 'mnt', 'net', 'uts', 'ipc', 'cgroup'] as const) {
+          expect(c.namespaces[type], type).toBeDefined();
+          expect(c.namespaces[type]!.sameAs(NamespaceRef.host(type)), type).toBe(false);
+        }
+        expect((await c.exited).exitCode).toBe(0);
+      } finally {
+        await c.remove({ force: true });
+      }
     }
   });
 

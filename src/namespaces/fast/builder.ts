@@ -8,7 +8,7 @@
  * Nothing of the container's runs on this thread; it keeps every privilege.
  * @internal
  */
-import { closeSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { parentPort } from 'node:worker_threads';
 import {
@@ -39,6 +39,7 @@ import { setUpNamesAndLoopback } from '../init/names.js';
 import { finishRoot, makeRootPrivate, prepareRoot } from '../init/rootfs.js';
 import { toWire } from '../init/wire.js';
 import type { InitStep } from '../protocol.js';
+import { NAMESPACES } from '../types.js';
 import { BARRIER_TIMEOUT_MS, built, namespacesMade, waitEntered, waitReady, type Handoff } from './handoff.js';
 import type { BuilderStartRequest, PrebuildRequest, PreparedFds, ThreadReply, BuilderRequest } from './protocol.js';
 import { NS_FLAG, openHome, threadChildren, threadNsPath, withFd, type ThreadNamespace } from './thread-home.js';
@@ -232,11 +233,14 @@ function resolve(config: StageConfig, mntFd: number): string {
   return lookup(config);
 }
 
+/** What the builder tells of a process it let go itself: see ThreadReply. */
+type Arrival = { pid: number; released?: number; namespaces?: Record<string, number> };
+
 /**
  * Waits at the barrier's first FIFO for the command's process, then /proc and the pivot; with
  * `release`, lets it go. Its PID, and the release's fd.
  */
-function arrive({ config, fifo, spawnerTid, mntFd, earlier: before, release }: BuilderStartRequest): { pid: number; released?: number } {
+function arrive({ config, fifo, spawnerTid, mntFd, earlier: before, release }: BuilderStartRequest): Arrival {
   const earlier = new Set(before);
   setStep('sync');
   closeSync(openSync(fifo, 'r')); // returns once the command's process opened the other end
@@ -245,7 +249,10 @@ function arrive({ config, fifo, spawnerTid, mntFd, earlier: before, release }: B
   if (pid === undefined) throw new Error('the command did not start');
   let releaseDir = -1;
   try {
-    // The release's directory, for after the pivot (whose root does not have it).
+    // The release's directory, for after the pivot (whose root does not have it); and the
+    // process's namespaces, while this thread still sees the host's /proc: let go, the command
+    // may be over before the caller looks.
+    const namespaces = release === undefined ? undefined : namespaceInodes(pid);
     if (release !== undefined) releaseDir = openat(AT_FDCWD, dirname(release), O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
     if (mntFd !== undefined) {
       setStep('join');
@@ -257,7 +264,7 @@ function arrive({ config, fifo, spawnerTid, mntFd, earlier: before, release }: B
     // has been there. Opened past Node's fd tracking (see prebuild).
     if (release === undefined) return { pid };
     setStep('exec');
-    return { pid, released: openat(releaseDir, basename(release), O_RDWR | O_NONBLOCK | O_CLOEXEC, 0) };
+    return { pid, released: openat(releaseDir, basename(release), O_RDWR | O_NONBLOCK | O_CLOEXEC, 0), namespaces };
   } catch (e) {
     throw Object.assign(e as Error, { pid });
   } finally {
@@ -265,11 +272,24 @@ function arrive({ config, fifo, spawnerTid, mntFd, earlier: before, release }: B
   }
 }
 
+/** The inode of each of `pid`'s namespaces, by type (a type the kernel lacks left out). */
+function namespaceInodes(pid: number): Record<string, number> {
+  const inodes: Record<string, number> = {};
+  for (const { type } of NAMESPACES) {
+    try {
+      inodes[type] = statSync(`/proc/${pid}/ns/${type}`).ino;
+    } catch {
+      // a kernel without that type
+    }
+  }
+  return inodes;
+}
+
 /**
  * A whole start: the root built (or a prepared one's command found), the command's path handed
  * to the spawner, which spawns it at once; then the barrier. The command's PID (see arrive).
  */
-function start(req: BuilderStartRequest): { pid: number; released?: number } {
+function start(req: BuilderStartRequest): Arrival {
   let path: string | undefined;
   try {
     path = req.mntFd !== undefined ? resolve(req.config, req.mntFd) : build(req.config, req.spawnerTid, req.handoff, req.gated ?? false);

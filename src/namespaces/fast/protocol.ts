@@ -125,7 +125,15 @@ export type ThreadRequest = BuilderRequest | SpawnerRequest;
 
 /** A thread's answer to one request. */
 export type ThreadReply =
-  | { readonly ok: true; readonly path?: string; readonly pid?: number; readonly fds?: PreparedFds; readonly released?: number }
+  | {
+      readonly ok: true;
+      readonly path?: string;
+      readonly pid?: number;
+      readonly fds?: PreparedFds;
+      /** The builder let the process go (BuilderStartRequest.release): its writer on FIFO 2, and the process's namespace inodes by type. */
+      readonly released?: number;
+      readonly namespaces?: Readonly<Record<string, number>>;
+    }
   | { readonly ok: false; readonly step: InitStep; readonly error: WireError; readonly pid?: number | undefined };
 
 /** What a spawner thread is made with: the container profile it serves, once and for all. */

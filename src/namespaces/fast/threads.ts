@@ -528,7 +528,7 @@ async function startOne(s: ThreadStarter, req: SpawnRequest, stdio: ThreadStdio,
     // first, the last of these fds would take the whole mount tree down with it (about 0.5 ms
     // of unmounting on this thread).
     req.prepared?.close();
-    const namespaces = namespacesOf(pid);
+    const namespaces = start.namespaces(pid);
     await start.release(pid);
     s.started.add(pid);
     done = true;
@@ -716,6 +716,20 @@ class ThreadStart {
   private pidfd = -1;
   /** The builder let the process go (BuilderStartRequest.release): its writer on FIFO 2, open until the exec. */
   private released = -1;
+  /** And the process's namespaces, as the builder saw them before letting it go. */
+  private namespaceInodes: Readonly<Record<string, number>> | undefined;
+
+  /** The process's namespaces: read now, or (a process the builder let go, which may be over by now) as the builder read them. */
+  namespaces(pid: number): Partial<Record<NamespaceType, NamespaceRef>> {
+    const inodes = this.namespaceInodes;
+    if (!inodes) return namespacesOf(pid);
+    const namespaces: Partial<Record<NamespaceType, NamespaceRef>> = {};
+    for (const { type } of NAMESPACES) {
+      const ino = inodes[type];
+      if (ino !== undefined) namespaces[type] = new NamespaceRef(type, ino, `/proc/${pid}/ns/${type}`);
+    }
+    return namespaces;
+  }
   private spawned: Promise<ThreadReply> | undefined;
   private readonly t0 = performance.now();
   private t: number[] = [];
@@ -803,7 +817,10 @@ class ThreadStart {
       this.s.answered(trash.earlierDone);
     });
     const pid = arrived.pid;
-    if (arrived.ok && arrived.released !== undefined) this.released = arrived.released;
+    if (arrived.ok && arrived.released !== undefined) {
+      this.released = arrived.released;
+      this.namespaceInodes = arrived.namespaces;
+    }
     if (pid !== undefined) this.pidfd = pidfdOpen(pid);
     if (!arrived.ok && arrived.step === 'proc' && arrived.error.code === 'EINVAL') {
       // A kernel whose procfs has no pidns= option (older than 2025's): this process takes
