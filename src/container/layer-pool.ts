@@ -51,6 +51,7 @@ export function takeLayer(stateDir: string): string | undefined {
     return dir;
   } catch (e) {
     log('taking the kept layer %s: %s', spare, (e as Error).message);
+    void discardDirectory(spare, stateDir).catch(() => undefined); // out of the pool: deleted, not left behind
     return undefined;
   }
 }
