@@ -8,7 +8,7 @@
  * Nothing of the container's runs on this thread; it keeps every privilege.
  * @internal
  */
-import { closeSync, openSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { parentPort } from 'node:worker_threads';
 import {
@@ -39,10 +39,9 @@ import { setUpNamesAndLoopback } from '../init/names.js';
 import { finishRoot, makeRootPrivate, prepareRoot } from '../init/rootfs.js';
 import { toWire } from '../init/wire.js';
 import type { InitStep } from '../protocol.js';
-import { NAMESPACES } from '../types.js';
 import { BARRIER_TIMEOUT_MS, built, namespacesMade, waitEntered, waitReady, type Handoff } from './handoff.js';
 import type { BuilderStartRequest, PrebuildRequest, PreparedFds, ThreadReply, BuilderRequest } from './protocol.js';
-import { NS_FLAG, openHome, threadChildren, threadNsPath, withFd, type ThreadNamespace } from './thread-home.js';
+import { namespaceInodes, NS_FLAG, openHome, threadChildren, threadNsPath, withFd, type ThreadNamespace } from './thread-home.js';
 
 const port = parentPort!;
 unshare(CLONE_FS); // our own root, cwd and umask: setns(CLONE_NEWNS) needs them unshared
@@ -270,19 +269,6 @@ function arrive({ config, fifo, spawnerTid, mntFd, earlier: before, release }: B
   } finally {
     if (releaseDir >= 0) close(releaseDir);
   }
-}
-
-/** The inode of each of `pid`'s namespaces, by type (a type the kernel lacks left out). */
-function namespaceInodes(pid: number): Record<string, number> {
-  const inodes: Record<string, number> = {};
-  for (const { type } of NAMESPACES) {
-    try {
-      inodes[type] = statSync(`/proc/${pid}/ns/${type}`).ino;
-    } catch {
-      // a kernel without that type
-    }
-  }
-  return inodes;
 }
 
 /**

@@ -3,9 +3,10 @@
  * container. A thread that cannot get back must not serve another container: it exits.
  * @internal
  */
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, statSync } from 'node:fs';
 import { CLONE_NEWCGROUP, CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUTS } from '../../sys/constants.js';
 import { gettid } from '../../sys/spawn.js';
+import { NAMESPACES } from '../types.js';
 
 /** The namespace types a thread of the start path leaves and returns to. */
 export type ThreadNamespace = 'mnt' | 'uts' | 'ipc' | 'net' | 'cgroup' | 'pid';
@@ -45,4 +46,21 @@ export function withFd<T>(path: string, use: (fd: number) => T): T {
 /** The children of a thread of this process (/proc/PID/task/TID/children). */
 export function threadChildren(tid: number): number[] {
   return readFileSync(`/proc/${process.pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+}
+
+/**
+ * The inode of each of `pid`'s namespaces, by type (a type the kernel lacks left out), through
+ * /proc as the calling thread sees it: the builder's read of a process it lets go, the main
+ * thread's of one still at the barrier.
+ */
+export function namespaceInodes(pid: number): Record<string, number> {
+  const inodes: Record<string, number> = {};
+  for (const { type } of NAMESPACES) {
+    try {
+      inodes[type] = statSync(`/proc/${pid}/ns/${type}`).ino;
+    } catch {
+      // a kernel without that type
+    }
+  }
+  return inodes;
 }

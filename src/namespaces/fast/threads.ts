@@ -33,7 +33,6 @@ import {
   readFileSync,
   rmdirSync,
   rmSync,
-  statSync,
   unlinkSync,
   writeFileSync,
 } from 'node:fs';
@@ -55,7 +54,7 @@ import { withNamespaceKey } from '../seccomp.js';
 import type { PreparedNamespaces, SpawnRequest } from '../spawn-request.js';
 import { NAMESPACES, type NamespaceType } from '../types.js';
 import type { EnterRequest, PreparedFds, SpawnerData, SpawnerProfile, ThreadReply, ThreadRequest } from './protocol.js';
-import { threadChildren } from './thread-home.js';
+import { namespaceInodes, threadChildren } from './thread-home.js';
 import { setDeleter } from './deferred-delete.js';
 import { BARRIER_TIMEOUT_MS, newHandoff, ready } from './handoff.js';
 
@@ -721,8 +720,7 @@ class ThreadStart {
 
   /** The process's namespaces: read now, or (a process the builder let go, which may be over by now) as the builder read them. */
   namespaces(pid: number): Partial<Record<NamespaceType, NamespaceRef>> {
-    const inodes = this.namespaceInodes;
-    if (!inodes) return namespacesOf(pid);
+    const inodes = this.namespaceInodes ?? namespaceInodes(pid);
     const namespaces: Partial<Record<NamespaceType, NamespaceRef>> = {};
     for (const { type } of NAMESPACES) {
       const ino = inodes[type];
@@ -935,22 +933,6 @@ class ThreadStart {
     else for (const f of this.fifos) if (f !== this.holdAt) unlinkSync(f);
     for (const fd of this.stdio.toClose) closeSync(fd);
   }
-}
-
-/**
- * The namespaces of a process at the barrier, where it waits: read then, since a command that
- * ends at once leaves none to read once it runs (an exec changes none of them).
- */
-function namespacesOf(pid: number): Partial<Record<NamespaceType, NamespaceRef>> {
-  const namespaces: Partial<Record<NamespaceType, NamespaceRef>> = {};
-  for (const { type } of NAMESPACES) {
-    try {
-      namespaces[type] = new NamespaceRef(type, statSync(`/proc/${pid}/ns/${type}`).ino, `/proc/${pid}/ns/${type}`);
-    } catch {
-      // a kernel without that type
-    }
-  }
-  return namespaces;
 }
 
 function running(
